@@ -1,0 +1,213 @@
+"""One typed settings model shared by every stage.
+
+Values come, lowest precedence first, from the defaults below, a YAML file
+(``erpbi.yaml`` in the working directory, or the path in ``ERPBI_CONFIG``) and
+environment variables (``ERPBI_`` prefix, ``__`` between nested names, e.g.
+``ERPBI_KAFKA__PORT=19092``). Secrets are ``SecretStr`` so that printing the
+settings never shows them; use :meth:`Settings.masked_dump` for display.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+LOOPBACK = "127.0.0.1"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class PathsSettings(_Section):
+    """Where downloaded tools (cache) and service data/logs (run) live; both git-ignored."""
+
+    cache_dir: Path = PROJECT_ROOT / ".cache"
+    run_dir: Path = PROJECT_ROOT / ".run"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.run_dir / "logs"
+
+    @property
+    def pids_dir(self) -> Path:
+        return self.run_dir / "pids"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.run_dir / "data"
+
+    def venv_python(self, name: str) -> Path:
+        return self.cache_dir / "venvs" / name / "bin" / "python"
+
+
+class KafkaSettings(_Section):
+    host: str = LOOPBACK
+    port: int = 19092
+    controller_port: int = 19093
+    heap_mb: int = 512
+    topic_prefix: str = "erp"
+    partitions: int = 2
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def topic(self, layer: str, stream: str) -> str:
+        """Topic naming: ``<prefix>.<layer>.<stream>``, e.g. ``erp.ods.inventory``."""
+        return f"{self.topic_prefix}.{layer}.{stream}"
+
+
+class ClickHouseSettings(_Section):
+    host: str = LOOPBACK
+    port: int = 18123
+    database: str = "erp"
+    user: str = "default"
+    password: SecretStr = SecretStr("")
+    secure: bool = False
+
+    @property
+    def url(self) -> str:
+        scheme = "https" if self.secure else "http"
+        return f"{scheme}://{self.host}:{self.port}"
+
+    def sqlalchemy_uri(self, masked: bool = False) -> str:
+        """URI for Superset's clickhousedb dialect (the password masked on request)."""
+        secret = "XXXXXXXXXX" if masked else self.password.get_secret_value()
+        return (
+            f"clickhousedb://{self.user}:{secret}@{self.host}:{self.port}/"
+            f"{self.database}?compress=false"
+        )
+
+
+class FlinkSettings(_Section):
+    mode: Literal["local", "cluster"] = "local"
+    rest_port: int = 18081
+    jobmanager_address: str = f"{LOOPBACK}:18081"
+    parallelism: int = 1
+    checkpoint_interval_ms: int = 5000
+    flush_interval_ms: int = 1000
+    flush_max_rows: int = 20000
+    sink_retry_max_seconds: float = 30.0
+
+
+class SupersetSettings(_Section):
+    host: str = LOOPBACK
+    port: int = 18088
+    admin_user: str = "admin"
+    admin_password: SecretStr = SecretStr("admin")
+    secret_key: SecretStr = SecretStr("change-me-erpbi-local-only")
+    database_name: str = "ERP ClickHouse"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+class JushuitanSettings(_Section):
+    """The ERP open API the connectors read. Defaults point at the local simulator."""
+
+    base_url: str = f"http://{LOOPBACK}:18900"
+    app_key: str = "erpbi-local-app"
+    app_secret: SecretStr = SecretStr("erpbi-local-secret")
+    access_token: SecretStr = SecretStr("")
+    refresh_token: SecretStr = SecretStr("")
+    authorization_code: str = "123456"
+    timeout_seconds: float = 60.0
+    page_size: int = 50
+    min_call_interval_seconds: float = 0.26
+    requests_per_second: int = 5
+    requests_per_minute: int = 100
+    poll_interval_seconds: float = 2.0
+
+
+class SimulatorSettings(_Section):
+    enabled: bool = True
+    host: str = LOOPBACK
+    port: int = 18900
+    seed: int = 20261122
+    sku_count: int = 2000
+    warehouse_count: int = 4
+    enforce_quota: bool = True
+
+
+class Settings(BaseSettings):
+    """Everything a stage needs, frozen once loaded."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ERPBI_",
+        env_nested_delimiter="__",
+        frozen=True,
+        extra="forbid",
+    )
+
+    paths: PathsSettings = Field(default_factory=PathsSettings)
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    clickhouse: ClickHouseSettings = Field(default_factory=ClickHouseSettings)
+    flink: FlinkSettings = Field(default_factory=FlinkSettings)
+    superset: SupersetSettings = Field(default_factory=SupersetSettings)
+    jushuitan: JushuitanSettings = Field(default_factory=JushuitanSettings)
+    simulator: SimulatorSettings = Field(default_factory=SimulatorSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        yaml_path = config_file_path()
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if yaml_path is not None:
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=yaml_path))
+        return tuple(sources)
+
+    def masked_dump(self) -> dict[str, Any]:
+        """Plain data safe to print or log: every secret replaced by asterisks."""
+        return self.model_dump(mode="json")
+
+    @cached_property
+    def environment(self) -> dict[str, str]:
+        """These settings as ERPBI_* variables, to hand to child processes."""
+        return flatten_to_env(self.model_dump(mode="python"))
+
+
+def flatten_to_env(data: dict[str, Any], prefix: str = "ERPBI_") -> dict[str, str]:
+    out: dict[str, str] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key.upper()}"
+        if isinstance(value, dict):
+            out.update(flatten_to_env(value, f"{name}__"))
+        elif isinstance(value, SecretStr):
+            out[name] = value.get_secret_value()
+        elif isinstance(value, bool):
+            out[name] = "true" if value else "false"
+        else:
+            out[name] = str(value)
+    return out
+
+
+def config_file_path() -> Path | None:
+    explicit = os.environ.get("ERPBI_CONFIG")
+    if explicit:
+        return Path(explicit)
+    default = Path.cwd() / "erpbi.yaml"
+    return default if default.exists() else None
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Load settings from defaults, YAML and environment (overrides win)."""
+    return Settings(**overrides)

@@ -1,0 +1,1 @@
+"""Superset big screens: configuration, service control and dashboards as code."""

@@ -1,0 +1,110 @@
+"""Typed models of the dashboards-as-code YAML in ``dashboards/assets/``.
+
+``datasets/*.yaml`` define virtual datasets (SQL, zh-CN column labels, the metric
+catalogue); ``dashboards/*.yaml`` define one big screen each and its charts, which refer
+to datasets and metrics by name. Loading validates every reference, so a typo fails
+before anything is sent to Superset.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml  # type: ignore[import-untyped]
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+ASSETS_DIR = Path(__file__).resolve().parent / "assets"
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class MetricSpec(_Spec):
+    label: str  # zh-CN; also the column name of the metric in chart data
+    expression: str
+    d3format: str = "SMART_NUMBER"
+    description: str = ""
+
+
+class DatasetSpec(_Spec):
+    table_name: str
+    schema_name: str = Field(alias="schema")
+    sql: str
+    description: str = ""
+    main_dttm_col: str | None = None
+    cache_timeout: int | None = None
+    columns: dict[str, str] = Field(default_factory=dict)  # column name -> zh-CN label
+    metrics: dict[str, MetricSpec] = Field(default_factory=dict)
+
+
+class ChartSpec(_Spec):
+    name: str  # unique across all screens: provisioning finds charts by name
+    viz_type: Literal["big_number_total", "table", "echarts_timeseries_bar"]
+    dataset: str
+    metric: str | None = None  # big_number_total
+    metrics: list[str] = Field(default_factory=list)  # table, bar
+    groupby: list[str] = Field(default_factory=list)  # table
+    x_axis: str | None = None  # bar
+    subheader: str = ""
+    row_limit: int = 100
+    description: str = ""
+    row: int
+    width: int = Field(ge=1, le=12)
+    height: int = Field(ge=8)
+
+    @property
+    def metric_names(self) -> list[str]:
+        return [self.metric] if self.metric else list(self.metrics)
+
+    @model_validator(mode="after")
+    def _check_shape(self) -> ChartSpec:
+        if self.viz_type == "big_number_total" and not self.metric:
+            raise ValueError(f"chart {self.name!r}: big_number_total needs `metric`")
+        if self.viz_type != "big_number_total" and not self.metrics:
+            raise ValueError(f"chart {self.name!r}: {self.viz_type} needs `metrics`")
+        if self.viz_type == "echarts_timeseries_bar" and not self.x_axis:
+            raise ValueError(f"chart {self.name!r}: echarts_timeseries_bar needs `x_axis`")
+        return self
+
+
+class DashboardSpec(_Spec):
+    title: str
+    slug: str
+    refresh_seconds: int = 30
+    css: str = ""
+    charts: list[ChartSpec]
+
+
+class Assets(_Spec):
+    datasets: dict[str, DatasetSpec]
+    dashboards: list[DashboardSpec]
+
+    @model_validator(mode="after")
+    def _check_references(self) -> Assets:
+        names = [chart.name for board in self.dashboards for chart in board.charts]
+        duplicates = {name for name in names if names.count(name) > 1}
+        if duplicates:
+            raise ValueError(f"chart names must be unique, repeated: {sorted(duplicates)}")
+        for board in self.dashboards:
+            for chart in board.charts:
+                dataset = self.datasets.get(chart.dataset)
+                if dataset is None:
+                    raise ValueError(f"chart {chart.name!r}: unknown dataset {chart.dataset!r}")
+                missing = [m for m in chart.metric_names if m not in dataset.metrics]
+                if missing:
+                    raise ValueError(f"chart {chart.name!r}: unknown metrics {missing}")
+        return self
+
+
+def load_assets(assets_dir: Path = ASSETS_DIR) -> Assets:
+    datasets = {}
+    for path in sorted((assets_dir / "datasets").glob("*.yaml")):
+        spec = DatasetSpec.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+        datasets[spec.table_name] = spec
+    dashboards = [
+        DashboardSpec.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+        for path in sorted((assets_dir / "dashboards").glob("*.yaml"))
+    ]
+    return Assets(datasets=datasets, dashboards=dashboards)

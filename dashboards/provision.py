@@ -1,0 +1,265 @@
+"""Create or update the ClickHouse connection, datasets, charts and big screens in Superset.
+
+Idempotent: every object is looked up by its natural key first (database name,
+dataset table name, chart name, dashboard slug) and updated in place, so running it
+again changes nothing but the definitions. Chart metrics are sent as SQL metrics with
+zh-CN labels, so both the screen and :func:`chart_data` speak the labels in the YAML.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from common.settings import Settings
+from dashboards.assets_spec import (
+    ASSETS_DIR,
+    Assets,
+    DashboardSpec,
+    DatasetSpec,
+    load_assets,
+)
+from dashboards.superset_client import JsonObject, SupersetApiError, SupersetClient
+from dashboards.superset_payloads import chart_form_data, chart_query_context, dashboard_layout
+
+_COLUMN_FIELDS = (
+    "id",
+    "column_name",
+    "type",
+    "verbose_name",
+    "description",
+    "expression",
+    "filterable",
+    "groupby",
+    "is_active",
+    "is_dttm",
+    "python_date_format",
+    "extra",
+    "advanced_data_type",
+)
+_METRIC_FIELDS = (
+    "id",
+    "metric_name",
+    "expression",
+    "verbose_name",
+    "description",
+    "d3format",
+    "metric_type",
+    "warning_text",
+    "extra",
+)
+
+
+@dataclass
+class ProvisionResult:
+    database_id: int
+    dataset_ids: dict[str, int] = field(default_factory=dict)
+    dashboard_ids: dict[str, int] = field(default_factory=dict)  # by slug
+    chart_ids: dict[str, int] = field(default_factory=dict)  # by chart name
+
+
+def provision(
+    settings: Settings, assets_dir: Path = ASSETS_DIR, client: SupersetClient | None = None
+) -> ProvisionResult:
+    """Make Superset match the assets: connection, datasets, then each screen."""
+    assets = load_assets(assets_dir)
+    client = client or SupersetClient.login(settings.superset)
+    result = ProvisionResult(database_id=ensure_database(client, settings))
+    for name, dataset in assets.datasets.items():
+        result.dataset_ids[name] = ensure_dataset(client, result.database_id, dataset)
+    for board in assets.dashboards:
+        dashboard_id, chart_ids = ensure_dashboard(client, board, assets, result.dataset_ids)
+        result.dashboard_ids[board.slug] = dashboard_id
+        result.chart_ids.update(chart_ids)
+    return result
+
+
+def ensure_database(client: SupersetClient, settings: Settings) -> int:
+    payload: JsonObject = {
+        "database_name": settings.superset.database_name,
+        "sqlalchemy_uri": settings.clickhouse.sqlalchemy_uri(),
+        "expose_in_sqllab": True,
+        "allow_run_async": False,
+        "allow_dml": False,
+        "allow_ctas": False,
+        "allow_cvas": False,
+        "allow_file_upload": False,
+        "extra": json.dumps(
+            {
+                "allows_virtual_table_explore": True,
+                "cost_estimate_enabled": False,
+                "metadata_cache_timeout": {},
+                "engine_params": {},
+            }
+        ),
+    }
+    found = client.find("database", database_name=payload["database_name"])
+    if found:
+        database_id = int(found[0]["id"])
+        client.put(f"/api/v1/database/{database_id}", payload)
+        return database_id
+    return int(client.post("/api/v1/database/", payload)["id"])
+
+
+def ensure_dataset(client: SupersetClient, database_id: int, spec: DatasetSpec) -> int:
+    """Virtual dataset over the spec's SQL, with zh-CN column labels and saved metrics."""
+    found = [
+        row
+        for row in client.find("dataset", table_name=spec.table_name)
+        if row["database"]["id"] == database_id and row.get("schema") == spec.schema_name
+    ]
+    if found:
+        dataset_id = int(found[0]["id"])
+        client.put(f"/api/v1/dataset/{dataset_id}", {"sql": spec.sql})
+        client.put(f"/api/v1/dataset/{dataset_id}/refresh", {})  # sync columns with the SQL
+    else:
+        dataset_id = int(
+            client.post(
+                "/api/v1/dataset/",
+                {
+                    "database": database_id,
+                    "schema": spec.schema_name,
+                    "table_name": spec.table_name,
+                    "sql": spec.sql,
+                },
+            )["id"]
+        )
+    current = client.get(f"/api/v1/dataset/{dataset_id}")["result"]
+    client.put(
+        f"/api/v1/dataset/{dataset_id}",
+        {
+            "description": spec.description,
+            "main_dttm_col": spec.main_dttm_col,
+            "cache_timeout": spec.cache_timeout,
+            "columns": _labelled_columns(current["columns"], spec),
+            "metrics": _merged_metrics(current["metrics"], spec),
+        },
+    )
+    return dataset_id
+
+
+def _labelled_columns(columns: list[JsonObject], spec: DatasetSpec) -> list[JsonObject]:
+    out = []
+    for column in columns:
+        row = {key: column[key] for key in _COLUMN_FIELDS if column.get(key) is not None}
+        name = column["column_name"]
+        if name in spec.columns:
+            row["verbose_name"] = spec.columns[name]
+        if name == spec.main_dttm_col:
+            row["is_dttm"] = True
+        out.append(row)
+    return out
+
+
+def _merged_metrics(metrics: list[JsonObject], spec: DatasetSpec) -> list[JsonObject]:
+    """Our metrics (updated in place by name) plus any metric someone added by hand."""
+    existing = {metric["metric_name"]: metric for metric in metrics}
+    out = []
+    for name, metric in spec.metrics.items():
+        row: JsonObject = {
+            "metric_name": name,
+            "expression": metric.expression,
+            "verbose_name": metric.label,
+            "description": metric.description,
+            "d3format": metric.d3format,
+        }
+        if name in existing:
+            row["id"] = existing[name]["id"]
+        out.append(row)
+    for name, by_hand in existing.items():
+        if name not in spec.metrics:
+            out.append({k: by_hand[k] for k in _METRIC_FIELDS if by_hand.get(k) is not None})
+    return out
+
+
+def ensure_dashboard(
+    client: SupersetClient, board: DashboardSpec, assets: Assets, dataset_ids: dict[str, int]
+) -> tuple[int, dict[str, int]]:
+    """The screen by slug, its charts by name, then the layout that places them."""
+    try:
+        dashboard_id = int(client.get(f"/api/v1/dashboard/{board.slug}")["result"]["id"])
+    except SupersetApiError as error:
+        if "-> 404" not in str(error):
+            raise
+        dashboard_id = int(
+            client.post(
+                "/api/v1/dashboard/",
+                {"dashboard_title": board.title, "slug": board.slug, "published": True},
+            )["id"]
+        )
+    chart_ids: dict[str, int] = {}
+    for chart in board.charts:
+        dataset_id = dataset_ids[chart.dataset]
+        form = chart_form_data(chart, assets.datasets[chart.dataset], dataset_id)
+        payload: JsonObject = {
+            "slice_name": chart.name,
+            "viz_type": chart.viz_type,
+            "datasource_id": dataset_id,
+            "datasource_type": "table",
+            "params": json.dumps(form, ensure_ascii=False),
+            "query_context": json.dumps(
+                chart_query_context(chart, form, dataset_id), ensure_ascii=False
+            ),
+            "description": chart.description,
+            "dashboards": [dashboard_id],
+        }
+        found = client.find("chart", slice_name=chart.name)
+        if found:
+            chart_ids[chart.name] = int(found[0]["id"])
+            client.put(f"/api/v1/chart/{chart_ids[chart.name]}", payload)
+        else:
+            chart_ids[chart.name] = int(client.post("/api/v1/chart/", payload)["id"])
+    client.put(
+        f"/api/v1/dashboard/{dashboard_id}",
+        {
+            "dashboard_title": board.title,
+            "slug": board.slug,
+            "published": True,
+            "css": board.css,
+            "position_json": json.dumps(dashboard_layout(board, chart_ids), ensure_ascii=False),
+            "json_metadata": json.dumps(
+                {
+                    "refresh_frequency": board.refresh_seconds,
+                    "timed_refresh_immune_slices": [],
+                    "expanded_slices": {},
+                    "label_colors": {},
+                    "color_scheme": "supersetColors",
+                    "cross_filters_enabled": False,
+                    "native_filter_configuration": [],
+                }
+            ),
+        },
+    )
+    return dashboard_id, chart_ids
+
+
+def chart_data(
+    settings: Settings,
+    chart_name: str,
+    force: bool = True,
+    client: SupersetClient | None = None,
+) -> list[dict[str, Any]]:
+    """Rows of a saved chart, as its saved query context computes them.
+
+    ``force`` bypasses Superset's result cache so the rows are current. Metric keys are
+    the zh-CN labels of the assets; dimension columns are relabelled with the dataset's
+    zh-CN column labels (``category`` -> ``类目``).
+    """
+    client = client or SupersetClient.login(settings.superset)
+    found = client.find("chart", slice_name=chart_name)
+    if not found:
+        raise LookupError(f"no chart named {chart_name!r}")
+    chart_id = int(found[0]["id"])
+    body = client.get(
+        f"/api/v1/chart/{chart_id}/data/", format="json", type="full", force=str(force).lower()
+    )
+    rows: list[dict[str, Any]] = [row for query in body["result"] for row in query["data"]]
+    form = json.loads(client.get(f"/api/v1/chart/{chart_id}")["result"]["params"] or "{}")
+    dataset_id = int(str(form.get("datasource", "0__table")).split("__")[0])
+    if not dataset_id:
+        return rows
+    columns = client.get(f"/api/v1/dataset/{dataset_id}")["result"]["columns"]
+    labels = {c["column_name"]: c["verbose_name"] for c in columns if c.get("verbose_name")}
+    return [{labels.get(key, key): value for key, value in row.items()} for row in rows]

@@ -1,0 +1,167 @@
+"""Superset configuration for the ERP big screens, loaded via ``SUPERSET_CONFIG_PATH``.
+
+Superset imports this file inside its own virtualenv, where the project's packages
+(and pydantic-settings) are not installed, so it reads only environment variables.
+:func:`dashboards.superset_service.superset_env` sets them from the typed settings:
+
+- ``SUPERSET_HOME``: folder holding the SQLite metadata DB (``<run>/data/superset``).
+- ``SUPERSET_SECRET_KEY``: signs sessions and encrypts stored DB passwords.
+- ``ERPBI_SUPERSET_DATABASE_URI`` (optional): another metadata DB, e.g. Postgres in
+  docker-compose.
+- ``ERPBI_SUPERSET_DATA_CACHE_SECONDS`` (optional, default 10): chart result cache TTL.
+
+Everything here is loopback-only and offline: no example data, no telemetry pixel,
+no map tiles or web fonts from the internet (the CSP only allows ``'self'``).
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+# ---------------------------------------------------------------------------
+# Metadata DB, secrets
+# ---------------------------------------------------------------------------
+DATA_DIR = os.environ.get("SUPERSET_HOME") or str(Path.cwd() / ".run" / "data" / "superset")
+Path(DATA_DIR).mkdir(parents=True, exist_ok=True)
+
+SQLALCHEMY_DATABASE_URI = os.environ.get("ERPBI_SUPERSET_DATABASE_URI") or (
+    f"sqlite:///{Path(DATA_DIR) / 'superset.db'}?check_same_thread=false"
+)
+if SQLALCHEMY_DATABASE_URI.startswith("sqlite"):
+    # Several gunicorn workers share one SQLite file: wait for locks instead of failing.
+    SQLALCHEMY_ENGINE_OPTIONS = {"connect_args": {"timeout": 30}}
+
+_secret_key = os.environ.get("SUPERSET_SECRET_KEY", "")
+if not _secret_key:
+    raise RuntimeError(
+        "SUPERSET_SECRET_KEY is not set; start Superset through dashboards.superset_service"
+    )
+SECRET_KEY = _secret_key
+# Async-query and guest tokens are unused (features off) but must not keep public defaults.
+GLOBAL_ASYNC_QUERIES_JWT_SECRET = _secret_key
+GUEST_TOKEN_JWT_SECRET = _secret_key
+
+# Two Supersets on 127.0.0.1 (dev and a test run) would otherwise overwrite each other's
+# cookie in the same browser: cookies are scoped by host, not port.
+SESSION_COOKIE_NAME = "erpbi_superset_session"
+
+# ---------------------------------------------------------------------------
+# Features: dashboards on a wall, nothing embedded, no background workers yet
+# ---------------------------------------------------------------------------
+FEATURE_FLAGS = {
+    "DASHBOARD_RBAC": False,
+    "EMBEDDED_SUPERSET": False,
+    "EMBEDDABLE_CHARTS": False,
+    "ALERT_REPORTS": False,  # needs Celery + a browser; not part of this stage yet
+    "THUMBNAILS": False,
+    "ENABLE_DASHBOARD_SCREENSHOT_ENDPOINTS": False,
+    "GLOBAL_ASYNC_QUERIES": False,
+    "SQLLAB_FORCE_RUN_ASYNC": False,
+    # A wall screen is never scrolled: render every chart at once, not lazily.
+    "DASHBOARD_VIRTUALIZATION": False,
+    # Jinja in virtual datasets (e.g. time windows next to FINAL).
+    "ENABLE_TEMPLATE_PROCESSING": True,
+    "DRILL_TO_DETAIL": True,
+    "DRILL_BY": True,
+    "ALLOW_ADHOC_SUBQUERY": False,
+    "ENABLE_JAVASCRIPT_CONTROLS": False,
+    "DYNAMIC_PLUGINS": False,
+    "SSH_TUNNELING": False,
+    "TAGGING_SYSTEM": False,
+}
+
+# No Celery: SQL Lab runs queries synchronously in the web process.
+RESULTS_BACKEND = None
+
+# ---------------------------------------------------------------------------
+# Big-screen defaults
+# ---------------------------------------------------------------------------
+APP_NAME = "ERP 实时 BI"
+BABEL_DEFAULT_LOCALE = "zh"
+LANGUAGES = {
+    "zh": {"flag": "cn", "name": "简体中文"},
+    "en": {"flag": "us", "name": "English"},
+}
+D3_FORMAT = {
+    "decimal": ".",
+    "thousands": ",",
+    "grouping": [3],
+    "currency": ["¥", ""],
+}
+
+# Many wall screens auto-refresh the same charts: let them share results for a few
+# seconds ("fetch" reads the cache, "force" would bypass it) while staying well inside
+# the one-minute freshness target. API callers that need the newest rows pass force.
+_data_cache_seconds = int(os.environ.get("ERPBI_SUPERSET_DATA_CACHE_SECONDS", "10"))
+DATA_CACHE_CONFIG = {
+    "CACHE_TYPE": "SimpleCache",
+    "CACHE_DEFAULT_TIMEOUT": _data_cache_seconds,
+    "CACHE_THRESHOLD": 2000,
+}
+CACHE_CONFIG = {
+    "CACHE_TYPE": "SimpleCache",
+    "CACHE_DEFAULT_TIMEOUT": int(timedelta(minutes=5).total_seconds()),
+    "CACHE_THRESHOLD": 1000,
+}
+DASHBOARD_AUTO_REFRESH_MODE = "fetch"
+DASHBOARD_AUTO_REFRESH_INTERVALS = [
+    [0, "不刷新"],
+    [10, "10 秒"],
+    [30, "30 秒"],
+    [60, "1 分钟"],
+    [300, "5 分钟"],
+    [1800, "30 分钟"],
+]
+SUPERSET_DASHBOARD_PERIODICAL_REFRESH_LIMIT = 0  # walls refresh all day
+SUPERSET_WEBSERVER_TIMEOUT = 60
+ROW_LIMIT = 10000
+SAMPLES_ROW_LIMIT = 500
+DEFAULT_SQLLAB_LIMIT = 1000
+SQLLAB_TIMEOUT = 60
+SQLLAB_CTAS_NO_LIMIT = False
+
+# ---------------------------------------------------------------------------
+# Offline: nothing the server or the browser loads may leave the machine
+# ---------------------------------------------------------------------------
+MAPBOX_API_KEY = ""
+ENABLE_CORS = False
+CORS_OPTIONS: dict[str, object] = {}
+THEME_FONT_URL_ALLOWED_DOMAINS: list[str] = []
+DEFAULT_HTTP_HEADERS: dict[str, str] = {}
+BUG_REPORT_URL = None
+DOCUMENTATION_URL = None
+TALISMAN_ENABLED = True
+TALISMAN_CONFIG = {
+    "content_security_policy": {
+        "base-uri": ["'self'"],
+        "default-src": ["'self'"],
+        # No telemetry pixel (scarf.sh), no external images.
+        "img-src": ["'self'", "blob:", "data:"],
+        "worker-src": ["'self'", "blob:"],
+        # No Mapbox / OpenStreetMap tiles: province heat maps use the bundled GeoJSON.
+        "connect-src": ["'self'"],
+        "object-src": "'none'",
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "font-src": ["'self'", "data:"],
+        "script-src": ["'self'", "'strict-dynamic'"],
+    },
+    "content_security_policy_nonce_in": ["script-src"],
+    "force_https": False,
+    "session_cookie_secure": False,
+}
+TALISMAN_DEV_CONFIG = TALISMAN_CONFIG
+
+# ---------------------------------------------------------------------------
+# API access for provisioning: JWT login + CSRF token (kept on, as in production)
+# ---------------------------------------------------------------------------
+WTF_CSRF_ENABLED = True
+WTF_CSRF_TIME_LIMIT = int(timedelta(days=1).total_seconds())
+RATELIMIT_ENABLED = False  # loopback only; the supervisor and tests log in repeatedly
+AUTH_RATE_LIMITED = False
+PREVENT_UNSAFE_DB_CONNECTIONS = True
+
+# Logs go to stdout/stderr, which the process supervisor captures into .run/logs.
+ENABLE_TIME_ROTATE = False
+LOG_LEVEL = os.environ.get("ERPBI_SUPERSET_LOG_LEVEL", "INFO")

@@ -1,0 +1,5 @@
+import sys
+
+from erpbi.cli import main
+
+sys.exit(main())

@@ -1,0 +1,187 @@
+"""``erpbi``: one command for the stack, each stage, and operations.
+
+Examples::
+
+    erpbi up                 # whole single-machine stack with the ERP simulator
+    erpbi status             # health, pid, memory and address of every service
+    erpbi logs kafka -n 50   # one place for logs: <run_dir>/logs/<service>.log
+    erpbi sync inventory --once
+    erpbi down
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from common.settings import Settings, load_settings
+from erpbi import stack
+from erpbi.services import SERVICES
+
+SERVICE_NAMES = [service.name for service in SERVICES]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="erpbi",
+        description="ERP Realtime BI: Jushuitan ERP -> Kafka -> Flink -> ClickHouse -> Superset.",
+        epilog="Settings: erpbi.yaml (or $ERPBI_CONFIG) and ERPBI_* variables; see `erpbi config`.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    up = commands.add_parser("up", help="start the stack (or the named services) and wait until ready")
+    up.add_argument("services", nargs="*", choices=[[]] + SERVICE_NAMES, metavar="SERVICE")
+    down = commands.add_parser("down", help="stop the stack (or the named services)")
+    down.add_argument("services", nargs="*", choices=[[]] + SERVICE_NAMES, metavar="SERVICE")
+    status = commands.add_parser("status", help="health of every service")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    logs = commands.add_parser("logs", help="show a service's log (all services: the log folder)")
+    logs.add_argument("service", nargs="?", choices=SERVICE_NAMES)
+    logs.add_argument("-n", "--lines", type=int, default=40, help="lines from the end")
+    logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
+    commands.add_parser("config", help="print the effective settings (secrets masked)")
+
+    sync = commands.add_parser("sync", help="pull ERP streams into Kafka")
+    sync.add_argument("streams", nargs="*", help="streams to sync (default with --all: every one)")
+    sync.add_argument("--all", action="store_true", help="every stream")
+    mode = sync.add_mutually_exclusive_group()
+    mode.add_argument("--once", action="store_true", help="one pass, then exit (default)")
+    mode.add_argument("--follow", action="store_true", help="keep polling until stopped")
+
+    jobs = commands.add_parser("jobs", help="Flink jobs: deploy, status, cancel")
+    jobs.add_argument("action", choices=["deploy", "status", "cancel"])
+
+    warehouse = commands.add_parser("warehouse", help="ClickHouse warehouse operations")
+    warehouse.add_argument("action", choices=["migrate"])
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("kafka").setLevel(logging.WARNING)
+    settings = load_settings()
+    handler = COMMANDS[args.command]
+    try:
+        return handler(settings, args)
+    except stack.ServiceStartError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _up(settings: Settings, args: argparse.Namespace) -> int:
+    stack.up(settings, args.services or None)
+    return 0
+
+
+def _down(settings: Settings, args: argparse.Namespace) -> int:
+    stack.down(settings, args.services or None)
+    return 0
+
+
+def _status(settings: Settings, args: argparse.Namespace) -> int:
+    rows = stack.status(settings)
+    if args.json:
+        print(json.dumps([row.__dict__ for row in rows], indent=2))
+    else:
+        print(f"{'service':<16} {'state':<9} {'pid':>7} {'rss MiB':>8}  address")
+        for row in rows:
+            state = "ready" if row.ready else ("starting" if row.running else "stopped")
+            pid = str(row.pid) if row.pid else "-"
+            print(f"{row.name:<16} {state:<9} {pid:>7} {row.rss_mb:8.0f}  {row.listens}")
+        print(f"logs: {settings.paths.logs_dir}")
+    return 0 if all(row.ready for row in rows) else 3
+
+
+def _logs(settings: Settings, args: argparse.Namespace) -> int:
+    if args.service is None:
+        for path in sorted(settings.paths.logs_dir.glob("*.log")):
+            print(path)
+        return 0
+    path = settings.paths.logs_dir / f"{args.service}.log"
+    if not path.exists():
+        print(f"no log yet: {path}", file=sys.stderr)
+        return 1
+    _tail(path, args.lines, args.follow)
+    return 0
+
+
+def _tail(path: Path, lines: int, follow: bool) -> None:
+    with open(path, errors="replace") as handle:
+        for line in handle.readlines()[-lines:]:
+            print(line, end="")
+        while follow:
+            line = handle.readline()
+            if line:
+                print(line, end="", flush=True)
+            else:
+                time.sleep(0.5)
+
+
+def _config(settings: Settings, args: argparse.Namespace) -> int:
+    print(json.dumps(settings.masked_dump(), indent=2, ensure_ascii=False, default=str))
+    return 0
+
+
+def _sync(settings: Settings, args: argparse.Namespace) -> int:
+    from connectors.cli import STREAMS, run_sync
+
+    streams = list(args.streams) or (list(STREAMS) if args.all else [])
+    if not streams:
+        print("name streams to sync, or --all", file=sys.stderr)
+        return 2
+    stop = threading.Event()
+    _stop_on_signals(stop)
+    run_sync(settings, streams, follow=args.follow, stop_event=stop)
+    return 0
+
+
+def _stop_on_signals(stop: threading.Event) -> None:
+    import signal
+
+    def handle(signum: int, frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, handle)
+
+
+def _jobs(settings: Settings, args: argparse.Namespace) -> int:
+    from erpbi import jobs
+
+    return jobs.run_action(settings, args.action)
+
+
+def _warehouse(settings: Settings, args: argparse.Namespace) -> int:
+    from warehouse.migrate import migrate
+
+    applied = migrate(settings.clickhouse)
+    print(f"applied {len(applied)} migration(s)")
+    for migration in applied:
+        print(f"  {migration.version:04d} {migration.name}")
+    return 0
+
+
+COMMANDS = {
+    "up": _up,
+    "down": _down,
+    "status": _status,
+    "logs": _logs,
+    "config": _config,
+    "sync": _sync,
+    "jobs": _jobs,
+    "warehouse": _warehouse,
+}

@@ -1,0 +1,217 @@
+"""The services of the single-machine stack, in dependency order.
+
+Each service says how to prepare it (format storage, metadata), the command
+that runs it, and how to tell it is ready, so ``erpbi up`` never waits on a
+fixed sleep. Stage-specific knowledge stays in the stage packages; this module
+only wires them.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from common.settings import PROJECT_ROOT, Settings
+from erpbi import kafka_service
+
+ReadyCheck = Callable[[Settings], bool]
+Hook = Callable[[Settings], None]
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    description: str
+    command: Callable[[Settings], list[str]]
+    ready: ReadyCheck
+    listens: Callable[[Settings], str]
+    prepare: Hook | None = None
+    after_ready: Hook | None = None
+    env: Callable[[Settings], dict[str, str]] = field(default=lambda settings: {})
+    start_timeout: float = 120.0
+    enabled: Callable[[Settings], bool] = field(default=lambda settings: True)
+
+
+def http_ok(url: str, timeout: float = 2.0) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return bool(200 <= response.status < 300)
+    except OSError:
+        return False
+
+
+def _python(settings: Settings, venv: str) -> str:
+    return str(settings.paths.venv_python(venv))
+
+
+# --- ClickHouse (single-machine: chDB behind ClickHouse's HTTP interface) -------------------
+
+
+def _clickhouse_command(settings: Settings) -> list[str]:
+    ch = settings.clickhouse
+    return [
+        _python(settings, "core"), "-m", "warehouse.server",
+        "--host", ch.host, "--port", str(ch.port),
+        "--data-path", str(settings.paths.data_dir / "clickhouse"),
+        "--database", ch.database, "--user", ch.user,
+    ]  # fmt: skip
+
+
+def _clickhouse_env(settings: Settings) -> dict[str, str]:
+    return {"WAREHOUSE_SERVER_PASSWORD": settings.clickhouse.password.get_secret_value()}
+
+
+def _migrate(settings: Settings) -> None:
+    from warehouse.migrate import migrate
+
+    migrate(settings.clickhouse)
+
+
+# --- Kafka ---------------------------------------------------------------------------------
+
+ODS_STREAMS = ("inventory", "sku", "warehouse")
+
+
+def _create_topics(settings: Settings) -> None:
+    kafka = settings.kafka
+    ods = [kafka.topic("ods", stream) for stream in ODS_STREAMS]
+    dlq = [kafka.topic("dlq", stream) for stream in ODS_STREAMS]
+    dimensions = {kafka.topic("ods", "sku"), kafka.topic("ods", "warehouse")}
+    kafka_service.ensure_topics(settings, ods + dlq, compacted=dimensions)
+
+
+# --- ERP simulator, connectors, Flink ------------------------------------------------------
+
+
+def _simulator_command(settings: Settings) -> list[str]:
+    sim = settings.simulator
+    command = [
+        _python(settings, "core"), "-m", "connectors.simulator",
+        "--host", sim.host, "--port", str(sim.port), "--seed", str(sim.seed),
+        "--sku-count", str(sim.sku_count), "--warehouses", str(sim.warehouse_count),
+    ]  # fmt: skip
+    if not sim.enforce_quota:
+        command.append("--no-quota")
+    return command
+
+
+def _flink_job_ready(settings: Settings) -> bool:
+    url = f"http://127.0.0.1:{settings.flink.rest_port}/jobs/overview"
+    try:
+        with urllib.request.urlopen(url, timeout=2.0) as response:
+            jobs = json.load(response).get("jobs", [])
+    except (OSError, ValueError):
+        return False
+    return any(job.get("state") == "RUNNING" for job in jobs)
+
+
+def _connector_command(settings: Settings) -> list[str]:
+    return [_python(settings, "core"), "-m", "erpbi", "sync", "--all", "--follow"]
+
+
+def _connector_ready(settings: Settings) -> bool:
+    """Ready once the first cursor has been saved (a page reached Kafka)."""
+    return any((settings.paths.data_dir / "connectors").glob("*.json"))
+
+
+# --- Superset ------------------------------------------------------------------------------
+
+
+def _superset_prepare(settings: Settings) -> None:
+    from dashboards.superset_service import bootstrap_metadata
+
+    bootstrap_metadata(settings)
+
+
+def _superset_command(settings: Settings) -> list[str]:
+    from dashboards.superset_service import server_command
+
+    return server_command(settings)
+
+
+def _superset_env(settings: Settings) -> dict[str, str]:
+    from dashboards.superset_service import superset_env
+
+    return superset_env(settings)
+
+
+def _superset_ready(settings: Settings) -> bool:
+    from dashboards.superset_service import is_healthy
+
+    return is_healthy(settings)
+
+
+def _superset_provision(settings: Settings) -> None:
+    from dashboards.provision import provision
+
+    provision(settings)
+
+
+SERVICES: tuple[Service, ...] = (
+    Service(
+        name="clickhouse",
+        description="ClickHouse engine (chDB) behind ClickHouse's HTTP interface",
+        command=_clickhouse_command,
+        env=_clickhouse_env,
+        ready=lambda s: http_ok(f"{s.clickhouse.url}/ping"),
+        listens=lambda s: s.clickhouse.url,
+        after_ready=_migrate,
+    ),
+    Service(
+        name="kafka",
+        description="Apache Kafka broker (KRaft, single node)",
+        command=kafka_service.server_command,
+        prepare=kafka_service.format_storage,
+        ready=kafka_service.is_ready,
+        listens=lambda s: f"kafka://{s.kafka.bootstrap_servers}",
+        after_ready=_create_topics,
+    ),
+    Service(
+        name="simulator",
+        description="Jushuitan ERP simulator (open API envelope, quotas, control API)",
+        command=_simulator_command,
+        ready=lambda s: http_ok(f"http://{s.simulator.host}:{s.simulator.port}/control/state"),
+        listens=lambda s: f"http://{s.simulator.host}:{s.simulator.port}",
+        enabled=lambda s: s.simulator.enabled,
+    ),
+    Service(
+        name="flink-inventory",
+        description="Flink job: inventory clean/dedupe/widen -> dws_inventory",
+        command=lambda s: [_python(s, "flink"), "-m", "flink_jobs.inventory_job"],
+        ready=_flink_job_ready,
+        listens=lambda s: f"http://127.0.0.1:{s.flink.rest_port} (Flink REST)",
+        start_timeout=180.0,
+    ),
+    Service(
+        name="connector",
+        description="Jushuitan connectors: incremental pull -> Kafka ODS topics",
+        command=_connector_command,
+        ready=_connector_ready,
+        listens=lambda s: f"pulls {s.jushuitan.base_url}",
+    ),
+    Service(
+        name="superset",
+        description="Superset big-screen dashboards",
+        command=_superset_command,
+        prepare=_superset_prepare,
+        env=_superset_env,
+        ready=_superset_ready,
+        listens=lambda s: s.superset.url,
+        after_ready=_superset_provision,
+        start_timeout=300.0,
+    ),
+)
+
+
+def by_name(name: str) -> Service:
+    for service in SERVICES:
+        if service.name == name:
+            return service
+    raise KeyError(f"unknown service {name!r}; known: {', '.join(s.name for s in SERVICES)}")
+
+
+def project_root() -> Path:
+    return PROJECT_ROOT

@@ -1,0 +1,186 @@
+"""Flink SQL of the inventory job: parse, validate, clean, dedupe, widen.
+
+Records are read as raw strings so that nothing is lost to a JSON parse error:
+every record either passes validation into the pipeline or goes to the
+dead-letter topic with the reason. Dedupe keeps the highest ERP ``ts`` per key
+(out-of-order and repeated versions collapse); the SKU and warehouse
+dimensions are LEFT JOINed as updating tables, so a fact whose dimension is
+missing lands as ``unknown_sku`` and is re-emitted, widened, when the
+dimension arrives or changes.
+"""
+
+from __future__ import annotations
+
+from common.settings import Settings
+
+
+def kafka_source(name: str, topic: str, settings: Settings, group: str) -> str:
+    return f"""
+CREATE TABLE {name} (
+  payload STRING,
+  kafka_at TIMESTAMP_LTZ(3) METADATA FROM 'timestamp' VIRTUAL
+) WITH (
+  'connector' = 'kafka',
+  'topic' = '{topic}',
+  'properties.bootstrap.servers' = '{settings.kafka.bootstrap_servers}',
+  'properties.group.id' = '{group}',
+  'scan.startup.mode' = 'earliest-offset',
+  'value.format' = 'raw',
+  'value.raw.charset' = 'UTF-8'
+)"""
+
+
+def dead_letter_sink(settings: Settings, stream: str) -> str:
+    topic = settings.kafka.topic("dlq", stream)
+    return f"""
+CREATE TABLE dlq_{stream} (
+  `stream` STRING,
+  `stage` STRING,
+  `reason` STRING,
+  payload STRING,
+  failed_at TIMESTAMP_LTZ(3)
+) WITH (
+  'connector' = 'kafka',
+  'topic' = '{topic}',
+  'properties.bootstrap.servers' = '{settings.kafka.bootstrap_servers}',
+  'format' = 'json',
+  'sink.delivery-guarantee' = 'at-least-once'
+)"""
+
+
+QUANTITY_FIELDS = (
+    "qty",
+    "order_lock",
+    "pick_lock",
+    "virtual_qty",
+    "purchase_qty",
+    "return_qty",
+    "in_qty",
+    "defective_qty",
+    "lock_qty",
+    "min_qty",
+    "max_qty",
+)
+
+
+def _bigint(field: str) -> str:
+    return f"TRY_CAST(JSON_VALUE(payload, '$.{field}') AS BIGINT)"
+
+
+def inventory_parsed_view() -> str:
+    quantities = ",\n  ".join(
+        f"COALESCE({_bigint(field)}, 0) AS {field}" for field in QUANTITY_FIELDS if field != "qty"
+    )
+    return f"""
+CREATE TEMPORARY VIEW inventory_parsed AS
+SELECT
+  payload,
+  kafka_at,
+  JSON_VALUE(payload, '$.sku_id') AS sku_id,
+  {_bigint('wms_co_id')} AS wms_co_id,
+  COALESCE(JSON_VALUE(payload, '$.i_id'), '') AS i_id,
+  COALESCE(JSON_VALUE(payload, '$.name'), '') AS name,
+  {_bigint('qty')} AS qty,
+  {quantities},
+  JSON_VALUE(payload, '$.modified') AS modified,
+  {_bigint('ts')} AS ts,
+  CASE
+    WHEN NOT (payload IS JSON OBJECT) THEN 'not a JSON object'
+    WHEN COALESCE(JSON_VALUE(payload, '$.sku_id'), '') = '' THEN 'missing sku_id'
+    WHEN {_bigint('wms_co_id')} IS NULL THEN 'missing or non-integer wms_co_id'
+    WHEN {_bigint('ts')} IS NULL THEN 'missing or non-integer ts'
+    WHEN {_bigint('qty')} IS NULL THEN 'missing or non-integer qty'
+    WHEN TO_TIMESTAMP(JSON_VALUE(payload, '$.modified'), 'yyyy-MM-dd HH:mm:ss') IS NULL
+      THEN 'missing or malformed modified (yyyy-MM-dd HH:mm:ss)'
+    ELSE CAST(NULL AS STRING)
+  END AS invalid_reason
+FROM ods_inventory"""
+
+
+def sku_latest_view() -> str:
+    return """
+CREATE TEMPORARY VIEW sku_latest AS
+SELECT sku_id, sku_name, category, brand, cost_price FROM (
+  SELECT
+    JSON_VALUE(payload, '$.sku_id') AS sku_id,
+    COALESCE(JSON_VALUE(payload, '$.name'), '') AS sku_name,
+    COALESCE(JSON_VALUE(payload, '$.category'), '') AS category,
+    COALESCE(JSON_VALUE(payload, '$.brand'), '') AS brand,
+    COALESCE(
+      TRY_CAST(JSON_VALUE(payload, '$.cost_price') AS DECIMAL(18, 4)), CAST(0 AS DECIMAL(18, 4))
+    ) AS cost_price,
+    ROW_NUMBER() OVER (
+      PARTITION BY JSON_VALUE(payload, '$.sku_id')
+      ORDER BY COALESCE(JSON_VALUE(payload, '$.modified'), '') DESC
+    ) AS row_number_in_key
+  FROM ods_sku
+  WHERE payload IS JSON OBJECT AND COALESCE(JSON_VALUE(payload, '$.sku_id'), '') <> ''
+) WHERE row_number_in_key = 1"""
+
+
+def warehouse_latest_view() -> str:
+    return f"""
+CREATE TEMPORARY VIEW warehouse_latest AS
+SELECT wms_co_id, warehouse_name, province FROM (
+  SELECT
+    {_bigint('wms_co_id')} AS wms_co_id,
+    COALESCE(JSON_VALUE(payload, '$.name'), '') AS warehouse_name,
+    COALESCE(JSON_VALUE(payload, '$.province'), '') AS province,
+    ROW_NUMBER() OVER (
+      PARTITION BY {_bigint('wms_co_id')}
+      ORDER BY COALESCE(JSON_VALUE(payload, '$.modified'), '') DESC
+    ) AS row_number_in_key
+  FROM ods_warehouse
+  WHERE payload IS JSON OBJECT AND {_bigint('wms_co_id')} IS NOT NULL
+) WHERE row_number_in_key = 1"""
+
+
+def inventory_latest_view() -> str:
+    return """
+CREATE TEMPORARY VIEW inventory_latest AS
+SELECT * FROM (
+  SELECT p.*,
+    ROW_NUMBER() OVER (PARTITION BY sku_id, wms_co_id ORDER BY ts DESC) AS row_number_in_key
+  FROM inventory_parsed AS p
+  WHERE invalid_reason IS NULL
+) WHERE row_number_in_key = 1"""
+
+
+def inventory_dead_letter_insert() -> str:
+    return """
+INSERT INTO dlq_inventory
+SELECT 'inventory', 'flink.inventory', invalid_reason, payload, CURRENT_TIMESTAMP
+FROM inventory_parsed
+WHERE invalid_reason IS NOT NULL"""
+
+
+def inventory_wide_query() -> str:
+    """Columns of ``dws_inventory``; decimals travel as strings (exact) to the Python sink."""
+    anomaly_checks = " ,".join(
+        f"IF(i.{field} < 0, 'negative {field}', CAST(NULL AS STRING))"
+        for field in ("qty", "order_lock", "lock_qty", "defective_qty")
+    )
+    return f"""
+SELECT
+  i.sku_id,
+  i.wms_co_id,
+  COALESCE(w.warehouse_name, '') AS warehouse_name,
+  COALESCE(w.province, '') AS province,
+  i.i_id,
+  COALESCE(s.sku_name, i.name) AS sku_name,
+  COALESCE(s.category, '') AS category,
+  COALESCE(s.brand, '') AS brand,
+  CAST(COALESCE(s.cost_price, CAST(0 AS DECIMAL(18, 4))) AS STRING) AS cost_price,
+  i.qty, i.order_lock, i.pick_lock, i.virtual_qty, i.purchase_qty, i.return_qty,
+  i.in_qty, i.defective_qty, i.lock_qty, i.min_qty, i.max_qty,
+  i.qty + i.virtual_qty - i.order_lock - i.lock_qty AS available_qty,
+  CAST(CAST(i.qty * COALESCE(s.cost_price, CAST(0 AS DECIMAL(18, 4))) AS DECIMAL(18, 4))
+    AS STRING) AS stock_value,
+  COALESCE(CONCAT_WS('; ', {anomaly_checks}), '') AS anomaly_reason,
+  CASE WHEN s.sku_id IS NULL THEN 'unknown_sku' ELSE 'ok' END AS dim_status,
+  i.modified,
+  i.ts,
+  CAST(i.kafka_at AS TIMESTAMP(3)) AS kafka_at
+FROM inventory_latest AS i
+LEFT JOIN sku_latest AS s ON i.sku_id = s.sku_id
+LEFT JOIN warehouse_latest AS w ON i.wms_co_id = w.wms_co_id"""

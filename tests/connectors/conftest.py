@@ -1,0 +1,156 @@
+"""Fixtures for connector tests: an in-process simulator, settings pointing at it, fakes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from common.settings import (
+    JushuitanSettings,
+    KafkaSettings,
+    Settings,
+    SimulatorSettings,
+    load_settings,
+)
+from connectors.jushuitan.client import JushuitanClient
+from connectors.jushuitan.quota import QuotaBudget
+from connectors.jushuitan.source import JushuitanSource
+from connectors.kafka_producer import InMemoryProducer
+from connectors.simulator import RunningSimulator, SimulatorControl, start_simulator
+from connectors.simulator.gateway import SimulatorConfig
+from connectors.state import CursorStore
+
+SMALL = SimulatorSettings(seed=7, sku_count=40, warehouse_count=2, enforce_quota=False)
+
+
+class RecordedSleeps(list[float]):
+    """A ``sleep`` that records instead of sleeping (retries run instantly)."""
+
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+class NoWaitBudget(QuotaBudget):
+    """Counts throttling but never blocks: the recorded sleeps stand for real waits."""
+
+    def __init__(self) -> None:
+        super().__init__(0.0, 0, 0, safety_margin_seconds=0.0)
+
+    def note_throttled(self, retry_after_seconds: float) -> None:
+        self.throttled_count += 1
+
+
+@pytest.fixture
+def simulator_factory() -> Iterator[Callable[..., RunningSimulator]]:
+    started: list[RunningSimulator] = []
+
+    def start(settings: SimulatorSettings = SMALL, **config: Any) -> RunningSimulator:
+        base = SimulatorConfig(enforce_quota=settings.enforce_quota)
+        for name, value in config.items():
+            setattr(base, name, value)
+        simulator = start_simulator(settings, port=0, config=base)
+        started.append(simulator)
+        return simulator
+
+    yield start
+    for simulator in started:
+        simulator.stop()
+
+
+@pytest.fixture
+def simulator(simulator_factory: Callable[..., RunningSimulator]) -> RunningSimulator:
+    """40 SKUs x 2 warehouses, quota off."""
+    return simulator_factory()
+
+
+@pytest.fixture
+def control(simulator: RunningSimulator) -> Iterator[SimulatorControl]:
+    client = SimulatorControl(simulator.url)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def sleeps() -> RecordedSleeps:
+    return RecordedSleeps()
+
+
+def fast_client(
+    simulator: RunningSimulator, sleeps: Callable[[float], None] | None = None, **changes: Any
+) -> JushuitanClient:
+    client_options = {
+        k: changes.pop(k) for k in list(changes) if k in ("max_attempts", "clock", "token_path")
+    }
+    settings: JushuitanSettings = simulator.jushuitan_settings(
+        min_call_interval_seconds=0.0, **changes
+    )
+    return JushuitanClient(
+        settings,
+        budget=NoWaitBudget(),
+        sleep=sleeps if sleeps is not None else (lambda seconds: None),
+        **client_options,
+    )
+
+
+@pytest.fixture
+def client_factory(
+    simulator: RunningSimulator, sleeps: RecordedSleeps
+) -> Iterator[Callable[..., JushuitanClient]]:
+    """``client_factory(app_secret=..., max_attempts=..., clock=...)`` -> a fast client."""
+    made: list[JushuitanClient] = []
+
+    def make(**changes: Any) -> JushuitanClient:
+        api = fast_client(changes.pop("simulator", simulator), sleeps, **changes)
+        made.append(api)
+        return api
+
+    yield make
+    for api in made:
+        api.close()
+
+
+@pytest.fixture
+def client(client_factory: Callable[..., JushuitanClient]) -> JushuitanClient:
+    return client_factory()
+
+
+@pytest.fixture
+def source(client: JushuitanClient) -> JushuitanSource:
+    return JushuitanSource(client)
+
+
+@pytest.fixture
+def producer() -> InMemoryProducer:
+    return InMemoryProducer()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> CursorStore:
+    return CursorStore(tmp_path / "state")
+
+
+@pytest.fixture
+def app_settings(simulator: RunningSimulator, tmp_path: Path) -> Settings:
+    """Full settings: Jushuitan at the simulator, state under tmp_path, small pages."""
+    settings = load_settings()
+    return settings.model_copy(
+        update={
+            "jushuitan": simulator.jushuitan_settings(
+                min_call_interval_seconds=0.0,
+                page_size=15,
+                poll_interval_seconds=0.05,
+                requests_per_second=10_000,
+                requests_per_minute=1_000_000,
+            ),
+            "paths": settings.paths.model_copy(update={"run_dir": tmp_path / "run"}),
+        }
+    )
+
+
+@pytest.fixture
+def kafka_settings(kafka_broker: Settings) -> KafkaSettings:
+    """The real broker of tests/conftest.py's ``kafka_broker``, as KafkaSettings."""
+    return kafka_broker.kafka

@@ -1,0 +1,110 @@
+"""Unit tests of the dashboards stage: assets, payload builders, env and commands (no services)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from common.settings import PathsSettings, SupersetSettings, load_settings
+from dashboards import superset_service
+from dashboards.assets_spec import Assets, load_assets
+from dashboards.superset_client import rison
+from dashboards.superset_payloads import chart_form_data, chart_query_context, dashboard_layout
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture(scope="module")
+def assets() -> Assets:
+    return load_assets()
+
+
+def test_assets_define_inventory_overview_with_final(assets: Assets) -> None:
+    board = next(b for b in assets.dashboards if b.slug == "inventory-overview")
+    assert board.title == "实时库存总览"
+    names = {chart.name for chart in board.charts}
+    assert {"缺货SKU数", "各类目可用库存", "类目库存明细"} <= names
+    dataset = assets.datasets["dws_inventory_latest"]
+    assert "FROM erp.dws_inventory FINAL" in dataset.sql
+    assert dataset.columns["category"] == "类目"
+
+
+def test_every_chart_fits_the_twelve_column_grid(assets: Assets) -> None:
+    for board in assets.dashboards:
+        for row in {chart.row for chart in board.charts}:
+            assert sum(c.width for c in board.charts if c.row == row) <= 12
+
+
+def test_chart_payloads_use_zh_labels_and_dataset(assets: Assets) -> None:
+    board = assets.dashboards[0]
+    dataset = assets.datasets["dws_inventory_latest"]
+    for chart in board.charts:
+        form = chart_form_data(chart, dataset, dataset_id=7)
+        context = chart_query_context(chart, form, dataset_id=7)
+        assert form["datasource"] == "7__table"
+        assert context["datasource"] == {"id": 7, "type": "table"}
+        labels = [m["label"] for m in context["queries"][0]["metrics"]]
+        assert labels == [dataset.metrics[name].label for name in chart.metric_names]
+        json.dumps(context)  # must be serialisable as sent
+
+
+def test_layout_places_every_chart_once(assets: Assets) -> None:
+    board = assets.dashboards[0]
+    chart_ids = {chart.name: index + 1 for index, chart in enumerate(board.charts)}
+    layout = dashboard_layout(board, chart_ids)
+    charts = [v for v in layout.values() if isinstance(v, dict) and v.get("type") == "CHART"]
+    assert sorted(c["meta"]["chartId"] for c in charts) == sorted(chart_ids.values())
+    for chart in charts:
+        row = layout[chart["parents"][-1]]
+        assert chart["id"] in row["children"]
+
+
+def test_unknown_metric_reference_is_rejected(tmp_path: Path) -> None:
+    (tmp_path / "datasets").mkdir()
+    (tmp_path / "dashboards").mkdir()
+    (tmp_path / "datasets" / "d.yaml").write_text(
+        "table_name: d\nschema: erp\nsql: SELECT 1\n"
+        "metrics:\n  m: {label: 甲, expression: count()}\n"
+    )
+    (tmp_path / "dashboards" / "b.yaml").write_text(
+        "title: t\nslug: s\ncharts:\n"
+        "  - {name: c, viz_type: big_number_total, dataset: d, metric: nope,"
+        " row: 1, width: 3, height: 30}\n"
+    )
+    with pytest.raises(ValueError, match="unknown metrics"):
+        load_assets(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("value", "encoded"),
+    [
+        (
+            {"filters": [{"col": "slice_name", "opr": "eq", "value": "缺货SKU数"}]},
+            "(filters:!((col:slice_name,opr:eq,value:'缺货SKU数')))",
+        ),
+        ("it's!", "'it!'s!!'"),
+        ([True, False, None, 3], "!(!t,!f,!n,3)"),
+        ("a b", "'a b'"),
+    ],
+)
+def test_rison(value: object, encoded: str) -> None:
+    assert rison(value) == encoded
+
+
+def test_env_and_server_command_stay_on_loopback(tmp_path: Path) -> None:
+    settings = load_settings(
+        paths=PathsSettings(run_dir=tmp_path), superset=SupersetSettings(port=18999)
+    )
+    env = superset_service.superset_env(settings)
+    assert env["SUPERSET_CONFIG_PATH"].endswith("dashboards/superset_config.py")
+    assert env["SUPERSET_HOME"] == str(tmp_path / "data" / "superset")
+    assert env["SUPERSET_SECRET_KEY"] == settings.superset.secret_key.get_secret_value()
+    assert env["PATH"].startswith(str(superset_service.venv_dir(settings) / "bin"))
+    command = superset_service.server_command(settings)
+    if "--bind" in command:  # gunicorn
+        assert command[command.index("--bind") + 1] == "127.0.0.1:18999"
+    else:  # superset run
+        assert command[command.index("-h") + 1] == "127.0.0.1"
+    assert not superset_service.is_healthy(settings, timeout_seconds=0.5)

@@ -1,0 +1,49 @@
+"""The whole single-machine stack, started once for the e2e session exactly as `erpbi up` does."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from clickhouse_connect.driver.client import Client
+
+from common.settings import Settings
+from support import isolated_settings
+from connectors.simulator.control import SimulatorControl
+from erpbi import stack
+from warehouse.client import connect
+
+
+@pytest.fixture(scope="session")
+def stack_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    run_dir: Path = tmp_path_factory.mktemp("e2e") / "run"
+    return isolated_settings(
+        run_dir,
+        simulator={"sku_count": 1000, "warehouse_count": 2},
+        flink={"checkpoint_interval_ms": 2000},
+    )
+
+
+@pytest.fixture(scope="session")
+def running_stack(stack_settings: Settings) -> Iterator[Settings]:
+    lines: list[str] = []
+    try:
+        stack.up(stack_settings, report=lines.append)
+        yield stack_settings
+    finally:
+        stack.down(stack_settings, report=lines.append)
+
+
+@pytest.fixture(scope="session")
+def erp(running_stack: Settings) -> Iterator[SimulatorControl]:
+    control = SimulatorControl(running_stack.jushuitan.base_url)
+    yield control
+    control.close()
+
+
+@pytest.fixture(scope="session")
+def warehouse(running_stack: Settings) -> Iterator[Client]:
+    client = connect(running_stack.clickhouse)
+    yield client
+    client.close()

@@ -1,0 +1,36 @@
+"""Helpers shared by test folders: isolated settings on free ports."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+from common.settings import Settings, load_settings
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def isolated_settings(run_dir: Path, **sections: dict[str, object]) -> Settings:
+    """Settings for an isolated stack: every port free, every folder under ``run_dir``."""
+    base = load_settings()
+    rest_port = free_port()
+    overrides: dict[str, dict[str, object]] = {
+        "paths": {"cache_dir": base.paths.cache_dir, "run_dir": run_dir},
+        "kafka": {"port": free_port(), "controller_port": free_port(), "topic_prefix": "erp"},
+        "clickhouse": {"port": free_port()},
+        "flink": {
+            "rest_port": rest_port,
+            "jobmanager_address": f"127.0.0.1:{rest_port}",
+            "checkpoint_interval_ms": 2000,
+        },
+        "superset": {"port": free_port()},
+        "simulator": {"port": (sim_port := free_port()), "sku_count": 200, "warehouse_count": 2},
+        "jushuitan": {"base_url": f"http://127.0.0.1:{sim_port}", "poll_interval_seconds": 0.5},
+    }
+    for name, values in sections.items():
+        overrides.setdefault(name, {}).update(values)
+    return Settings(**overrides)  # type: ignore[arg-type]

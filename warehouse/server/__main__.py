@@ -1,0 +1,69 @@
+"""Command line: `python -m warehouse.server --host 127.0.0.1 --port 8123 --data-path DIR`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from warehouse.server.config import ServerConfig
+from warehouse.server.engine import EngineUnavailable
+from warehouse.server.server import serve
+
+
+def parse_args(argv: list[str] | None = None) -> ServerConfig:
+    """Build the config; WAREHOUSE_SERVER_PASSWORD may carry the password (keeps it out of `ps`)."""
+    parser = argparse.ArgumentParser(prog="python -m warehouse.server", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8123)
+    parser.add_argument(
+        "--data-path", type=Path, required=True, help="chDB data directory (locked by this process)"
+    )
+    parser.add_argument("--user", default="default")
+    parser.add_argument("--password", default=os.environ.get("WAREHOUSE_SERVER_PASSWORD", ""))
+    parser.add_argument("--database", default="default", help="created at start if missing")
+    parser.add_argument("--log-file", type=Path, default=None)
+    parser.add_argument("--keep-alive-timeout", type=float, default=30.0)
+    args = parser.parse_args(argv)
+    return ServerConfig(
+        data_path=args.data_path,
+        host=args.host,
+        port=args.port,
+        user=args.user,
+        password=args.password,
+        database=args.database,
+        log_file=args.log_file,
+        keep_alive_timeout_seconds=args.keep_alive_timeout,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Configure logging, then serve until SIGTERM/SIGINT."""
+    config = parse_args(argv)
+    handler: logging.Handler = (
+        logging.FileHandler(config.log_file)
+        if config.log_file
+        else logging.StreamHandler(sys.stderr)
+    )
+    logging.basicConfig(
+        level=logging.INFO,
+        handlers=[handler],
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    try:
+        serve(config)
+    except EngineUnavailable as error:
+        logging.getLogger("warehouse.server").error("%s", error)
+        return 1
+    except OSError as error:  # the port is taken, or the address is not local
+        logging.getLogger("warehouse.server").error(
+            "cannot listen on %s:%d: %s", config.host, config.port, error
+        )
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

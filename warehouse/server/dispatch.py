@@ -1,0 +1,337 @@
+"""ClickHouse's HTTP query semantics: from URL parameters, headers and body to a response.
+
+This is the part a client can observe: which parameters are settings, how the URL query and
+the body combine, what GET and `readonly` allow, how INSERT data is found, and which headers
+and status come back. The HTTP mechanics (sockets, framing, logging) live in handler.py.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+
+from warehouse.server.auth import RowFilter, UserDirectory, credentials_from_request
+from warehouse.server.body import RequestBody, form_fields
+from warehouse.server.compression import choose_response_encoding, encode_response
+from warehouse.server.engine import (
+    DEFAULT_OUTPUT_FORMAT,
+    ChdbEngine,
+    EngineResult,
+    ExecutionContext,
+)
+from warehouse.server.errors import (
+    BAD_ARGUMENTS,
+    NOT_IMPLEMENTED,
+    READONLY,
+    SYNTAX_ERROR,
+    ClickHouseError,
+)
+from warehouse.server.sessions import SessionRegistry, SessionState
+from warehouse.server.sqltext import (
+    InsertHead,
+    StatementKind,
+    classify,
+    find_insert_head,
+    require_single_statement,
+)
+
+# URL parameters that are not settings (ClickHouse's reserved_param_names, plus query).
+RESERVED_PARAMS = frozenset(
+    {
+        "query",
+        "compress",
+        "decompress",
+        "user",
+        "password",
+        "quota_key",
+        "query_id",
+        "stacktrace",
+        "role",
+        "buffer_size",
+        "wait_end_of_query",
+        "session_id",
+        "session_timeout",
+        "session_check",
+        "client_protocol_version",
+        "close_session",
+        "database",
+        "default_format",
+    }
+)
+# Real settings that only steer the HTTP layer: honoured here, never applied to the engine.
+HTTP_LAYER_SETTINGS = frozenset(
+    {
+        "enable_http_compression",
+        "send_progress_in_http_headers",
+        "http_headers_progress_interval_ms",
+        "cancel_http_readonly_queries_on_client_close",
+        "http_zlib_compression_level",
+        "http_wait_end_of_query",
+        "http_response_buffer_size",
+        "http_native_compression_disable_checksumming_on_decompress",
+        "add_http_cors_header",
+        "readonly",
+    }
+)
+_TRUE_TEXT = frozenset({"1", "true", "True", "TRUE", "yes"})
+_INSERT_HEAD_SCAN_BYTES = 1 << 20
+_MAX_SQL_BYTES = 64 << 20
+
+
+@dataclass
+class HttpResponse:
+    """What the handler sends back, plus what it logs."""
+
+    status: int
+    body: bytes
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    query_id: str = ""
+    user: str = ""
+
+
+class QueryDispatcher:
+    """Turns one authenticated HTTP request into engine calls and a ClickHouse response."""
+
+    def __init__(
+        self,
+        engine: ChdbEngine,
+        users: UserDirectory,
+        sessions: SessionRegistry,
+        row_filter: RowFilter,
+        display_name: str,
+    ) -> None:
+        self.engine = engine
+        self.users = users
+        self.sessions = sessions
+        self.row_filter = row_filter
+        self.display_name = display_name
+
+    def handle(
+        self, method: str, params: dict[str, str], headers: Mapping[str, str], body: RequestBody
+    ) -> HttpResponse:
+        """Run the request; every failure becomes ClickHouse's error response, never a crash."""
+        query_id = params.get("query_id") or str(uuid.uuid4())
+        user = ""
+        try:
+            user = self.users.authenticate(credentials_from_request(headers, params))
+            for name in ("compress", "decompress"):
+                if params.get(name, "0") in _TRUE_TEXT:
+                    raise ClickHouseError.of(
+                        NOT_IMPLEMENTED,
+                        f"ClickHouse block compression ({name}=1) is not supported; "
+                        "use HTTP Content-Encoding",
+                    )
+            form = form_fields(headers.get("Content-Type", ""), body)
+            if form is not None:
+                params = {**params, **form}
+            with self._session(params, user) as session:
+                result = self._run(
+                    method, params, headers, body if form is None else None, session, user
+                )
+                compression_on = _setting(params, session, "enable_http_compression") in _TRUE_TEXT
+            if params.get("close_session", "0") in _TRUE_TEXT and params.get("session_id"):
+                self.sessions.close(params["session_id"])
+            return self._success(result, query_id, user, headers, compression_on)
+        except ClickHouseError as error:
+            return self.failure(error, query_id, user)
+
+    # -- request semantics ------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _session(self, params: Mapping[str, str], user: str) -> Iterator[SessionState | None]:
+        session_id = params.get("session_id")
+        if not session_id:
+            yield None
+            return
+        must_exist = params.get("session_check", "0") in _TRUE_TEXT
+        with self.sessions.checkout(
+            session_id, user, params.get("session_timeout"), must_exist
+        ) as state:
+            yield state
+
+    def _run(
+        self,
+        method: str,
+        params: Mapping[str, str],
+        headers: Mapping[str, str],
+        body: RequestBody | None,
+        session: SessionState | None,
+        user: str,
+    ) -> EngineResult:
+        settings = {
+            key: value
+            for key, value in params.items()
+            if key
+            and key not in RESERVED_PARAMS
+            and key not in HTTP_LAYER_SETTINGS
+            and not key.startswith("param_")
+        }
+        context = ExecutionContext(
+            database=params.get("database") or headers.get("X-ClickHouse-Database") or None,
+            settings=settings,
+            session=session,
+        )
+        url_part = params.get("query", "").encode("utf-8")
+        body_size = body.size if body is not None else 0
+        if url_part and body_size:
+            url_part += b"\n"  # ClickHouse joins the URL query and the body with a newline
+        readonly = _readonly_level(method, params)
+        scan = url_part + (body.prefix(_INSERT_HEAD_SCAN_BYTES) if body is not None else b"")
+        insert = find_insert_head(scan.decode("latin-1"))
+        if insert is not None:
+            _check_readonly(StatementKind.INSERT_DATA, readonly, method)
+            head = InsertHead(
+                insert.head.encode("latin-1").decode("utf-8"),
+                insert.input_format,
+                insert.data_offset,
+            )
+            return self.engine.insert(
+                head, _insert_data(url_part, body, insert.data_offset), context
+            )
+        if len(url_part) + body_size > _MAX_SQL_BYTES:
+            raise ClickHouseError.of(
+                BAD_ARGUMENTS, "Query text is larger than this server accepts (64 MiB)"
+            )
+        raw_sql = url_part + (body.read_all() if body is not None else b"")
+        try:
+            sql = require_single_statement(raw_sql.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise ClickHouseError.of(SYNTAX_ERROR, "Query is not valid UTF-8") from None
+        if not sql.strip():
+            raise ClickHouseError.of(SYNTAX_ERROR, "Empty query")
+        kind = classify(sql)
+        _check_readonly(kind, readonly, method)
+        sql = self.row_filter(user, sql)
+        default_format = (
+            params.get("default_format")
+            or headers.get("X-ClickHouse-Format")
+            or DEFAULT_OUTPUT_FORMAT
+        )
+        query_parameters = {
+            key[len("param_") :]: value for key, value in params.items() if key.startswith("param_")
+        }
+        return self.engine.execute(sql, kind, context, default_format, query_parameters)
+
+    # -- responses --------------------------------------------------------------------
+
+    def _common_headers(self, query_id: str, timezone: str) -> list[tuple[str, str]]:
+        return [
+            ("X-ClickHouse-Server-Display-Name", self.display_name),
+            ("X-ClickHouse-Query-Id", query_id),
+            ("X-ClickHouse-Timezone", timezone),
+        ]
+
+    def _success(
+        self,
+        result: EngineResult,
+        query_id: str,
+        user: str,
+        headers: Mapping[str, str],
+        compression_on: bool,
+    ) -> HttpResponse:
+        response_headers = self._common_headers(query_id, result.timezone)
+        if result.output_format is not None:
+            response_headers.append(("X-ClickHouse-Format", result.output_format))
+            response_headers.append(("Content-Type", content_type_for(result.output_format)))
+        else:
+            response_headers.append(("Content-Type", "text/plain; charset=UTF-8"))
+        response_headers.append(
+            ("X-ClickHouse-Summary", json.dumps(result.summary, separators=(",", ":")))
+        )
+        body = result.body
+        encoding = (
+            choose_response_encoding(headers.get("Accept-Encoding"), compression_on)
+            if body
+            else None
+        )
+        if encoding is not None:
+            body = encode_response(body, encoding)
+            response_headers.append(("Content-Encoding", encoding))
+        return HttpResponse(200, body, response_headers, query_id, user)
+
+    def failure(self, error: ClickHouseError, query_id: str = "", user: str = "") -> HttpResponse:
+        """ClickHouse's error response: status from the code table, code header, text body."""
+        query_id = query_id or str(uuid.uuid4())
+        response_headers = self._common_headers(query_id, self.engine.server_timezone)
+        response_headers.append(("Content-Type", "text/plain; charset=UTF-8"))
+        response_headers.append(("X-ClickHouse-Exception-Code", str(error.code)))
+        return HttpResponse(
+            error.http_status, error.body(self.engine.version), response_headers, query_id, user
+        )
+
+
+def _insert_data(url_part: bytes, body: RequestBody | None, offset: int) -> Iterator[bytes]:
+    """The INSERT's rows: whatever of the URL query follows the head, then the body."""
+    if offset < len(url_part):
+        yield url_part[offset:]
+        offset = len(url_part)
+    if body is not None:
+        yield from body.chunks(offset - len(url_part))
+
+
+def _setting(params: Mapping[str, str], session: SessionState | None, name: str) -> str:
+    if name in params:
+        return params[name]
+    return session.settings.get(name, "0") if session is not None else "0"
+
+
+def _readonly_level(method: str, params: Mapping[str, str]) -> int:
+    """ClickHouse semantics: `readonly` from the URL, and GET implies readonly=2 at least."""
+    text = params.get("readonly", "0")
+    try:
+        level = int(text)
+    except ValueError:
+        raise ClickHouseError.of(
+            BAD_ARGUMENTS, f"Invalid value for setting readonly: '{text}'"
+        ) from None
+    if method == "GET" and level != 1:
+        level = 2
+    return level
+
+
+def _check_readonly(kind: StatementKind, level: int, method: str) -> None:
+    if level == 0 or kind in (StatementKind.READ, StatementKind.USE):
+        return
+    if kind is StatementKind.SET and level == 2:
+        return
+    if kind is StatementKind.SET:
+        raise ClickHouseError.of(READONLY, "Cannot modify settings in readonly mode")
+    hint = (
+        " For queries over HTTP, method GET implies readonly."
+        " You should use method POST for modifying queries"
+        if method == "GET"
+        else ""
+    )
+    raise ClickHouseError.of(READONLY, f"Cannot execute query in readonly mode.{hint}")
+
+
+_CONTENT_TYPES: tuple[tuple[str, str], ...] = (
+    ("TabSeparated", "text/tab-separated-values; charset=UTF-8"),
+    ("TSV", "text/tab-separated-values; charset=UTF-8"),
+    ("CSVWithNames", "text/csv; charset=UTF-8; header=present"),
+    ("CSV", "text/csv; charset=UTF-8; header=absent"),
+    ("JSONEachRow", "application/x-ndjson; charset=UTF-8"),
+    ("JSONLines", "application/x-ndjson; charset=UTF-8"),
+    ("NDJSON", "application/x-ndjson; charset=UTF-8"),
+    ("JSON", "application/json; charset=UTF-8"),
+    ("XML", "application/xml; charset=UTF-8"),
+    ("Native", "application/octet-stream"),
+    ("RowBinary", "application/octet-stream"),
+    ("Parquet", "application/octet-stream"),
+    ("Arrow", "application/octet-stream"),
+    ("ORC", "application/octet-stream"),
+    ("Avro", "application/octet-stream"),
+    ("Protobuf", "application/octet-stream"),
+    ("MsgPack", "application/octet-stream"),
+)
+
+
+def content_type_for(format_name: str) -> str:
+    """Content-Type ClickHouse sends for an output format (text/plain for the rest)."""
+    for prefix, content_type in _CONTENT_TYPES:
+        if format_name.startswith(prefix):
+            return content_type
+    return "text/plain; charset=UTF-8"

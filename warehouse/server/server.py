@@ -1,0 +1,121 @@
+"""Assembling and running the server: engine + dispatcher + HTTP listener, and shutdown.
+
+`WarehouseServer` is what tests use (port 0, `start()` in a background thread, `stop()`);
+`serve()` is what `python -m warehouse.server` runs: it blocks until SIGTERM or SIGINT,
+then stops accepting, finishes in-flight requests and closes the chDB session so the data
+path is released for the next start.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from types import FrameType, TracebackType
+
+from warehouse.server.auth import RowFilter, UserDirectory, allow_all_rows
+from warehouse.server.config import ServerConfig
+from warehouse.server.dispatch import QueryDispatcher
+from warehouse.server.engine import ChdbEngine
+from warehouse.server.handler import WarehouseHttpServer
+from warehouse.server.sessions import SessionRegistry
+
+log = logging.getLogger("warehouse.server")
+
+
+class WarehouseServer:
+    """One chDB engine served over ClickHouse's HTTP interface."""
+
+    def __init__(self, config: ServerConfig, row_filter: RowFilter = allow_all_rows) -> None:
+        self.config = config
+        config.data_path.mkdir(parents=True, exist_ok=True)
+        self.engine = ChdbEngine(str(config.data_path), config.database)
+        try:
+            dispatcher = QueryDispatcher(
+                engine=self.engine,
+                users=UserDirectory({config.user: config.password}),
+                sessions=SessionRegistry(),
+                row_filter=row_filter,
+                display_name=config.display_name,
+            )
+            self._httpd = WarehouseHttpServer(
+                (config.host, config.port), dispatcher, config.keep_alive_timeout_seconds
+            )
+        except BaseException:
+            self.engine.close()
+            raise
+        self._thread: threading.Thread | None = None
+        self._stopped = False
+
+    @property
+    def port(self) -> int:
+        """The bound port (useful when configured with port 0)."""
+        return int(self._httpd.server_address[1])
+
+    @property
+    def url(self) -> str:
+        """Base URL for clients, e.g. http://127.0.0.1:8123."""
+        return f"http://{self.config.host}:{self.port}"
+
+    def start(self) -> WarehouseServer:
+        """Serve in a background thread and return immediately."""
+        self._thread = threading.Thread(
+            target=self.serve_forever, name="warehouse-http", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        """Serve on the calling thread until stop() is called from another thread."""
+        log.info(
+            "serving ClickHouse HTTP on %s (engine %s, data path %s, database %s)",
+            self.url,
+            self.engine.version,
+            self.config.data_path,
+            self.config.database,
+        )
+        self._httpd.serve_forever(poll_interval=0.2)
+
+    def stop(self) -> None:
+        """Stop accepting, let the running statement finish, close the engine (idempotent)."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self._httpd.stopping = True
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self.engine.close()
+        log.info("stopped; chDB session closed")
+
+    def __enter__(self) -> WarehouseServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def serve(config: ServerConfig, row_filter: RowFilter = allow_all_rows) -> None:
+    """Run until SIGTERM/SIGINT, then shut down cleanly. Must run on the main thread."""
+    server = WarehouseServer(config, row_filter)
+    stop_requested = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        log.info("received %s, shutting down", signal.Signals(signum).name)
+        stop_requested.set()
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        server.start()
+        while not stop_requested.wait(timeout=1.0):
+            pass
+    finally:
+        server.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

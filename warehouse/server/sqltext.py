@@ -1,0 +1,221 @@
+"""Just enough SQL lexing to route a request the way ClickHouse's HTTP handler does.
+
+The engine parses the SQL itself; this module only answers the questions the HTTP layer
+must settle first: what kind of statement is it (read, write, SET, USE, INSERT with data),
+which output FORMAT does it ask for, where does an INSERT's inline data start, and does the
+text hold more than one statement (ClickHouse's HTTP interface refuses multi-statements;
+chDB would silently run them all). Strings, quoted identifiers and comments are skipped so
+a `;` or `FORMAT` inside them never counts.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from enum import Enum
+
+from warehouse.server.errors import SYNTAX_ERROR, ClickHouseError
+
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_NUMBER_OR_OTHER = re.compile(r"[0-9][A-Za-z0-9_.]*|\S")
+
+# Statements allowed under readonly=1 (and, with SET/USE, under readonly=2).
+_READ_KEYWORDS = frozenset(
+    {"SELECT", "WITH", "SHOW", "DESC", "DESCRIBE", "EXISTS", "EXPLAIN", "CHECK", "VALUES"}
+)
+_RESULT_KEYWORDS = _READ_KEYWORDS | frozenset({"KILL"})
+
+
+class StatementKind(Enum):
+    """How the HTTP layer must treat a statement."""
+
+    READ = "read"  # produces a result set, changes nothing
+    INSERT_DATA = "insert_data"  # INSERT ... FORMAT X with data following in the request
+    INSERT_QUERY = "insert_query"  # INSERT ... VALUES / INSERT ... SELECT: runs as plain SQL
+    SET = "set"
+    USE = "use"
+    WRITE = "write"  # DDL, ALTER, SYSTEM, KILL ...: anything else
+
+
+@dataclass(frozen=True)
+class Token:
+    """A lexed token: a bare word (keyword or identifier) or any other piece of SQL."""
+
+    text: str
+    start: int
+    end: int
+    is_word: bool
+
+
+def tokens(sql: str, start: int = 0) -> Iterator[Token]:
+    """Yield tokens lazily, skipping whitespace, comments and the inside of quoted text.
+
+    Lazy so that INSERT routing can stop at the FORMAT name before reaching binary data.
+    """
+    position = start
+    length = len(sql)
+    while position < length:
+        char = sql[position]
+        if char.isspace():
+            position += 1
+        elif sql.startswith("--", position) or (
+            char == "#" and sql.startswith(("# ", "#!"), position)
+        ):
+            newline = sql.find("\n", position)
+            position = length if newline < 0 else newline + 1
+        elif sql.startswith("/*", position):
+            close = sql.find("*/", position + 2)
+            position = length if close < 0 else close + 2
+        elif char in "'\"`":
+            end = _quoted_end(sql, position, char)
+            yield Token(sql[position:end], position, end, is_word=False)
+            position = end
+        else:
+            match = _WORD.match(sql, position) or _NUMBER_OR_OTHER.match(sql, position)
+            assert match is not None  # \S always matches a non-space character
+            yield Token(match.group(), position, match.end(), is_word=match.re is _WORD)
+            position = match.end()
+
+
+def _quoted_end(sql: str, start: int, quote: str) -> int:
+    """Index just past the closing quote (backslash escapes and doubled quotes allowed)."""
+    position = start + 1
+    while position < len(sql):
+        char = sql[position]
+        if char == "\\":
+            position += 2
+            continue
+        if char == quote:
+            if sql.startswith(quote * 2, position):
+                position += 2
+                continue
+            return position + 1
+        position += 1
+    return len(sql)
+
+
+def first_keyword(sql: str) -> str:
+    """The statement's leading keyword, upper-cased ('' for empty text); `(SELECT` is SELECT."""
+    for token in tokens(sql):
+        if token.text == "(":
+            continue
+        return token.text.upper() if token.is_word else token.text
+    return ""
+
+
+def classify(sql: str) -> StatementKind:
+    """Decide how a complete statement (not an INSERT with data) is routed."""
+    keyword = first_keyword(sql)
+    if keyword in _READ_KEYWORDS:
+        return StatementKind.READ
+    if keyword == "SET":
+        return StatementKind.SET
+    if keyword == "USE":
+        return StatementKind.USE
+    if keyword == "INSERT":
+        return StatementKind.INSERT_QUERY
+    return StatementKind.WRITE
+
+
+def produces_result(sql: str) -> bool:
+    """Whether the statement answers with a result set (sets X-ClickHouse-Format)."""
+    return first_keyword(sql) in _RESULT_KEYWORDS
+
+
+def require_single_statement(sql: str) -> str:
+    """Strip one trailing `;`, refuse any statement after it, as ClickHouse's HTTP does."""
+    all_tokens = list(tokens(sql))
+    semicolons = [index for index, token in enumerate(all_tokens) if token.text == ";"]
+    if not semicolons:
+        return sql
+    first = semicolons[0]
+    position = all_tokens[first].start
+    if any(token.text != ";" for token in all_tokens[first:]):
+        raise ClickHouseError.of(
+            SYNTAX_ERROR,
+            "Syntax error (Multi-statements are not allowed): failed at position "
+            f"{position + 1} (end of query): {sql[position : position + 40]!r}",
+        )
+    return sql[: all_tokens[first].start]
+
+
+def output_format(sql: str) -> str | None:
+    """The name in a trailing `FORMAT <name>` clause, if the statement has one."""
+    all_tokens = [token for token in tokens(sql) if token.text != ";"]
+    if len(all_tokens) >= 2 and all_tokens[-2].is_word and all_tokens[-2].text.upper() == "FORMAT":
+        if all_tokens[-1].is_word:
+            return all_tokens[-1].text
+    return None
+
+
+@dataclass(frozen=True)
+class InsertHead:
+    """An INSERT whose rows follow in the request: `head` goes to the engine, data is streamed."""
+
+    head: str  # `INSERT INTO t (a, b) SETTINGS ...` without the FORMAT clause
+    input_format: str
+    data_offset: int  # where the data starts in the text the head was found in
+
+
+def find_insert_head(text: str) -> InsertHead | None:
+    """Split `INSERT ... FORMAT X<data>` the way ClickHouse's parser does.
+
+    `text` is the start of the request (URL query + newline + body prefix) decoded as
+    latin-1 so byte offsets equal character offsets. Returns None for an INSERT without a
+    FORMAT clause (VALUES, SELECT), which the engine runs as ordinary SQL. Data starts after
+    the format name, spaces/tabs, and at most one line break, exactly as in ClickHouse.
+    """
+    stream = tokens(text)
+    first = next(stream, None)
+    if first is None or first.text.upper() != "INSERT":
+        return None
+    previous: Token | None = None
+    for token in stream:
+        upper = token.text.upper()
+        if (
+            token.is_word
+            and upper in ("SELECT", "WITH", "VALUES")
+            and previous is not None
+            and previous.text != "="
+        ):
+            return None
+        if (
+            previous is not None
+            and previous.is_word
+            and previous.text.upper() == "FORMAT"
+            and token.is_word
+        ):
+            return InsertHead(
+                text[: previous.start].rstrip(), token.text, _data_start(text, token.end)
+            )
+        previous = token
+    return None
+
+
+def _data_start(text: str, position: int) -> int:
+    while position < len(text) and text[position] in " \t\f":
+        position += 1
+    if text.startswith("\r\n", position):
+        return position + 2
+    if position < len(text) and text[position] == "\n":
+        return position + 1
+    return position
+
+
+def quote_string(value: str) -> str:
+    """A ClickHouse single-quoted string literal."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def quote_identifier(name: str) -> str:
+    """A back-quoted ClickHouse identifier."""
+    return "`" + name.replace("\\", "\\\\").replace("`", "\\`") + "`"
+
+
+_SETTING_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def is_setting_name(name: str) -> bool:
+    """Whether `name` can be spliced into a SET statement as a bare identifier."""
+    return bool(_SETTING_NAME.match(name))

@@ -10,7 +10,6 @@ settings never shows them; use :meth:`Settings.masked_dump` for display.
 from __future__ import annotations
 
 import os
-from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -179,7 +178,7 @@ class Settings(BaseSettings):
         """Plain data safe to print or log: every secret replaced by asterisks."""
         return self.model_dump(mode="json")
 
-    @cached_property
+    @property
     def environment(self) -> dict[str, str]:
         """These settings as ERPBI_* variables, to hand to child processes."""
         return flatten_to_env(self.model_dump(mode="python"))

@@ -1,0 +1,80 @@
+"""The one settings model: YAML + environment, typed, secrets never printed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from common.settings import Settings, load_settings
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("ERPBI_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+
+
+def test_defaults_listen_on_loopback_only() -> None:
+    settings = load_settings()
+    for host in (settings.kafka.host, settings.clickhouse.host, settings.superset.host,
+                 settings.simulator.host):
+        assert host == "127.0.0.1"
+
+
+def test_yaml_file_then_environment_override(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "erpbi.yaml").write_text("kafka:\n  port: 29092\nclickhouse:\n  database: shop\n")
+    assert load_settings().kafka.port == 29092
+    monkeypatch.setenv("ERPBI_KAFKA__PORT", "39092")
+    settings = load_settings()
+    assert settings.kafka.port == 39092
+    assert settings.clickhouse.database == "shop"
+
+
+def test_config_path_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "elsewhere.yaml"
+    config.write_text("simulator:\n  enabled: false\n")
+    monkeypatch.setenv("ERPBI_CONFIG", str(config))
+    assert load_settings().simulator.enabled is False
+
+
+def test_secrets_are_masked_when_printed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ERPBI_JUSHUITAN__APP_SECRET", "s3cr3t-value")
+    monkeypatch.setenv("ERPBI_CLICKHOUSE__PASSWORD", "pw-value")
+    settings = load_settings()
+    printed = json.dumps(settings.masked_dump()) + repr(settings) + str(settings)
+    assert "s3cr3t-value" not in printed
+    assert "pw-value" not in printed
+    assert settings.jushuitan.app_secret.get_secret_value() == "s3cr3t-value"
+    assert "pw-value" not in settings.clickhouse.sqlalchemy_uri(masked=True)
+
+
+def test_child_process_environment_round_trips(tmp_path: Path) -> None:
+    settings = Settings(kafka={"port": 12345}, paths={"run_dir": tmp_path / "run"})  # type: ignore[arg-type]
+    import os
+
+    os.environ.update(settings.environment)
+    try:
+        again = load_settings()
+    finally:
+        for name in settings.environment:
+            os.environ.pop(name, None)
+    assert again == settings
+
+
+def test_typos_are_rejected(tmp_path: Path) -> None:
+    (tmp_path / "erpbi.yaml").write_text("kafka:\n  prot: 1\n")
+    with pytest.raises(ValidationError):
+        load_settings()
+
+
+def test_topic_names() -> None:
+    kafka = load_settings().kafka
+    assert kafka.topic("ods", "inventory") == "erp.ods.inventory"
+    assert kafka.topic("dlq", "inventory") == "erp.dlq.inventory"

@@ -13,12 +13,17 @@ Commit order, per page (never reorder it):
 
 A crash between 3 and 4 re-sends one page (at-least-once; downstream dedupes by key and
 version). A cursor never covers a record Kafka has not acknowledged.
+
+A page that still fails after the client's retries is *parked* (see
+:mod:`connectors.retries`): recorded in the state with a dead letter, retried first on
+the next sync; the cursor stays at the start of the unread data.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -26,9 +31,10 @@ from datetime import datetime
 from typing import Any, ClassVar, Protocol
 
 from common.settings import KafkaSettings
-from connectors.errors import CursorNotAdvancingError
+from connectors.errors import RateLimitedError, RetriableApiError
 from connectors.kafka_producer import RecordProducer, encode_json
 from connectors.models import DeadLetterRecord, ErpRow, now_millis, validate_rows
+from connectors.retries import clear_window, fetch_failure_letter, park_window
 from connectors.state import CursorStore
 
 log = logging.getLogger(__name__)
@@ -55,7 +61,15 @@ class SourcePage:
 
 
 class Source(Protocol):
-    """What a connector needs from an ERP gateway."""
+    """What a connector needs from an ERP gateway (the seam for a second source).
+
+    ``name`` goes into dead letters; ``supports(stream)`` says whether the gateway has the
+    stream; ``max_page_size`` caps ``PageQuery.page_size``; ``query`` answers one page with
+    the rows as raw JSON objects (field names of the Jushuitan API, so one row model fits
+    every source) and raises the exceptions of :mod:`connectors.errors` (retriable after
+    its own retries, fatal, token). Implementations: ``connectors.jushuitan.source`` and
+    the planned ``connectors.qimen`` (Taobao/Tmall money fields).
+    """
 
     name: str
 
@@ -95,12 +109,32 @@ class SyncReport:
     records: int = 0
     dead_letters: int = 0
     duplicates_dropped: int = 0
+    parked_windows: int = 0  # fetches that failed after retries, parked for later
+    rate_limited: bool = False  # a fetch ended on a quota refusal
+    started: float = field(default_factory=time.monotonic)
 
     def add(self, progress: PageProgress) -> None:
         self.pages += 1
         self.records += progress.produced
         self.dead_letters += progress.dead_letters
         self.duplicates_dropped += progress.duplicates_dropped
+
+    @property
+    def elapsed_seconds(self) -> float:
+        return max(1e-9, time.monotonic() - self.started)
+
+    @property
+    def records_per_second(self) -> float:
+        return self.records / self.elapsed_seconds
+
+    def summary(self) -> str:
+        return (
+            f"{self.stream}: {self.records} records in {self.pages} pages, "
+            f"{self.elapsed_seconds:.1f} s ({self.records_per_second:.1f} records/s, "
+            f"{self.pages / self.elapsed_seconds * 60:.0f} pages/min), "
+            f"{self.dead_letters} dead letters, {self.duplicates_dropped} duplicates dropped, "
+            f"{self.parked_windows} windows parked"
+        )
 
 
 Message = tuple[bytes | None, bytes]
@@ -111,6 +145,7 @@ class StreamConnector(ABC):
 
     stream: ClassVar[str]
     row_model: ClassVar[type[ErpRow]]
+    hot: ClassVar[bool] = False  # facts the big screens watch: first call on the quota
 
     def __init__(
         self,
@@ -131,6 +166,8 @@ class StreamConnector(ABC):
         self.page_size = max(1, min(page_size, source.max_page_size(self.stream)))
         self.on_page = on_page
         self.stop_event = stop_event if stop_event is not None else threading.Event()
+        self._unsaved_records = 0
+        self._unsaved_modified: str | None = None
 
     @abstractmethod
     def sync_once(self) -> SyncReport:
@@ -148,8 +185,17 @@ class StreamConnector(ABC):
     def stopped(self) -> bool:
         return self.stop_event.is_set()
 
+    def probe(self) -> None:
+        """One cheap read (nothing produced): does the API answer again after throttling?"""
+        self.source.query(self.stream, PageQuery(page_size=1))
+
     def to_messages(self, rows: list[Any], partition: Partition) -> list[Message]:
         ingested_at = now_millis()
+        self._unsaved_records += len(rows)
+        for row in rows:
+            modified = getattr(row, "modified", None)
+            if modified and (self._unsaved_modified is None or modified > self._unsaved_modified):
+                self._unsaved_modified = modified
         return [
             (
                 encode_json(self.key_for(row, partition)),
@@ -186,13 +232,47 @@ class StreamConnector(ABC):
         self.produce_and_flush(messages, dead)
         if state is not None:
             state["updated_at_ms"] = now_millis()
+            self._fold_stats(state)
             self.store.save(self.stream, state)
+
+    def _fold_stats(self, state: dict[str, Any]) -> None:
+        """Totals for ``sync --status``: records acknowledged, newest ``modified`` seen."""
+        stats: dict[str, Any] = state.setdefault("stats", {})
+        stats["records_produced"] = int(stats.get("records_produced", 0)) + self._unsaved_records
+        if self._unsaved_modified and self._unsaved_modified > stats.get("last_modified", ""):
+            stats["last_modified"] = self._unsaved_modified
+        stats["last_success_ms"] = state["updated_at_ms"]
+        self._unsaved_records = 0
+        self._unsaved_modified = None
+
+    def park(
+        self,
+        state: dict[str, Any],
+        window_id: str,
+        query: dict[str, Any],
+        error: RetriableApiError,
+        report: SyncReport,
+    ) -> None:
+        """Record a window that failed after retries, dead-letter it once, save state."""
+        reason = f"{type(error).__name__}: {error}"
+        new = park_window(state, window_id, query, reason)
+        letters = [fetch_failure_letter(self.stream, self.source.name, window_id, query, reason)]
+        self.commit_page([], letters if new else [], state)
+        report.parked_windows += 1
+        report.dead_letters += len(letters) if new else 0
+        report.rate_limited = report.rate_limited or isinstance(error, RateLimitedError)
+        log.warning("%s: window %s parked for retry (%s)", self.stream, window_id, reason)
+
+    def unpark(self, state: dict[str, Any], window_id: str) -> None:
+        if clear_window(state, window_id):
+            self.commit_page([], [], state)
+            log.info("%s: parked window %s read completely", self.stream, window_id)
 
     def report_page(self, report: SyncReport, progress: PageProgress) -> None:
         report.add(progress)
         log.info(
             "%s[%s] page %d: %d rows, %d produced, %d dead-lettered, %d duplicates, "
-            "cursor=%s, has_next=%s",
+            "cursor=%s, has_next=%s (%.1f records/s)",
             progress.stream,
             progress.partition,
             progress.page,
@@ -202,106 +282,7 @@ class StreamConnector(ABC):
             progress.duplicates_dropped,
             progress.cursor,
             progress.has_next,
+            report.records_per_second,
         )
         if self.on_page is not None:
             self.on_page(progress)
-
-
-def _raw_ts(row: Any) -> int | None:
-    try:
-        return int(row["ts"])
-    except (KeyError, TypeError, ValueError):
-        return None
-
-
-def _is_newer(row: Any, cursor: int) -> bool:
-    """Rows whose ts cannot be read are kept, so that they reach the dead-letter topic."""
-    ts = _raw_ts(row)
-    return ts is None or ts > cursor
-
-
-class TsCursorConnector(StreamConnector):
-    """The documented ``ts`` loop: page_index=1, start_ts = largest ts seen, per partition.
-
-    Assumes, as the API docs imply, that a ts query answers rows in ascending ``ts``.
-    Stops when a page brings nothing newer than the cursor or says ``has_next=false``;
-    raises :class:`CursorNotAdvancingError` if ``has_next`` is true but the cursor did not
-    move. Rows at or below the cursor are dropped (sources that compare with ``>=``), and
-    a key seen twice in one page keeps its highest ``ts``.
-    """
-
-    initial_ts: ClassVar[int] = 0
-
-    @abstractmethod
-    def partitions(self) -> list[Partition]:
-        """The slices to cursor independently (e.g. warehouses)."""
-
-    def sync_once(self) -> SyncReport:
-        report = SyncReport(self.stream)
-        state = self.store.load(self.stream)
-        cursors: dict[str, str] = state.setdefault("cursors", {})
-        for partition in self.partitions():
-            if self.stopped:
-                break
-            self._sync_partition(partition, cursors, state, report)
-        return report
-
-    def _dedupe(self, rows: list[Any], partition: Partition) -> list[Any]:
-        best: dict[bytes, Any] = {}
-        for row in rows:
-            key = encode_json(self.key_for(row, partition))
-            if key not in best or row.ts > best[key].ts:
-                best[key] = row
-        return list(best.values())
-
-    def _sync_partition(
-        self,
-        partition: Partition,
-        cursors: dict[str, str],
-        state: dict[str, Any],
-        report: SyncReport,
-    ) -> None:
-        cursor = int(cursors.get(partition.name, self.initial_ts))
-        page_number = 0
-        while not self.stopped:
-            page = self.source.query(
-                self.stream,
-                PageQuery(
-                    page_size=self.page_size,
-                    page_index=1,
-                    start_ts=cursor,
-                    filters=partition.filters,
-                ),
-            )
-            fresh = [row for row in page.rows if _is_newer(row, cursor)]
-            if not fresh:
-                break
-            valid, dead = self.validate(fresh, partition)
-            unique = self._dedupe(valid, partition)
-            # Dead-lettered rows with a readable ts move the cursor too: else they repeat forever.
-            readable = [ts for ts in map(_raw_ts, fresh) if ts is not None]
-            new_cursor = max([cursor, *readable])
-            cursors[partition.name] = str(new_cursor)
-            self.commit_page(self.to_messages(unique, partition), dead, state)
-            page_number += 1
-            self.report_page(
-                report,
-                PageProgress(
-                    self.stream,
-                    partition.name,
-                    page_number,
-                    len(page.rows),
-                    len(unique),
-                    len(dead),
-                    len(page.rows) - len(fresh) + len(valid) - len(unique),
-                    str(new_cursor),
-                    page.has_next,
-                ),
-            )
-            if not page.has_next:
-                break
-            if new_cursor <= cursor:
-                raise CursorNotAdvancingError(
-                    f"{self.stream}[{partition.name}]: has_next but ts stayed at {cursor}"
-                )
-            cursor = new_cursor

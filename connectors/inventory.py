@@ -11,7 +11,8 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from connectors.base import PageQuery, Partition, TsCursorConnector
+from connectors.base import PageQuery, Partition
+from connectors.tscursor import TsCursorConnector
 from connectors.models import InventoryRow
 
 log = logging.getLogger(__name__)

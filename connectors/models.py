@@ -107,6 +107,152 @@ class WarehouseRow(ErpRow):
     city: str = ""
 
 
+class ShopRow(ErpRow):
+    """One shop of ``/open/shops/query`` (``datas``): full-scan dimension, no modified time."""
+
+    shop_id: int = Field(gt=0)
+    shop_name: str = ""
+    co_id: int | None = None
+    shop_site: str | None = None
+    shop_url: str | None = None
+    created: str | None = None
+    nick: str | None = None
+    short_name: str | None = None
+    group_id: int | None = None
+    group_name: str | None = None
+
+
+class ErpItem(BaseModel):
+    """A line of a document's ``items[]``; unknown fields are kept like on rows."""
+
+    model_config = ConfigDict(extra="allow", frozen=True, coerce_numbers_to_str=True)
+
+
+class TsDocumentRow(ErpRow):
+    """A document read by the ``start_ts`` cursor: ``ts`` (rowversion) and ``modified``."""
+
+    ts: int = Field(ge=0)
+    modified: str = Field(min_length=1)
+
+
+class OutboundItem(ErpItem):
+    ioi_id: int | None = None
+    sku_id: str | None = None
+    i_id: str | None = None
+    qty: int = 0
+    name: str | None = None
+    properties_value: str | None = None
+    sale_price: float | None = None
+    sale_amount: float | None = None
+    sale_base_price: float | None = None
+    oi_id: int | None = None
+    combine_sku_id: str | None = None
+    is_gift: bool | None = None
+
+
+class OutboundRow(TsDocumentRow):
+    """One sales outbound document (销售出库单) of ``/open/orders/out/simple/query``."""
+
+    io_id: int = Field(gt=0)
+    co_id: int | None = None
+    shop_id: int | None = None
+    o_id: int | None = None
+    so_id: str | None = None
+    created: str | None = None
+    status: str | None = None
+    order_type: str | None = None
+    pay_amount: float | None = None
+    paid_amount: float | None = None
+    free_amount: float | None = None
+    freight: float | None = None
+    l_id: str | None = None
+    io_date: str | None = None
+    lc_id: str | None = None
+    logistics_company: str | None = None
+    wms_co_id: int | None = None
+    shop_name: str | None = None
+    labels: str | list[str] | None = None
+    currency: str | None = None
+    pay_date: str | None = None
+    weight: float | None = None
+    items: list[OutboundItem] = Field(default_factory=list)
+
+
+class RefundItem(ErpItem):
+    asi_id: int | None = None
+    as_id: int | None = None
+    sku_id: str | None = None
+    i_id: str | None = None
+    qty: int = 0
+    r_qty: int | None = None
+    price: float | None = None
+    amount: float | None = None
+    type: str | None = None
+    defective_qty: int | None = None
+    receive_date: str | None = None
+    name: str | None = None
+    properties_value: str | None = None
+
+
+class RefundRow(TsDocumentRow):
+    """One after-sale document (售后单) of ``/open/refund/single/query``."""
+
+    as_id: int = Field(gt=0)
+    as_date: str | None = None
+    outer_as_id: str | None = None
+    o_id: int | None = None
+    so_id: str | None = None
+    type: str | None = None
+    created: str | None = None
+    status: str | None = None
+    confirm_date: str | None = None
+    shop_status: str | None = None
+    good_status: str | None = None
+    order_status: str | None = None
+    refund: float | None = None
+    payment: float | None = None
+    free_amount: float | None = None
+    freight: float | None = None
+    shop_id: int | None = None
+    shop_name: str | None = None
+    wms_co_id: int | None = None
+    wh_id: int | None = None
+    warehouse: str | None = None
+    l_id: str | None = None
+    question_type: str | None = None
+    labels: str | list[str] | None = None
+    items: list[RefundItem] = Field(default_factory=list)
+
+
+class AftersaleReceivedItem(ErpItem):
+    ioi_id: int | None = None
+    sku_id: str | None = None
+    qty: int = 0
+    name: str | None = None
+    sale_price: float | None = None
+    sale_amount: float | None = None
+
+
+class AftersaleReceivedRow(TsDocumentRow):
+    """One after-sale receipt (售后收货单) of ``/open/aftersale/received/query``.
+
+    ``wh_id``: 1 main, 2 sales-return, 3 inbound, 4 defective warehouse.
+    """
+
+    io_id: int = Field(gt=0)
+    o_id: int | None = None
+    so_id: str | None = None
+    as_id: int | None = None
+    io_date: str | None = None
+    warehouse: str | None = None
+    shop_id: int | None = None
+    status: str | None = None
+    wh_id: int | None = None
+    wms_co_id: int | None = None
+    type: str | None = None
+    items: list[AftersaleReceivedItem] = Field(default_factory=list)
+
+
 class DeadLetterRecord(BaseModel):
     """A record that could not be used, kept with its raw payload for replay."""
 

@@ -12,6 +12,11 @@ page; if ``data_count`` changes between pages the window is read again (bounded)
 
 Commit order per page: fetch -> produce -> flush (acks); the cursor (``window_end``) is
 saved after the last page of a window, i.e. after every record of it is acknowledged.
+
+A window whose pages still fail after the client's retries is parked in the state
+(``retry_windows``, with a dead letter; adjacent failures merge into one window of at
+most 7 days) and read again first on the next sync, so one bad window never blocks the
+stream. A quota refusal ends this stream's round after parking.
 """
 
 from __future__ import annotations
@@ -23,7 +28,9 @@ from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from connectors.base import PageProgress, PageQuery, Partition, StreamConnector, SyncReport
+from connectors.errors import RateLimitedError, RetriableApiError
 from connectors.models import BEIJING, format_erp_time, parse_erp_time
+from connectors.retries import park_window, pending_windows
 
 log = logging.getLogger(__name__)
 
@@ -64,10 +71,24 @@ class ModifiedWindowConnector(StreamConnector):
     def window_filters(self) -> dict[str, Any]:
         return {}
 
+    def probe(self) -> None:
+        end = self.clock()
+        self.source.query(
+            self.stream,
+            PageQuery(
+                page_size=1,
+                modified_begin=end - timedelta(minutes=1),
+                modified_end=end,
+                filters=self.window_filters(),
+            ),
+        )
+
     def sync_once(self) -> SyncReport:
         report = SyncReport(self.stream)
         sync_start = self.clock()
         state = self.store.load(self.stream)
+        if not self._retry_parked(state, report):
+            return report
         if "window_end" in state:
             begin = parse_erp_time(state["window_end"]) - self.overlap
         else:
@@ -75,20 +96,71 @@ class ModifiedWindowConnector(StreamConnector):
         boundary = set(state.get("boundary_keys", []))
         while begin < sync_start and not self.stopped:
             end = min(begin + self.window, sync_start)
-            seen = self._read_window(begin, end, boundary, report)
+            try:
+                seen = self._read_window(begin, end, boundary, report)
+            except RetriableApiError as error:
+                self._park_window(state, begin, end, error, report)
+                if isinstance(error, RateLimitedError):
+                    break
+                boundary, begin = set(), end
+                continue
             if self.stopped:
                 break  # window incomplete: keep the old cursor
             keep_from = end - self.overlap
-            state = {
-                "window_end": format_erp_time(end),
-                "boundary_keys": sorted(
-                    key for key, modified in seen.items() if modified >= keep_from
-                ),
-            }
+            state["window_end"] = format_erp_time(end)
+            state["boundary_keys"] = sorted(
+                key for key, modified in seen.items() if modified >= keep_from
+            )
             self.commit_page([], [], state)
             boundary = set(state["boundary_keys"])
             begin = end
         return report
+
+    def _park_window(
+        self,
+        state: dict[str, Any],
+        begin: datetime,
+        end: datetime,
+        error: RetriableApiError,
+        report: SyncReport,
+    ) -> None:
+        """Park ``[begin, end]`` (merged into an adjacent parked window when it fits)."""
+        for entry in pending_windows(state):
+            old_begin = parse_erp_time(entry["query"]["modified_begin"])
+            old_end = parse_erp_time(entry["query"]["modified_end"])
+            if old_end >= begin - self.overlap and end - old_begin <= self.window:
+                begin = min(begin, old_begin)
+                park_window(state, entry["id"], self._window_query(begin, end), "merged")
+                state["window_end"] = format_erp_time(max(end, old_end))
+                self.park(state, entry["id"], self._window_query(begin, end), error, report)
+                return
+        state["window_end"] = format_erp_time(end)
+        state["boundary_keys"] = []
+        self.park(state, f"window:{format_erp_time(begin)}", self._window_query(begin, end),
+                  error, report)  # fmt: skip
+
+    @staticmethod
+    def _window_query(begin: datetime, end: datetime) -> dict[str, str]:
+        return {"modified_begin": format_erp_time(begin), "modified_end": format_erp_time(end)}
+
+    def _retry_parked(self, state: dict[str, Any], report: SyncReport) -> bool:
+        """Read parked windows again; False when the round should end (quota, stop)."""
+        for entry in pending_windows(state):
+            if self.stopped:
+                return False
+            begin = parse_erp_time(entry["query"]["modified_begin"])
+            end = parse_erp_time(entry["query"]["modified_end"])
+            try:
+                self._read_window(begin, end, set(), report)
+            except RetriableApiError as error:
+                self.park(state, entry["id"], entry["query"], error, report)
+                if isinstance(error, RateLimitedError):
+                    return False
+                continue
+            if self.stopped:
+                return False
+            self.unpark(state, entry["id"])
+        return True
 
     def _read_window(
         self, begin: datetime, end: datetime, boundary: set[str], report: SyncReport

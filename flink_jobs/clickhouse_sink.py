@@ -1,58 +1,53 @@
-"""A checkpoint-safe batching ClickHouse sink for PyFlink DataStreams.
+"""A checkpoint-safe batching ClickHouse sink for PyFlink: one operator for every table.
 
-Rows are appended to Flink keyed ``ListState`` (part of every checkpoint) and a
-processing-time timer flushes them to ClickHouse at least every
-``flush_interval_ms``, or sooner when ``flush_max_rows`` are waiting. Why this
-shape: a row is either still in checkpointed state or already in ClickHouse,
-so a crash at any point loses nothing; a replay after restore may insert a row
-twice, which the ReplacingMergeTree (business key + version) collapses.
+The SQL side turns each widened row into ``(target_table, row_key, payload)`` where
+``payload`` is one JSONEachRow line built by Flink's JSON_OBJECT, so the Python side
+does almost no per-row work: it appends the line to keyed ``ListState`` and a
+processing-time timer flushes the lines to ClickHouse at least every
+``flush_interval_ms`` (sooner at ``flush_max_rows``). ClickHouse parses the JSON,
+including GMT+8 times, against the column types.
 
-Commit order: rows enter state -> checkpoint (offsets + buffered rows) ->
-timer fires -> INSERT (retried with backoff while ClickHouse is away, which
-back-pressures the job) -> state cleared.
+Why state and not a Python list: a row is either in checkpointed state or already in
+ClickHouse, so a crash at any point loses nothing; a replay after restore may insert
+a row twice, which the ReplacingMergeTree (business key + version) collapses.
+
+Commit order: row enters state -> checkpoint (Kafka offsets + buffered rows) -> timer
+fires -> INSERT per table (retried with capped, jittered backoff while ClickHouse is
+away, which back-pressures the job) -> state cleared.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections import defaultdict
 from typing import Any
 
-from pyflink.common import Row
+from pyflink.common import Row, RowKind
+from pyflink.common.typeinfo import Types
 from pyflink.datastream import KeyedProcessFunction, RuntimeContext
 from pyflink.datastream.state import ListStateDescriptor, ValueStateDescriptor
-from pyflink.common.typeinfo import Types
 
 from common.settings import ClickHouseSettings
 
 LOG = logging.getLogger(__name__)
-
-RowConverter = Callable[[Row], tuple[Any, ...]]
-
-
-@dataclass(frozen=True)
-class SinkTarget:
-    """Where and how rows land: table, column order, dedupe key, row converter."""
-
-    table: str
-    columns: Sequence[str]
-    key_columns: Sequence[str]
-    convert: RowConverter
+UPSERT_KINDS = (RowKind.INSERT, RowKind.UPDATE_AFTER)
+INSERT_SETTINGS = {
+    "date_time_input_format": "best_effort",
+    "input_format_skip_unknown_fields": 1,
+}
 
 
 class ClickHouseBatchSink(KeyedProcessFunction):  # type: ignore[misc]
     def __init__(
         self,
         clickhouse: ClickHouseSettings,
-        target: SinkTarget,
         flush_interval_ms: int,
         flush_max_rows: int,
         retry_max_seconds: float,
     ) -> None:
         self._clickhouse = clickhouse
-        self._target = target
         self._flush_interval_ms = flush_interval_ms
         self._flush_max_rows = flush_max_rows
         self._retry_max_seconds = retry_max_seconds
@@ -60,18 +55,22 @@ class ClickHouseBatchSink(KeyedProcessFunction):  # type: ignore[misc]
 
     def open(self, runtime_context: RuntimeContext) -> None:
         self._buffer = runtime_context.get_list_state(
-            ListStateDescriptor("buffer", Types.PICKLED_BYTE_ARRAY())
+            ListStateDescriptor(
+                "buffer", Types.TUPLE([Types.STRING(), Types.STRING(), Types.STRING()])
+            )
         )
         self._pending = runtime_context.get_state(ValueStateDescriptor("pending", Types.LONG()))
         self._timer = runtime_context.get_state(ValueStateDescriptor("timer", Types.LONG()))
-        self._key_positions = [self._target.columns.index(c) for c in self._target.key_columns]
 
     def close(self) -> None:
         if self._client is not None:
             self._client.close()
 
     def process_element(self, value: Row, ctx: KeyedProcessFunction.Context) -> list[Any]:
-        self._buffer.add(self._target.convert(value))
+        """Buffer upserts; UPDATE_BEFORE/DELETE retractions are superseded by the next upsert."""
+        if value.get_row_kind() not in UPSERT_KINDS:
+            return []
+        self._buffer.add((value[0], value[1], value[2]))
         pending = (self._pending.value() or 0) + 1
         self._pending.update(pending)
         if pending >= self._flush_max_rows:
@@ -88,38 +87,28 @@ class ClickHouseBatchSink(KeyedProcessFunction):  # type: ignore[misc]
         return []
 
     def _flush(self) -> None:
-        rows = list(self._buffer.get() or [])
-        if rows:
-            self._insert_with_retry(self._latest_per_key(rows))
+        batches = latest_per_key(self._buffer.get() or [])
+        for table, lines in batches.items():
+            self._insert_with_retry(table, lines)
         self._buffer.clear()
         self._pending.clear()
 
-    def _latest_per_key(self, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-        """Keep the last row per business key: a later row in a batch supersedes an earlier one."""
-        latest: dict[tuple[Any, ...], tuple[Any, ...]] = {}
-        for row in rows:
-            key = tuple(row[i] for i in self._key_positions)
-            latest.pop(key, None)
-            latest[key] = row
-        return list(latest.values())
-
-    def _insert_with_retry(self, rows: list[tuple[Any, ...]]) -> None:
+    def _insert_with_retry(self, table: str, lines: list[str]) -> None:
+        body = ("\n".join(lines) + "\n").encode("utf-8")
         delay = 0.5
         while True:
             try:
-                client = self._connect()
-                client.insert(self._target.table, rows, column_names=list(self._target.columns))
-                return
-            except Exception as error:  # noqa: BLE001 - any failure: reconnect and retry
-                LOG.warning(
-                    "ClickHouse insert of %d rows into %s failed (%s); retrying in %.1fs",
-                    len(rows),
-                    self._target.table,
-                    type(error).__name__,
-                    delay,
+                self._connect().raw_insert(
+                    table, insert_block=body, fmt="JSONEachRow", settings=INSERT_SETTINGS
                 )
+                return
+            except Exception as error:  # noqa: BLE001 - any failure: reconnect, back off, retry
+                LOG.warning(
+                    "insert of %d rows into %s failed (%s: %s); retrying in %.1fs",
+                    len(lines), table, type(error).__name__, str(error)[:200], delay,
+                )  # fmt: skip
                 self._client = None
-                time.sleep(delay)
+                time.sleep(delay * random.uniform(0.8, 1.2))
                 delay = min(delay * 2, self._retry_max_seconds)
 
     def _connect(self) -> Any:
@@ -128,3 +117,13 @@ class ClickHouseBatchSink(KeyedProcessFunction):  # type: ignore[misc]
 
             self._client = connect(self._clickhouse)
         return self._client
+
+
+def latest_per_key(rows: Any) -> dict[str, list[str]]:
+    """Group lines by table, keeping the last line per row key (later supersedes earlier)."""
+    per_table: dict[str, dict[str, str]] = defaultdict(dict)
+    for table, row_key, payload in rows:
+        lines = per_table[table]
+        lines.pop(row_key, None)
+        lines[row_key] = payload
+    return {table: list(lines.values()) for table, lines in per_table.items()}

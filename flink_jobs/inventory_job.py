@@ -9,51 +9,21 @@ from __future__ import annotations
 
 import argparse
 import logging
-from datetime import datetime
-from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from common.settings import Settings, load_settings
 from flink_jobs import inventory_sql as sql
 from flink_jobs.runtime import build_environment
 
 JOB_NAME = "erpbi-inventory"
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 LOG = logging.getLogger(__name__)
-
-DWS_INVENTORY_COLUMNS = (
-    "sku_id", "wms_co_id", "warehouse_name", "province", "i_id", "sku_name", "category",
-    "brand", "cost_price", "qty", "order_lock", "pick_lock", "virtual_qty", "purchase_qty",
-    "return_qty", "in_qty", "defective_qty", "lock_qty", "min_qty", "max_qty",
-    "available_qty", "stock_value", "is_anomaly", "anomaly_reason", "dim_status",
-    "modified", "ts", "_version", "_loaded_at", "_kafka_at",
-)  # fmt: skip
-
-
-def to_dws_inventory_row(row: Any) -> tuple[Any, ...]:
-    """One widened Flink row -> a tuple in ``DWS_INVENTORY_COLUMNS`` order."""
-    modified = datetime.strptime(row["modified"], "%Y-%m-%d %H:%M:%S").replace(tzinfo=SHANGHAI)
-    kafka_at = row["kafka_at"]
-    if isinstance(kafka_at, datetime) and kafka_at.tzinfo is None:
-        kafka_at = kafka_at.replace(tzinfo=SHANGHAI)
-    reason = row["anomaly_reason"] or ""
-    return (
-        row["sku_id"], row["wms_co_id"], row["warehouse_name"], row["province"], row["i_id"],
-        row["sku_name"], row["category"], row["brand"], Decimal(row["cost_price"]),
-        row["qty"], row["order_lock"], row["pick_lock"], row["virtual_qty"],
-        row["purchase_qty"], row["return_qty"], row["in_qty"], row["defective_qty"],
-        row["lock_qty"], row["min_qty"], row["max_qty"], row["available_qty"],
-        Decimal(row["stock_value"]), 1 if reason else 0, reason, row["dim_status"],
-        modified, row["ts"], row["ts"], datetime.now(tz=SHANGHAI), kafka_at,
-    )  # fmt: skip
 
 
 def build(settings: Settings, restore: bool = True) -> Any:
     """Wire the job graph; returns the StreamExecutionEnvironment ready to execute."""
-    from pyflink.common import RowKind, Types
+    from pyflink.common import Types
 
-    from flink_jobs.clickhouse_sink import ClickHouseBatchSink, SinkTarget
+    from flink_jobs.clickhouse_sink import ClickHouseBatchSink
 
     env, table_env = build_environment(settings, JOB_NAME, restore=restore)
     group = f"{settings.kafka.topic_prefix}-flink-inventory"
@@ -70,6 +40,7 @@ def build(settings: Settings, restore: bool = True) -> Any:
         sql.sku_latest_view(),
         sql.warehouse_latest_view(),
         sql.inventory_latest_view(),
+        sql.inventory_wide_view(),
     ):
         table_env.execute_sql(view)
 
@@ -77,27 +48,18 @@ def build(settings: Settings, restore: bool = True) -> Any:
     statements.add_insert_sql(sql.inventory_dead_letter_insert())
     statements.attach_as_datastream()
 
-    wide = table_env.sql_query(sql.inventory_wide_query())
-    changelog = table_env.to_changelog_stream(wide)
-    upserts = changelog.filter(
-        lambda row: row.get_row_kind() in (RowKind.INSERT, RowKind.UPDATE_AFTER)
-    )
-    target = SinkTarget(
-        table="dws_inventory",
-        columns=DWS_INVENTORY_COLUMNS,
-        key_columns=("sku_id", "wms_co_id"),
-        convert=to_dws_inventory_row,
-    )
+    sink_rows = table_env.sql_query(sql.inventory_sink_rows())
     flink = settings.flink
-    upserts.key_by(lambda row: 0, key_type=Types.INT()).process(
+    table_env.to_changelog_stream(sink_rows).key_by(
+        lambda row: 0, key_type=Types.INT()
+    ).process(
         ClickHouseBatchSink(
             settings.clickhouse,
-            target,
             flush_interval_ms=flink.flush_interval_ms,
             flush_max_rows=flink.flush_max_rows,
             retry_max_seconds=flink.sink_retry_max_seconds,
         )
-    ).name("clickhouse-dws_inventory")
+    ).name("clickhouse-sink")
     return env
 
 

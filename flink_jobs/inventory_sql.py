@@ -154,13 +154,14 @@ FROM inventory_parsed
 WHERE invalid_reason IS NOT NULL"""
 
 
-def inventory_wide_query() -> str:
-    """Columns of ``dws_inventory``; decimals travel as strings (exact) to the Python sink."""
-    anomaly_checks = " ,".join(
+def inventory_wide_view() -> str:
+    """Columns of ``dws_inventory`` (``_loaded_at`` is filled by ClickHouse)."""
+    anomaly_checks = ", ".join(
         f"IF(i.{field} < 0, 'negative {field}', CAST(NULL AS STRING))"
         for field in ("qty", "order_lock", "lock_qty", "defective_qty")
     )
     return f"""
+CREATE TEMPORARY VIEW inventory_wide AS
 SELECT
   i.sku_id,
   i.wms_co_id,
@@ -170,17 +171,49 @@ SELECT
   COALESCE(s.sku_name, i.name) AS sku_name,
   COALESCE(s.category, '') AS category,
   COALESCE(s.brand, '') AS brand,
-  CAST(COALESCE(s.cost_price, CAST(0 AS DECIMAL(18, 4))) AS STRING) AS cost_price,
+  COALESCE(s.cost_price, CAST(0 AS DECIMAL(18, 4))) AS cost_price,
   i.qty, i.order_lock, i.pick_lock, i.virtual_qty, i.purchase_qty, i.return_qty,
   i.in_qty, i.defective_qty, i.lock_qty, i.min_qty, i.max_qty,
   i.qty + i.virtual_qty - i.order_lock - i.lock_qty AS available_qty,
-  CAST(CAST(i.qty * COALESCE(s.cost_price, CAST(0 AS DECIMAL(18, 4))) AS DECIMAL(18, 4))
-    AS STRING) AS stock_value,
+  CAST(i.qty * COALESCE(s.cost_price, CAST(0 AS DECIMAL(18, 4))) AS DECIMAL(18, 4))
+    AS stock_value,
   COALESCE(CONCAT_WS('; ', {anomaly_checks}), '') AS anomaly_reason,
   CASE WHEN s.sku_id IS NULL THEN 'unknown_sku' ELSE 'ok' END AS dim_status,
   i.modified,
   i.ts,
-  CAST(i.kafka_at AS TIMESTAMP(3)) AS kafka_at
+  DATE_FORMAT(i.kafka_at, 'yyyy-MM-dd HH:mm:ss.SSS') AS kafka_at
 FROM inventory_latest AS i
 LEFT JOIN sku_latest AS s ON i.sku_id = s.sku_id
 LEFT JOIN warehouse_latest AS w ON i.wms_co_id = w.wms_co_id"""
+
+
+DWS_INVENTORY_COLUMNS = (
+    "sku_id", "wms_co_id", "warehouse_name", "province", "i_id", "sku_name", "category",
+    "brand", "cost_price", "qty", "order_lock", "pick_lock", "virtual_qty", "purchase_qty",
+    "return_qty", "in_qty", "defective_qty", "lock_qty", "min_qty", "max_qty",
+    "available_qty", "stock_value", "anomaly_reason", "dim_status", "modified", "ts",
+)  # fmt: skip
+
+
+def inventory_sink_rows() -> str:
+    """``(target_table, row_key, payload)`` rows for the ClickHouse sink."""
+    return sink_projection(
+        "dws_inventory",
+        "CONCAT(sku_id, '|', CAST(wms_co_id AS STRING))",
+        {
+            **{column: column for column in DWS_INVENTORY_COLUMNS},
+            "is_anomaly": "IF(anomaly_reason = '', 0, 1)",
+            "_version": "ts",
+            "_kafka_at": "kafka_at",
+        },
+        "inventory_wide",
+    )
+
+
+def sink_projection(table: str, key_expression: str, columns: dict[str, str], source: str) -> str:
+    """One JSONEachRow line per row, built in SQL so the Python sink only forwards it."""
+    pairs = ", ".join(f"KEY '{name}' VALUE {expression}" for name, expression in columns.items())
+    return (
+        f"SELECT '{table}' AS target_table, {key_expression} AS row_key, "
+        f"JSON_OBJECT({pairs} NULL ON NULL) AS payload FROM {source}"
+    )

@@ -40,7 +40,7 @@ from connectors.errors import (
     TokenExpiredError,
 )
 from connectors.jushuitan.errors import raise_for_api_code, raise_for_http_status
-from connectors.jushuitan.quota import QuotaBudget
+from connectors.jushuitan.quota import Priority, QuotaBudget
 from connectors.jushuitan.signing import encode_biz, signed_form
 from connectors.state import atomic_write_json, read_json
 
@@ -125,17 +125,31 @@ class JushuitanClient:
 
     # -- public -------------------------------------------------------------------------
 
-    def call(self, path: str, biz: Mapping[str, Any]) -> dict[str, Any]:
-        """POST a business API and return its ``data`` object (retries included)."""
+    def call(
+        self,
+        path: str,
+        biz: Mapping[str, Any],
+        *,
+        priority: Priority = Priority.HOT,
+        label: str = "",
+    ) -> dict[str, Any]:
+        """POST a business API and return its ``data`` object (retries included).
+
+        ``priority`` and ``label`` (the stream) go to the shared :class:`QuotaBudget`.
+        """
         if not self._access_token:
             self.get_init_token()
         try:
-            return self._call_with_retries(path, biz, authenticated=True)
+            return self._call_with_retries(
+                path, biz, authenticated=True, priority=priority, label=label
+            )
         except TokenExpiredError:
             log.info("access token rejected on %s: renewing once", path)
             self.renew_token()
             try:
-                return self._call_with_retries(path, biz, authenticated=True)
+                return self._call_with_retries(
+                    path, biz, authenticated=True, priority=priority, label=label
+                )
             except TokenExpiredError as error:
                 raise FatalApiError(
                     f"{path}: token rejected again right after renewal", code=error.code
@@ -218,7 +232,13 @@ class JushuitanClient:
         return signed_form(self.settings.app_secret.get_secret_value(), fields)
 
     def _call_with_retries(
-        self, path: str, payload: Mapping[str, Any], *, authenticated: bool
+        self,
+        path: str,
+        payload: Mapping[str, Any],
+        *,
+        authenticated: bool,
+        priority: Priority = Priority.HOT,
+        label: str = "",
     ) -> dict[str, Any]:
         retrying = Retrying(
             retry=retry_if_exception_type(RetriableApiError),
@@ -228,7 +248,7 @@ class JushuitanClient:
             reraise=True,
             before_sleep=self._before_sleep,
         )
-        return retrying(self._post_once, path, payload, authenticated)
+        return retrying(self._post_once, path, payload, authenticated, priority, label)
 
     def _before_sleep(self, retry_state: RetryCallState) -> None:
         self.retries_made += 1
@@ -246,21 +266,26 @@ class JushuitanClient:
         )
 
     def _post_once(
-        self, path: str, payload: Mapping[str, Any], authenticated: bool
+        self,
+        path: str,
+        payload: Mapping[str, Any],
+        authenticated: bool,
+        priority: Priority = Priority.HOT,
+        label: str = "",
     ) -> dict[str, Any]:
-        self.budget.acquire()
-        form = self._form(payload, authenticated)  # fresh timestamp and sign per attempt
-        self.calls_made += 1
-        started = time.monotonic()
-        try:
-            response = self._session.post(
-                self.base_url + path,
-                data=form,
-                headers={"Content-Type": FORM_CONTENT_TYPE},
-                timeout=self.settings.timeout_seconds,
-            )
-        except (requests.ConnectionError, requests.Timeout) as error:
-            raise RetriableTransportError(f"{path}: {type(error).__name__}") from error
+        with self.budget.slot(priority, label or path):
+            form = self._form(payload, authenticated)  # fresh timestamp and sign per attempt
+            self.calls_made += 1
+            started = time.monotonic()
+            try:
+                response = self._session.post(
+                    self.base_url + path,
+                    data=form,
+                    headers={"Content-Type": FORM_CONTENT_TYPE},
+                    timeout=self.settings.timeout_seconds,
+                )
+            except (requests.ConnectionError, requests.Timeout) as error:
+                raise RetriableTransportError(f"{path}: {type(error).__name__}") from error
         elapsed_ms = (time.monotonic() - started) * 1000
         log.debug("POST %s -> HTTP %s in %.0f ms", path, response.status_code, elapsed_ms)
         if not 200 <= response.status_code < 300:

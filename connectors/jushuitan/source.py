@@ -1,7 +1,8 @@
 """JushuitanSource: the open API as a :class:`connectors.base.Source`.
 
 Adding a stream = one :class:`Endpoint` row in :data:`ENDPOINTS` (path, list key, page
-size maximum, name of the ts parameter if the API has one).
+size maximum, name of the ts parameter if the API has one, quota priority). Hot streams
+(the facts the big screens watch) go first in the shared :class:`QuotaBudget`.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 from connectors.base import PageQuery, SourcePage
 from connectors.errors import FatalConfigurationError
 from connectors.jushuitan.client import JushuitanClient
+from connectors.jushuitan.quota import Priority
 from connectors.models import format_erp_time
 
 
@@ -21,17 +23,22 @@ class Endpoint:
     list_key: str
     max_page_size: int
     ts_parameter: str | None = None
+    priority: Priority = Priority.COLD
 
 
+HOT = Priority.HOT
 ENDPOINTS: dict[str, Endpoint] = {
     "inventory": Endpoint("/open/inventory/query", "inventorys", 100, "ts"),
     "sku": Endpoint("/open/sku/query", "datas", 50),
-    "shops": Endpoint("/open/shops/query", "datas", 100),
+    "shop": Endpoint("/open/shops/query", "datas", 100),
+    "shops": Endpoint("/open/shops/query", "datas", 100),  # older name of "shop"
     # Warehouse (分仓) list; path inferred from public client code, not in the fact sheet.
     "warehouse": Endpoint("/open/wms/partner/query", "datas", 100),
-    "outbound": Endpoint("/open/orders/out/simple/query", "datas", 50, "start_ts"),
-    "refund": Endpoint("/open/refund/single/query", "datas", 50, "start_ts"),
-    "aftersale_received": Endpoint("/open/aftersale/received/query", "datas", 50, "start_ts"),
+    "outbound": Endpoint("/open/orders/out/simple/query", "datas", 50, "start_ts", HOT),
+    "refund": Endpoint("/open/refund/single/query", "datas", 50, "start_ts", HOT),
+    "aftersale_received": Endpoint(
+        "/open/aftersale/received/query", "datas", 50, "start_ts", HOT
+    ),
 }
 
 
@@ -83,7 +90,9 @@ class JushuitanSource:
 
     def query(self, stream: str, query: PageQuery) -> SourcePage:
         endpoint = self.endpoint(stream)
-        data = self.client.call(endpoint.path, self.build_biz(stream, query))
+        data = self.client.call(
+            endpoint.path, self.build_biz(stream, query), priority=endpoint.priority, label=stream
+        )
         rows = data.get(endpoint.list_key) or []
         if not isinstance(rows, list):
             rows = []

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from connectors.models import format_erp_time
+from connectors.models import BEIJING, format_erp_time
 
 PROVINCES = [
     ("浙江", "杭州"),
@@ -172,56 +172,97 @@ def make_skus(rng: random.Random, count: int, now: datetime) -> dict[str, dict[s
     return skus
 
 
+def fast_int(rng: random.Random, low: int, high: int) -> int:
+    """``rng.randint`` at a third of the cost (it dominates generating 30,000 SKUs)."""
+    return low + int(rng.random() * (high - low + 1))
+
+
+def _sometimes(rng: random.Random, share: float, low: int, high: int) -> int:
+    return fast_int(rng, low, high) if rng.random() < share else 0
+
+
 def inventory_quantities(rng: random.Random) -> dict[str, int]:
     """One warehouse's stock of one SKU, with some below safety stock and some overstock."""
-    min_qty = rng.randint(5, 50)
-    max_qty = rng.randint(300, 1200)
+    min_qty = fast_int(rng, 5, 50)
+    max_qty = fast_int(rng, 300, 1200)
     shape = rng.random()
     if shape < 0.05:
         qty = 0
     elif shape < 0.15:
-        qty = rng.randint(1, min_qty)
+        qty = fast_int(rng, 1, min_qty)
     elif shape < 0.20:
-        qty = rng.randint(max_qty, max_qty * 2)
+        qty = fast_int(rng, max_qty, max_qty * 2)
     elif shape < 0.202:
-        qty = -rng.randint(1, 5)  # the anomaly the cleaning rules must flag
+        qty = -fast_int(rng, 1, 5)  # the anomaly the cleaning rules must flag
     else:
-        qty = rng.randint(min_qty, max_qty)
-    order_lock = rng.randint(0, max(0, qty) // 5)
+        qty = fast_int(rng, min_qty, max_qty)
+    order_lock = fast_int(rng, 0, max(0, qty) // 5)
     return {
         "qty": qty,
         "order_lock": order_lock,
-        "pick_lock": rng.randint(0, order_lock),
-        "virtual_qty": rng.choice([0, 0, 0, rng.randint(1, 50)]),
-        "purchase_qty": rng.choice([0, 0, rng.randint(10, 300)]),
-        "return_qty": rng.randint(0, 5),
-        "in_qty": rng.choice([0, rng.randint(0, 100)]),
-        "defective_qty": rng.choice([0, 0, 0, rng.randint(1, 10)]),
+        "pick_lock": fast_int(rng, 0, order_lock),
+        "virtual_qty": _sometimes(rng, 0.25, 1, 50),
+        "purchase_qty": _sometimes(rng, 0.33, 10, 300),
+        "return_qty": fast_int(rng, 0, 5),
+        "in_qty": _sometimes(rng, 0.5, 0, 100),
+        "defective_qty": _sometimes(rng, 0.25, 1, 10),
         "min_qty": min_qty,
         "max_qty": max_qty,
-        "lock_qty": rng.choice([0, 0, rng.randint(0, 20)]),
+        "lock_qty": _sometimes(rng, 0.33, 0, 20),
         "allocate_qty": 0,
-        "sale_refund_qty": rng.randint(0, 3),
+        "sale_refund_qty": fast_int(rng, 0, 3),
     }
 
 
-def generate(seed: int, sku_count: int, warehouse_count: int, now: datetime) -> Catalog:
-    """Same seed + counts + ``now`` -> the same catalog, byte for byte."""
+class TimeFormatter:
+    """``format_erp_time`` for many instants: the date part is formatted once per day."""
+
+    def __init__(self) -> None:
+        self._days: dict[int, str] = {}
+
+    def __call__(self, epoch_seconds: float) -> str:
+        whole = int(epoch_seconds) + 8 * 3600  # Beijing has no daylight saving
+        day, second = divmod(whole, 86400)
+        prefix = self._days.get(day)
+        if prefix is None:
+            prefix = datetime.fromtimestamp(day * 86400, BEIJING).strftime("%Y-%m-%d")
+            self._days[day] = prefix
+        hour, rest = divmod(second, 3600)
+        return f"{prefix} {hour:02d}:{rest // 60:02d}:{rest % 60:02d}"
+
+
+def generate(
+    seed: int,
+    sku_count: int,
+    warehouse_count: int,
+    now: datetime,
+    *,
+    quiet_seconds: float = 0.0,
+) -> Catalog:
+    """Same seed + counts + ``now`` -> the same catalog, byte for byte.
+
+    Stock rows were last modified within the 30 days before ``now - quiet_seconds``:
+    the simulated history (backfill) then writes the quiet stretch, so ``ts`` keeps
+    following ``modified`` across catalog and history.
+    """
     rng = random.Random(seed)
     warehouses = make_warehouses(warehouse_count)
     skus = make_skus(rng, sku_count, now)
-    versions: list[tuple[datetime, int, str, dict[str, Any]]] = []
+    latest = now.timestamp() - quiet_seconds
+    versions: list[tuple[float, int, str, dict[str, Any]]] = []
     for warehouse in warehouses:
+        wms_co_id = warehouse["wms_co_id"]
         for sku_id in skus:
-            modified = now - timedelta(seconds=rng.uniform(0, 30 * 86400))
+            modified = latest - rng.random() * 30 * 86400
             row = {"sku_id": sku_id, **inventory_quantities(rng)}
-            versions.append((modified, warehouse["wms_co_id"], sku_id, row))
+            versions.append((modified, wms_co_id, sku_id, row))
     versions.sort(key=lambda item: (item[0], item[1], item[2]))
-    ts = 10**11 + rng.randint(0, 10**9)
+    ts = 10**11 + fast_int(rng, 0, 10**9)
+    formatter = TimeFormatter()
     inventory: dict[tuple[int, str], dict[str, Any]] = {}
     for modified, wms_co_id, sku_id, row in versions:
-        ts += rng.randint(1, 7)  # rowversion is database-wide: gaps are normal
+        ts += 1 + int(rng.random() * 7)  # rowversion is database-wide: gaps are normal
         row["ts"] = ts
-        row["modified"] = format_erp_time(modified)
+        row["modified"] = formatter(modified)
         inventory[(wms_co_id, sku_id)] = row
     return Catalog(warehouses, make_shops(now), skus, inventory, ts + 1)

@@ -32,7 +32,7 @@ CREATE TABLE IF NOT EXISTS dws_inventory
     modified       DateTime('Asia/Shanghai') COMMENT 'ERP modification time (GMT+8)',
     ts             UInt64 COMMENT 'ERP rowversion of the inventory row',
     _version       UInt64 COMMENT 'Replacing version: ERP ts',
-    _loaded_at     DateTime64(3, 'Asia/Shanghai') COMMENT 'When the Flink sink wrote the row',
+    _loaded_at     DateTime64(3, 'Asia/Shanghai') DEFAULT now64(3) COMMENT 'When the Flink sink wrote the row',
     _kafka_at      DateTime64(3, 'Asia/Shanghai') COMMENT 'When the source record was appended to Kafka (freshness)'
 )
 ENGINE = ReplacingMergeTree(_version)

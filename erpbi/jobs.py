@@ -16,8 +16,8 @@ from common.settings import PROJECT_ROOT, Settings
 from erpbi import stack
 from erpbi.services import by_name
 
-JOB_SERVICES = ("flink-inventory",)
-JOB_MODULES = {"flink-inventory": "flink_jobs/inventory_job.py"}
+JOB_SERVICES = ("flink-pipeline",)
+JOB_MODULES = {"flink-pipeline": "flink_jobs/pipeline_job.py"}
 
 
 def rest_base(settings: Settings) -> str:

@@ -72,14 +72,17 @@ def _migrate(settings: Settings) -> None:
 
 # --- Kafka ---------------------------------------------------------------------------------
 
-ODS_STREAMS = ("inventory", "sku", "warehouse")
+DIMENSION_STREAMS = ("sku", "warehouse", "shop", "shop_sheet")
+FACT_STREAMS = ("inventory", "outbound", "refund", "aftersale_received")
+ODS_STREAMS = DIMENSION_STREAMS + FACT_STREAMS
 
 
 def _create_topics(settings: Settings) -> None:
+    """ODS and dead-letter topics; dimension topics are compacted (latest row per key)."""
     kafka = settings.kafka
     ods = [kafka.topic("ods", stream) for stream in ODS_STREAMS]
     dlq = [kafka.topic("dlq", stream) for stream in ODS_STREAMS]
-    dimensions = {kafka.topic("ods", "sku"), kafka.topic("ods", "warehouse")}
+    dimensions = {kafka.topic("ods", stream) for stream in DIMENSION_STREAMS}
     kafka_service.ensure_topics(settings, ods + dlq, compacted=dimensions)
 
 
@@ -99,13 +102,18 @@ def _simulator_command(settings: Settings) -> list[str]:
 
 
 def _flink_job_ready(settings: Settings) -> bool:
+    """Ready when a job runs with every task deployed (not merely submitted)."""
     url = f"http://127.0.0.1:{settings.flink.rest_port}/jobs/overview"
     try:
         with urllib.request.urlopen(url, timeout=2.0) as response:
             jobs = json.load(response).get("jobs", [])
     except (OSError, ValueError):
         return False
-    return any(job.get("state") == "RUNNING" for job in jobs)
+    return any(
+        job.get("state") == "RUNNING"
+        and job.get("tasks", {}).get("running") == job.get("tasks", {}).get("total")
+        for job in jobs
+    )
 
 
 def _connector_command(settings: Settings) -> list[str]:
@@ -178,9 +186,9 @@ SERVICES: tuple[Service, ...] = (
         enabled=lambda s: s.simulator.enabled,
     ),
     Service(
-        name="flink-inventory",
-        description="Flink job: inventory clean/dedupe/widen -> dws_inventory",
-        command=lambda s: [_python(s, "flink"), "-m", "flink_jobs.inventory_job"],
+        name="flink-pipeline",
+        description="Flink pipeline: clean, dedupe, widen every stream -> ClickHouse",
+        command=lambda s: [_python(s, "flink"), "-m", "flink_jobs.pipeline_job"],
         ready=_flink_job_ready,
         listens=lambda s: f"http://127.0.0.1:{s.flink.rest_port} (Flink REST)",
         start_timeout=180.0,

@@ -1,6 +1,6 @@
 """A checkpoint-safe batching ClickHouse sink for PyFlink: one operator for every table.
 
-The SQL side turns each widened row into ``(target_table, row_key, payload)`` where
+The SQL side turns each widened row into ``(target_table, row_key, row_version, payload)`` where
 ``payload`` is one JSONEachRow line built by Flink's JSON_OBJECT, so the Python side
 does almost no per-row work: it appends the line to keyed ``ListState`` and a
 processing-time timer flushes the lines to ClickHouse at least every
@@ -56,7 +56,8 @@ class ClickHouseBatchSink(KeyedProcessFunction):  # type: ignore[misc]
     def open(self, runtime_context: RuntimeContext) -> None:
         self._buffer = runtime_context.get_list_state(
             ListStateDescriptor(
-                "buffer", Types.TUPLE([Types.STRING(), Types.STRING(), Types.STRING()])
+                "buffer",
+                Types.TUPLE([Types.STRING(), Types.STRING(), Types.LONG(), Types.STRING()]),
             )
         )
         self._pending = runtime_context.get_state(ValueStateDescriptor("pending", Types.LONG()))
@@ -70,7 +71,7 @@ class ClickHouseBatchSink(KeyedProcessFunction):  # type: ignore[misc]
         """Buffer upserts; UPDATE_BEFORE/DELETE retractions are superseded by the next upsert."""
         if value.get_row_kind() not in UPSERT_KINDS:
             return []
-        self._buffer.add((value[0], value[1], value[2]))
+        self._buffer.add((value[0], value[1], value[2], value[3]))
         pending = (self._pending.value() or 0) + 1
         self._pending.update(pending)
         if pending >= self._flush_max_rows:
@@ -120,10 +121,15 @@ class ClickHouseBatchSink(KeyedProcessFunction):  # type: ignore[misc]
 
 
 def latest_per_key(rows: Any) -> dict[str, list[str]]:
-    """Group lines by table, keeping the last line per row key (later supersedes earlier)."""
-    per_table: dict[str, dict[str, str]] = defaultdict(dict)
-    for table, row_key, payload in rows:
+    """Group lines by table, one line per row key: the highest version, the later on a tie.
+
+    This is what the ReplacingMergeTree keeps too; doing it here keeps an older version
+    that arrived late in the same batch from hiding a re-widened newer one.
+    """
+    per_table: dict[str, dict[str, tuple[int, str]]] = defaultdict(dict)
+    for table, row_key, version, payload in rows:
         lines = per_table[table]
-        lines.pop(row_key, None)
-        lines[row_key] = payload
-    return {table: list(lines.values()) for table, lines in per_table.items()}
+        kept = lines.get(row_key)
+        if kept is None or version >= kept[0]:
+            lines[row_key] = (version, payload)
+    return {table: [line for _, line in lines.values()] for table, lines in per_table.items()}

@@ -1,8 +1,7 @@
 """Flink SQL of the inventory job: parse, validate, clean, dedupe, widen.
 
-Records are read as raw strings so that nothing is lost to a JSON parse error:
-every record either passes validation into the pipeline or goes to the
-dead-letter topic with the reason. Dedupe keeps the highest ERP ``ts`` per key
+Every record either passes validation into the pipeline or goes to the dead-letter
+topic with the reason. Dedupe keeps the highest ERP ``ts`` per key
 (out-of-order and repeated versions collapse); the SKU and warehouse
 dimensions are LEFT JOINed as updating tables, so a fact whose dimension is
 missing lands as ``unknown_sku`` and is re-emitted, widened, when the
@@ -11,41 +10,7 @@ dimension arrives or changes.
 
 from __future__ import annotations
 
-from common.settings import Settings
-
-
-def kafka_source(name: str, topic: str, settings: Settings, group: str) -> str:
-    return f"""
-CREATE TABLE {name} (
-  payload STRING,
-  kafka_at TIMESTAMP_LTZ(3) METADATA FROM 'timestamp' VIRTUAL
-) WITH (
-  'connector' = 'kafka',
-  'topic' = '{topic}',
-  'properties.bootstrap.servers' = '{settings.kafka.bootstrap_servers}',
-  'properties.group.id' = '{group}',
-  'scan.startup.mode' = 'earliest-offset',
-  'value.format' = 'raw',
-  'value.raw.charset' = 'UTF-8'
-)"""
-
-
-def dead_letter_sink(settings: Settings, stream: str) -> str:
-    topic = settings.kafka.topic("dlq", stream)
-    return f"""
-CREATE TABLE dlq_{stream} (
-  `stream` STRING,
-  `stage` STRING,
-  `reason` STRING,
-  payload STRING,
-  failed_at TIMESTAMP_LTZ(3)
-) WITH (
-  'connector' = 'kafka',
-  'topic' = '{topic}',
-  'properties.bootstrap.servers' = '{settings.kafka.bootstrap_servers}',
-  'format' = 'json',
-  'sink.delivery-guarantee' = 'at-least-once'
-)"""
+from flink_jobs.sql_builder import sink_projection
 
 
 QUANTITY_FIELDS = (
@@ -95,44 +60,6 @@ SELECT
     ELSE CAST(NULL AS STRING)
   END AS invalid_reason
 FROM ods_inventory"""
-
-
-def sku_latest_view() -> str:
-    return """
-CREATE TEMPORARY VIEW sku_latest AS
-SELECT sku_id, sku_name, category, brand, cost_price FROM (
-  SELECT
-    JSON_VALUE(payload, '$.sku_id') AS sku_id,
-    COALESCE(JSON_VALUE(payload, '$.name'), '') AS sku_name,
-    COALESCE(JSON_VALUE(payload, '$.category'), '') AS category,
-    COALESCE(JSON_VALUE(payload, '$.brand'), '') AS brand,
-    COALESCE(
-      TRY_CAST(JSON_VALUE(payload, '$.cost_price') AS DECIMAL(18, 4)), CAST(0 AS DECIMAL(18, 4))
-    ) AS cost_price,
-    ROW_NUMBER() OVER (
-      PARTITION BY JSON_VALUE(payload, '$.sku_id')
-      ORDER BY COALESCE(JSON_VALUE(payload, '$.modified'), '') DESC
-    ) AS row_number_in_key
-  FROM ods_sku
-  WHERE payload IS JSON OBJECT AND COALESCE(JSON_VALUE(payload, '$.sku_id'), '') <> ''
-) WHERE row_number_in_key = 1"""
-
-
-def warehouse_latest_view() -> str:
-    return f"""
-CREATE TEMPORARY VIEW warehouse_latest AS
-SELECT wms_co_id, warehouse_name, province FROM (
-  SELECT
-    {_bigint('wms_co_id')} AS wms_co_id,
-    COALESCE(JSON_VALUE(payload, '$.name'), '') AS warehouse_name,
-    COALESCE(JSON_VALUE(payload, '$.province'), '') AS province,
-    ROW_NUMBER() OVER (
-      PARTITION BY {_bigint('wms_co_id')}
-      ORDER BY COALESCE(JSON_VALUE(payload, '$.modified'), '') DESC
-    ) AS row_number_in_key
-  FROM ods_warehouse
-  WHERE payload IS JSON OBJECT AND {_bigint('wms_co_id')} IS NOT NULL
-) WHERE row_number_in_key = 1"""
 
 
 def inventory_latest_view() -> str:
@@ -207,13 +134,4 @@ def inventory_sink_rows() -> str:
             "_kafka_at": "kafka_at",
         },
         "inventory_wide",
-    )
-
-
-def sink_projection(table: str, key_expression: str, columns: dict[str, str], source: str) -> str:
-    """One JSONEachRow line per row, built in SQL so the Python sink only forwards it."""
-    pairs = ", ".join(f"KEY '{name}' VALUE {expression}" for name, expression in columns.items())
-    return (
-        f"SELECT '{table}' AS target_table, {key_expression} AS row_key, "
-        f"JSON_OBJECT({pairs} NULL ON NULL) AS payload FROM {source}"
     )

@@ -5,62 +5,16 @@ bad records dead-lettered with a reason."""
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 from clickhouse_connect.driver.client import Client
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import KafkaConsumer
 
 from common.settings import Settings
-from erpbi import stack
-from erpbi.services import _create_topics, by_name
-from warehouse.client import connect
+from flink_support import poll
 
 pytestmark = pytest.mark.integration
-T = TypeVar("T")
-
-
-def poll(probe: Callable[[], T], timeout: float = 90.0) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        answer = probe()
-        if answer or time.monotonic() > deadline:
-            return answer
-        time.sleep(0.5)
-
-
-@pytest.fixture(scope="module")
-def job_settings(kafka_broker: Settings, clickhouse_server: Settings) -> Iterator[Settings]:
-    """The shared broker and warehouse, with topics of this module's own prefix."""
-    settings = kafka_broker.model_copy(
-        update={"kafka": kafka_broker.kafka.model_copy(update={"topic_prefix": "flinktest"})}
-    )
-    _create_topics(settings)
-    stack.start_service(settings, by_name("flink-inventory"), report=lambda line: None)
-    yield settings
-    stack.down(settings, ["flink-inventory"], report=lambda line: None)
-
-
-@pytest.fixture(scope="module")
-def producer(job_settings: Settings) -> Iterator[Callable[[str, dict[str, Any] | bytes, dict[str, Any] | None], None]]:
-    kafka = KafkaProducer(bootstrap_servers=job_settings.kafka.bootstrap_servers, acks="all")
-
-    def send(stream: str, value: dict[str, Any] | bytes, key: dict[str, Any] | None = None) -> None:
-        payload = value if isinstance(value, bytes) else json.dumps(value, ensure_ascii=False).encode()
-        encoded_key = json.dumps(key).encode() if key is not None else None
-        kafka.send(job_settings.kafka.topic("ods", stream), key=encoded_key, value=payload).get(30)
-
-    yield send
-    kafka.close()
-
-
-@pytest.fixture(scope="module")
-def warehouse(job_settings: Settings) -> Iterator[Client]:
-    client = connect(job_settings.clickhouse)
-    yield client
-    client.close()
 
 
 def inventory(sku_id: str, ts: int, qty: int, **fields: Any) -> dict[str, Any]:

@@ -1,0 +1,128 @@
+"""The Flink pipeline: every ODS stream -> clean, dedupe, widen -> ClickHouse; bad records
+-> ``<prefix>.dlq.<stream>``.
+
+One job graph holds every stream so the single-machine default runs one MiniCluster
+(one JVM, one Python worker pool) instead of one per stream. Run with the Flink
+virtualenv's Python: ``python -m flink_jobs.pipeline_job`` (``erpbi up`` and
+``erpbi jobs deploy`` do this; on a cluster, ``flink run -py`` the same file).
+
+Landing tables:
+  dws_inventory                       inventory per SKU x warehouse
+  dwd_sale_out, dwd_sale_out_item     sales outbound documents and items
+  dwd_refund, dwd_refund_item         after-sale documents and items
+  dwd_aftersale_received(_item)       after-sale receipts and items
+  dim_sku, dim_shop, dim_warehouse    dimensions
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from typing import Any
+
+from common.settings import Settings, load_settings
+from flink_jobs import dimensions_sql, inventory_sql
+from flink_jobs import sql_builder as build_sql
+from flink_jobs.kafka_tables import dead_letter_sink, kafka_source
+from flink_jobs.runtime import build_environment
+from flink_jobs.specs import FACT_STREAMS, StreamSpec
+
+JOB_NAME = "erpbi-pipeline"
+LOG = logging.getLogger(__name__)
+SOURCE_STREAMS = ("inventory", *dimensions_sql.DIMENSION_STREAMS, *(s.stream for s in FACT_STREAMS))
+DEAD_LETTER_STREAMS = ("inventory", *(s.stream for s in FACT_STREAMS))
+META_COLUMNS = ("kafka_at",)
+
+
+def fact_views(spec: StreamSpec) -> list[str]:
+    return [
+        build_sql.parsed_view(spec),
+        build_sql.items_view(spec),
+        build_sql.wide_view(spec),
+        build_sql.item_wide_view(spec),
+    ]
+
+
+def fact_sink_rows(table_env: Any, spec: StreamSpec, document_table: str, item_table: str) -> list[str]:
+    """Sink rows for a document view and its item view: every view column, plus versions."""
+    rows = []
+    for view, table, key in (
+        (f"{spec.stream}_wide", document_table, spec.key),
+        (f"{spec.stream}_item_wide", item_table, (*spec.key, spec.item_key)),
+    ):
+        names = table_env.from_path(view).get_schema().get_field_names()
+        columns = {name: name for name in names if name not in META_COLUMNS}
+        columns |= {"_version": "ts", "_kafka_at": "kafka_at"}
+        key_sql = "CONCAT_WS('|', " + ", ".join(f"CAST({k} AS STRING)" for k in key) + ")"
+        rows.append(build_sql.sink_projection(table, key_sql, columns, view))
+    return rows
+
+
+LANDING_TABLES = {
+    "outbound": ("dwd_sale_out", "dwd_sale_out_item"),
+    "refund": ("dwd_refund", "dwd_refund_item"),
+    "aftersale_received": ("dwd_aftersale_received", "dwd_aftersale_received_item"),
+}
+
+
+def build(settings: Settings, restore: bool = True) -> Any:
+    """Wire the job graph; returns the StreamExecutionEnvironment ready to execute."""
+    from pyflink.common import Types
+
+    from flink_jobs.clickhouse_sink import ClickHouseBatchSink
+
+    env, table_env = build_environment(settings, JOB_NAME, restore=restore)
+    group = f"{settings.kafka.topic_prefix}-flink-pipeline"
+    for stream in SOURCE_STREAMS:
+        table_env.execute_sql(kafka_source(stream, settings, group))
+    for stream in DEAD_LETTER_STREAMS:
+        table_env.execute_sql(dead_letter_sink(settings, stream))
+
+    views = dimensions_sql.views() + [
+        inventory_sql.inventory_parsed_view(),
+        inventory_sql.inventory_latest_view(),
+        inventory_sql.inventory_wide_view(),
+    ]
+    for spec in FACT_STREAMS:
+        views += fact_views(spec)
+    for view in views:
+        table_env.execute_sql(view)
+
+    statements = table_env.create_statement_set()
+    statements.add_insert_sql(inventory_sql.inventory_dead_letter_insert())
+    for spec in FACT_STREAMS:
+        statements.add_insert_sql(build_sql.dead_letter_insert(spec))
+    statements.attach_as_datastream()
+
+    sink_rows = [inventory_sql.inventory_sink_rows(), *dimensions_sql.sink_rows()]
+    for spec in FACT_STREAMS:
+        sink_rows += fact_sink_rows(table_env, spec, *LANDING_TABLES[spec.stream])
+    union = table_env.sql_query("\nUNION ALL\n".join(sink_rows))
+
+    flink = settings.flink
+    table_env.to_changelog_stream(union).key_by(
+        lambda row: 0, key_type=Types.INT()
+    ).process(
+        ClickHouseBatchSink(
+            settings.clickhouse,
+            flush_interval_ms=flink.flush_interval_ms,
+            flush_max_rows=flink.flush_max_rows,
+            retry_max_seconds=flink.sink_retry_max_seconds,
+        )
+    ).name("clickhouse-sink")
+    return env
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--fresh", action="store_true", help="ignore retained checkpoints")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = load_settings()
+    env = build(settings, restore=not args.fresh)
+    LOG.info("submitting %s", JOB_NAME)
+    env.execute(JOB_NAME)
+
+
+if __name__ == "__main__":
+    main()

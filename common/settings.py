@@ -139,6 +139,12 @@ class SimulatorSettings(_Section):
     sku_count: int = 2000
     warehouse_count: int = 4
     enforce_quota: bool = True
+    quota_per_second: int = 5
+    quota_per_minute: int = 100
+    backfill_days: int = 2
+    orders_per_hour: int = 120
+    live_orders_per_hour: int = 1200
+    token_lifetime_seconds: int = 7 * 24 * 3600
 
 
 class Settings(BaseSettings):

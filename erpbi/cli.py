@@ -59,6 +59,18 @@ def build_parser() -> argparse.ArgumentParser:
     jobs = commands.add_parser("jobs", help="Flink jobs: deploy, status, cancel")
     jobs.add_argument("action", choices=["deploy", "status", "cancel"])
 
+    commands.add_parser(
+        "simulator", help="drive the ERP simulator (stock, promotions, faults, traffic)",
+        add_help=False, prefix_chars="\0",
+    ).add_argument("simulator_args", nargs=argparse.REMAINDER)
+
+    dims = commands.add_parser("dims", help="dimension data users maintain")
+    dims_actions = dims.add_subparsers(dest="action", required=True, metavar="ACTION")
+    load = dims_actions.add_parser(
+        "load", help="load the shop sheet (shop_id, owner, region, platform_fee_rate) from CSV/XLSX"
+    )
+    load.add_argument("file", type=Path, help="a .csv or .xlsx file; headers in English or 中文")
+
     warehouse = commands.add_parser("warehouse", help="ClickHouse warehouse operations")
     warehouse.add_argument("action", choices=["migrate"])
     return parser
@@ -165,6 +177,30 @@ def _jobs(settings: Settings, args: argparse.Namespace) -> int:
     return jobs.run_action(settings, args.action)
 
 
+def _dims(settings: Settings, args: argparse.Namespace) -> int:
+    from connectors.kafka_producer import KafkaRecordProducer
+    from connectors.shop_sheet import load_shop_sheet
+
+    producer = KafkaRecordProducer(settings.kafka)
+    try:
+        report = load_shop_sheet(args.file, producer, settings.kafka)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    finally:
+        producer.close()
+    print(f"loaded {report.loaded} shop(s) from {args.file}")
+    for row, reason in report.rejected:
+        print(f"  rejected row {row}: {reason}", file=sys.stderr)
+    return 0 if not report.rejected else 1
+
+
+def _simulator(settings: Settings, args: argparse.Namespace) -> int:
+    from connectors.simulator.cli import main as simulator_main
+
+    return int(simulator_main(list(args.simulator_args)) or 0)
+
+
 def _warehouse(settings: Settings, args: argparse.Namespace) -> int:
     from warehouse.migrate import migrate
 
@@ -183,5 +219,7 @@ COMMANDS = {
     "config": _config,
     "sync": _sync,
     "jobs": _jobs,
+    "dims": _dims,
+    "simulator": _simulator,
     "warehouse": _warehouse,
 }

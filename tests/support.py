@@ -28,7 +28,10 @@ def isolated_settings(run_dir: Path, **sections: dict[str, object]) -> Settings:
             "checkpoint_interval_ms": 2000,
         },
         "superset": {"port": free_port()},
-        "simulator": {"port": (sim_port := free_port()), "sku_count": 200, "warehouse_count": 2},
+        "simulator": {
+            "port": (sim_port := free_port()), "sku_count": 200, "warehouse_count": 2,
+            "live_orders_per_hour": 0, "backfill_days": 1,
+        },
         "jushuitan": {"base_url": f"http://127.0.0.1:{sim_port}", "poll_interval_seconds": 0.5},
     }
     for name, values in sections.items():

@@ -45,6 +45,25 @@ class SimulatorControl:
     def warehouses(self) -> list[dict[str, Any]]:
         return list(self._get("/control/warehouses")["rows"])
 
+    def rows(self, stream: str, since_ts: int | None = None) -> list[dict[str, Any]]:
+        """Latest version of every record of ``stream`` (outbound, refund, ...)."""
+        params: dict[str, Any] = {"stream": stream}
+        if since_ts is not None:
+            params["since_ts"] = since_ts
+        return list(self._get("/control/rows", **params)["rows"])
+
+    def outbound(self) -> list[dict[str, Any]]:
+        return self.rows("outbound")
+
+    def refunds(self) -> list[dict[str, Any]]:
+        return self.rows("refund")
+
+    def received(self) -> list[dict[str, Any]]:
+        return self.rows("aftersale_received")
+
+    def traffic(self) -> dict[str, Any]:
+        return dict(self._get("/control/traffic"))
+
     # -- change it ------------------------------------------------------------------------
 
     def set_inventory(
@@ -61,6 +80,13 @@ class SimulatorControl:
     def mutate(self, inventory: int = 0, sku: int = 0) -> dict[str, Any]:
         return dict(self._post("/control/mutate", {"inventory": inventory, "sku": sku}))
 
+    def touch(
+        self, stream: str, key: Any = None, *, modified_offset_seconds: float = 0.0
+    ) -> dict[str, Any]:
+        """Re-save a record: new ts; a negative offset gives an older ``modified``."""
+        body = {"stream": stream, "key": key, "modified_offset_seconds": modified_offset_seconds}
+        return dict(self._post("/control/touch", body)["row"])
+
     def inject_fault(
         self,
         *,
@@ -70,8 +96,16 @@ class SimulatorControl:
         code: int | None = None,
         retry_after: float | None = None,
         delay_seconds: float = 0.0,
+        first_page_only: bool = False,
+        effect: str = "",
+        rows: int = 1,
+        modified_offset_seconds: float = -3600.0,
     ) -> int:
-        """Answer the next ``count`` API calls (on ``path``, or any) with a failure."""
+        """Fail or disturb the next ``count`` API calls (on ``path``, or any).
+
+        See :mod:`connectors.simulator.faults` for the effects (shift, duplicate,
+        out_of_order) and for delays (timeouts, slow first pages).
+        """
         fault = {
             "count": count,
             "path": path,
@@ -79,14 +113,69 @@ class SimulatorControl:
             "code": code,
             "retry_after": retry_after,
             "delay_seconds": delay_seconds,
+            "first_page_only": first_page_only,
+            "effect": effect,
+            "rows": rows,
+            "modified_offset_seconds": modified_offset_seconds,
         }
         return int(self._post("/control/faults", {"faults": [fault]})["pending"])
 
     def clear_faults(self) -> None:
+        """Drop pending faults and end a storm."""
         self._post("/control/faults/clear")
+
+    def storm(
+        self,
+        seconds: float,
+        *,
+        http_status: int | None = 429,
+        code: int | None = None,
+        retry_after: float = 1.0,
+    ) -> dict[str, Any]:
+        """Throttle every API call for ``seconds`` (HTTP 429, or an API code like 199)."""
+        body = {
+            "seconds": seconds,
+            "http_status": http_status,
+            "code": code,
+            "retry_after": retry_after,
+        }
+        return dict(self._post("/control/storm", body))
 
     def expire_tokens(self) -> int:
         return int(self._post("/control/tokens/expire")["expired"])
+
+    def set_token_lifetime(self, seconds: int) -> int:
+        body = {"seconds": seconds}
+        return int(self._post("/control/tokens/lifetime", body)["token_lifetime_seconds"])
+
+    # -- the business ---------------------------------------------------------------------
+
+    def start_traffic(
+        self, orders_per_hour: float | None = None, speed: float | None = None
+    ) -> dict[str, Any]:
+        body = {"orders_per_hour": orders_per_hour, "speed": speed}
+        return dict(self._post("/control/traffic/start", body))
+
+    def stop_traffic(self) -> dict[str, Any]:
+        return dict(self._post("/control/traffic/stop"))
+
+    def start_promotion(
+        self, orders_per_hour: float, duration_seconds: float | None = None
+    ) -> dict[str, Any]:
+        body = {"orders_per_hour": orders_per_hour, "duration_seconds": duration_seconds}
+        return dict(self._post("/control/promotion/start", body))
+
+    def stop_promotion(self) -> dict[str, Any]:
+        return dict(self._post("/control/promotion/stop"))
+
+    def generate_orders(self, count: int, settle_seconds: float = 0.0) -> dict[str, Any]:
+        """Place ``count`` orders now; run lifecycle events due within ``settle_seconds``."""
+        body = {"count": count, "settle_seconds": settle_seconds}
+        return dict(self._post("/control/orders/generate", body))
+
+    def advance(self, seconds: float) -> dict[str, Any]:
+        """Run, now, the lifecycle events (shipping, after-sales...) due within ``seconds``."""
+        return dict(self._post("/control/advance", {"seconds": seconds}))
 
     def set_quota(
         self,

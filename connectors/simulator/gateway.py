@@ -1,8 +1,8 @@
 """The open-API gateway of the simulator: envelope checks, tokens, quotas, fault injection.
 
-Check order for a request: injected fault -> app_key -> timestamp skew (140) -> sign (10)
--> quota (199 per second, 200 per minute; only accepted calls count) -> access_token (100)
--> parameters (130) -> answer. Quotas are per app_key across all APIs.
+Check order for a request: 429 storm -> injected fault -> app_key -> timestamp skew (140)
+-> sign (10) -> quota (199 per second, 200 per minute; only accepted calls count) ->
+access_token (100) -> parameters (130) -> answer. Quotas are per app_key across all APIs.
 """
 
 from __future__ import annotations
@@ -17,7 +17,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from connectors.jushuitan.signing import verify_sign
+from connectors.simulator.faults import Fault, Storm, is_first_page
 from connectors.simulator.store import ErpStore, ParameterError
+
+__all__ = ["Fault", "Gateway", "Reply", "SimulatorConfig", "Storm", "api_reply"]
 
 SUCCESS_MESSAGE = "执行成功"
 
@@ -34,21 +37,7 @@ class SimulatorConfig:
     max_clock_skew_seconds: int = 600
     token_lifetime_seconds: int = 7 * 24 * 3600  # real lifetime unknown ("several days")
     ts_inclusive: bool = False  # ts filter is "ts > cursor"; True gives ">="
-
-
-@dataclass
-class Fault:
-    """Answer the next ``count`` matching calls with an HTTP status or an API code."""
-
-    count: int = 1
-    path: str | None = None
-    http_status: int | None = None
-    code: int | None = None
-    retry_after: float | None = None
-    delay_seconds: float = 0.0
-
-    def matches(self, path: str) -> bool:
-        return self.count > 0 and (self.path is None or self.path == path)
+    received_first_page_delay_seconds: float = 0.0  # the real one is "sometimes slow"
 
 
 @dataclass
@@ -79,12 +68,8 @@ class Gateway:
         self.accepted: dict[str, deque[float]] = {}
         self.requests_by_path: Counter[str] = Counter()
         self.replies_by_code: Counter[str] = Counter()
-        self.routes: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
-            "/open/inventory/query": store.query_inventory,
-            "/open/sku/query": store.query_skus,
-            "/open/shops/query": store.query_shops,
-            "/open/wms/partner/query": store.query_warehouses,
-        }
+        self.storm = Storm()
+        self.routes: dict[str, Callable[..., dict[str, Any]]] = store.routes
 
     # -- control --------------------------------------------------------------------------
 
@@ -94,8 +79,24 @@ class Gateway:
             return sum(fault.count for fault in self.faults)
 
     def clear_faults(self) -> None:
+        """Drop pending faults and end a storm."""
         with self.lock:
             self.faults.clear()
+            self.storm.until = 0.0
+
+    def start_storm(
+        self,
+        seconds: float,
+        http_status: int | None = 429,
+        code: int | None = None,
+        retry_after: float = 1.0,
+    ) -> dict[str, Any]:
+        """Throttle every call for ``seconds`` (HTTP 429 by default, or an API code)."""
+        with self.lock:
+            if code is not None:
+                http_status = None
+            self.storm = Storm(self.clock() + seconds, http_status, code, retry_after)
+            return self.storm.describe(self.clock())
 
     def expire_tokens(self) -> int:
         with self.lock:
@@ -123,6 +124,7 @@ class Gateway:
                 "requests_by_path": dict(self.requests_by_path),
                 "replies_by_code": dict(self.replies_by_code),
                 "active_access_tokens": len(self.access_tokens),
+                "storm": self.storm.describe(self.clock()),
             }
 
     # -- requests ---------------------------------------------------------------------------
@@ -136,17 +138,26 @@ class Gateway:
             self.replies_by_code[key] += 1
         return reply
 
-    def _take_fault(self, path: str) -> Fault | None:
+    def _take_fault(self, path: str, form: dict[str, str]) -> Fault | None:
         with self.lock:
             for fault in self.faults:
-                if fault.matches(path):
+                if fault.matches(path, form):
                     fault.count -= 1
                     return fault
             return None
 
+    def _storm_reply(self) -> Reply | None:
+        with self.lock:
+            storm = self.storm
+            if not storm.active(self.clock()):
+                return None
+            storm.answered += 1
+        headers = {"Retry-After": f"{storm.retry_after:g}"}
+        if storm.http_status is not None:
+            return Reply(storm.http_status, {"error": "throttled (storm)"}, headers)
+        return Reply(200, api_reply(storm.code or 199, "throttled (storm)").body, headers)
+
     def _fault_reply(self, fault: Fault) -> Reply:
-        if fault.delay_seconds:
-            time.sleep(fault.delay_seconds)
         headers = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
         if fault.http_status is not None:
             return Reply(
@@ -155,8 +166,13 @@ class Gateway:
         return Reply(200, api_reply(fault.code or 0, "injected fault").body, headers)
 
     def _handle(self, path: str, form: dict[str, str]) -> Reply:
-        fault = self._take_fault(path)
-        if fault is not None:
+        storm = self._storm_reply()
+        if storm is not None:
+            return storm
+        fault = self._take_fault(path, form)
+        if fault is not None and fault.delay_seconds:
+            time.sleep(fault.delay_seconds)
+        if fault is not None and fault.replaces_answer:
             return self._fault_reply(fault)
         is_auth = path.startswith("/openWeb/auth/")
         if not is_auth and path not in self.routes:
@@ -182,9 +198,29 @@ class Gateway:
             biz = json.loads(form.get("biz") or "{}")
             if not isinstance(biz, dict):
                 raise ParameterError("biz must be a JSON object")
-            return api_reply(0, SUCCESS_MESSAGE, self.routes[path](biz))
+            return api_reply(0, SUCCESS_MESSAGE, self._answer(path, biz, form, fault))
         except (ParameterError, json.JSONDecodeError) as error:
             return api_reply(130, f"parameter error: {error}")
+
+    def _answer(
+        self, path: str, biz: dict[str, Any], form: dict[str, str], fault: Fault | None
+    ) -> dict[str, Any]:
+        """The route's page, disturbed by a data fault if one matched."""
+        delay = self.config.received_first_page_delay_seconds
+        if delay and path == "/open/aftersale/received/query" and is_first_page(form):
+            time.sleep(delay)
+        effect = fault.effect if fault is not None else ""
+        if fault is not None and effect == "out_of_order":
+            stream = self.store.stream_of_path(path)
+            if stream is not None:
+                for _ in range(fault.rows):
+                    self.store.touch(stream, modified_offset_seconds=fault.modified_offset_seconds)
+        overlap = fault.rows if fault is not None and effect == "duplicate" else 0
+        data = self.routes[path](biz, overlap=overlap) if overlap else self.routes[path](biz)
+        if fault is not None and effect == "shift":
+            list_key = "inventorys" if "inventorys" in data else "datas"
+            self.store.touch_page(path, biz, data.get(list_key) or [])
+        return data
 
     def _over_quota(self, app_key: str) -> Reply | None:
         if not self.config.enforce_quota:

@@ -26,7 +26,7 @@ class TsIndex:
         self._keys: list[Hashable] = []
         self._modified_max: list[str] = []
         self._latest: dict[Hashable, int] = {}
-        self._stale = 0
+        self._stale_ts: list[int] = []  # sorted: counts live entries by bisection
 
     def __len__(self) -> int:
         return len(self._latest)
@@ -39,8 +39,9 @@ class TsIndex:
         return self._ts[-1] if self._ts else 0
 
     def put(self, key: Hashable, ts: int, modified: str) -> None:
-        if key in self._latest:
-            self._stale += 1
+        previous = self._latest.get(key)
+        if previous is not None:
+            insort(self._stale_ts, previous)
         self._latest[key] = ts
         if not self._ts or ts > self._ts[-1]:
             self._ts.append(ts)
@@ -52,7 +53,8 @@ class TsIndex:
             insort(self._ts, ts)
             self._keys.insert(position, key)
             self._rebuild_modified_max(position, modified)
-        if self._stale > COMPACT_MIN_STALE and self._stale * 2 > len(self._ts):
+        stale = len(self._stale_ts)
+        if stale > COMPACT_MIN_STALE and stale * 2 > len(self._ts):
             self._compact()
 
     def _rebuild_modified_max(self, position: int, modified: str) -> None:
@@ -72,7 +74,15 @@ class TsIndex:
         self._ts = [item[0] for item in live]
         self._keys = [item[1] for item in live]
         self._modified_max = [item[2] for item in live]
-        self._stale = 0
+        self._stale_ts = []
+
+    def count_after(self, cursor: int | None = None, *, inclusive: bool = False) -> int:
+        """How many live entries :meth:`after` would yield (no filters): O(log n)."""
+        if cursor is None:
+            return len(self._latest)
+        search = bisect_left if inclusive else bisect_right
+        entries = len(self._ts) - search(self._ts, cursor)
+        return entries - (len(self._stale_ts) - search(self._stale_ts, cursor))
 
     def after(
         self, cursor: int | None = None, *, inclusive: bool = False, modified_from: str = ""
@@ -103,3 +113,30 @@ class TsIndex:
 
     def keys_in_ts_order(self) -> list[Hashable]:
         return [key for _, key in self.after()]
+
+
+class SortedKeys:
+    """Keys ordered by a changing text value (SKU ``modified``): window = two bisections."""
+
+    def __init__(self) -> None:
+        self._entries: list[tuple[str, str]] = []
+        self._value: dict[str, str] = {}
+
+    def load(self, pairs: dict[str, str]) -> None:
+        """Bulk start (one sort instead of thousands of inserts)."""
+        self._value = dict(pairs)
+        self._entries = sorted((value, key) for key, value in pairs.items())
+
+    def put(self, key: str, value: str) -> None:
+        previous = self._value.get(key)
+        if previous == value:
+            return
+        if previous is not None:
+            del self._entries[bisect_left(self._entries, (previous, key))]
+        insort(self._entries, (value, key))
+        self._value[key] = value
+
+    def between(self, low: str | None, high: str | None) -> list[str]:
+        start = 0 if low is None else bisect_left(self._entries, (low, ""))
+        end = len(self._entries) if high is None else bisect_right(self._entries, (high, "\uffff"))
+        return [key for _, key in self._entries[start:end]]

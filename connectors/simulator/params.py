@@ -96,21 +96,28 @@ def truthy(value: Any, default: bool = True) -> bool:
 
 
 def collect_page(
-    matches: Iterator[T], page_index: int, page_size: int, with_total: bool, overlap: int = 0
+    matches: Iterator[T],
+    page_index: int,
+    page_size: int,
+    with_total: bool,
+    overlap: int = 0,
+    known_total: int | None = None,
 ) -> tuple[list[T], bool, int | None]:
     """One page of an ordered match stream: (rows, has_next, total or None).
 
-    Without a total, reading stops one row past the page: the cursor path never walks
-    the rest of the stream. ``overlap`` starts the page that many rows early (the
-    duplicate-rows fault).
+    Without a total (or with ``known_total`` counted by the index), reading stops one
+    row past the page: the cursor path never walks the rest of the stream. ``overlap``
+    starts the page that many rows early (the duplicate-rows fault).
     """
     start = max(0, (page_index - 1) * page_size - overlap)
     size = page_size + min(overlap, (page_index - 1) * page_size)
-    if with_total:
-        every = list(matches)
-        return every[start : start + size], start + size < len(every), len(every)
     window_rows = list(islice(matches, start, start + size + 1))
-    return window_rows[:size], len(window_rows) > size, None
+    has_next = len(window_rows) > size
+    if not with_total:
+        return window_rows[:size], has_next, None
+    if known_total is None:
+        known_total = start + len(window_rows) + sum(1 for _ in matches)
+    return window_rows[:size], has_next, known_total
 
 
 def page_data(

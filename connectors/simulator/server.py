@@ -1,18 +1,6 @@
 """HTTP front of the simulator: the open API (form POST) plus a JSON control API.
 
-Control API (JSON in, JSON out; no signature, never rate limited):
-
-    GET  /control/state                  counters, config, warehouses, max ts
-    GET  /control/inventory[?wms_co_id=] every current inventory row (with wms_co_id)
-    GET  /control/skus | /control/shops | /control/warehouses
-    POST /control/inventory/set          {sku_id, wms_co_id, qty, ...other qty fields}
-    POST /control/sku/update             {sku_id, name?, category?, sale_price?, ...}
-    POST /control/mutate                 {inventory: n, sku: m}   seeded random changes
-    POST /control/faults                 {faults: [{count, path?, http_status?, code?,
-                                          retry_after?, delay_seconds?}]}  (or one fault)
-    POST /control/faults/clear
-    POST /control/tokens/expire          every access_token answers code 100 from now on
-    POST /control/quota                  {enabled?, per_second?, per_minute?}
+The control routes are listed in :mod:`connectors.simulator.control_routes`.
 """
 
 from __future__ import annotations
@@ -20,74 +8,20 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from common.settings import JushuitanSettings, SimulatorSettings
-from connectors.simulator.gateway import Fault, Gateway, Reply, SimulatorConfig
+from connectors.simulator.control_routes import ControlRoute, control_routes
+from connectors.simulator.engine import ErpEngine, TrafficSettings
+from connectors.simulator.gateway import Gateway, Reply, SimulatorConfig
 from connectors.simulator.store import ErpStore, ParameterError
+from connectors.simulator.traffic import LiveTraffic, precise_beijing_now
 
 log = logging.getLogger(__name__)
-
-ControlRoute = Callable[[dict[str, Any], dict[str, str]], Any]
-
-
-def _control_routes(store: ErpStore, gateway: Gateway) -> dict[tuple[str, str], ControlRoute]:
-    def state(body: dict[str, Any], query: dict[str, str]) -> Any:
-        return {**store.summary(), **gateway.state()}
-
-    def inventory(body: dict[str, Any], query: dict[str, str]) -> Any:
-        wms_co_id = int(query["wms_co_id"]) if query.get("wms_co_id") else None
-        return {"rows": store.inventory_rows(wms_co_id)}
-
-    def set_inventory(body: dict[str, Any], query: dict[str, str]) -> Any:
-        values = dict(body)
-        return {
-            "row": store.set_inventory(
-                str(values.pop("sku_id")), int(values.pop("wms_co_id")), **values
-            )
-        }
-
-    def update_sku(body: dict[str, Any], query: dict[str, str]) -> Any:
-        values = dict(body)
-        return {"row": store.update_sku(str(values.pop("sku_id")), **values)}
-
-    def mutate(body: dict[str, Any], query: dict[str, str]) -> Any:
-        return store.mutate_random(int(body.get("inventory", 0)), int(body.get("sku", 0)))
-
-    def add_faults(body: dict[str, Any], query: dict[str, str]) -> Any:
-        known = {item.name for item in fields(Fault)}
-        items = body.get("faults", [body])
-        faults = [Fault(**{k: v for k, v in item.items() if k in known}) for item in items]
-        return {"pending": gateway.add_faults(faults)}
-
-    def clear_faults(body: dict[str, Any], query: dict[str, str]) -> Any:
-        gateway.clear_faults()
-        return {}
-
-    def quota(body: dict[str, Any], query: dict[str, str]) -> Any:
-        gateway.set_quota(body.get("enabled"), body.get("per_second"), body.get("per_minute"))
-        return gateway.state()["config"]
-
-    return {
-        ("GET", "/control/state"): state,
-        ("GET", "/control/inventory"): inventory,
-        ("GET", "/control/skus"): lambda body, query: {"rows": store.sku_rows()},
-        ("GET", "/control/shops"): lambda body, query: {"rows": [dict(r) for r in store.shops]},
-        ("GET", "/control/warehouses"): lambda body, query: {"rows": store.warehouses},
-        ("POST", "/control/inventory/set"): set_inventory,
-        ("POST", "/control/sku/update"): update_sku,
-        ("POST", "/control/mutate"): mutate,
-        ("POST", "/control/faults"): add_faults,
-        ("POST", "/control/faults/clear"): clear_faults,
-        ("POST", "/control/tokens/expire"): lambda body, query: {
-            "expired": gateway.expire_tokens()
-        },
-        ("POST", "/control/quota"): quota,
-    }
 
 
 class SimulatorHandler(BaseHTTPRequestHandler):
@@ -155,6 +89,8 @@ class RunningSimulator:
     thread: threading.Thread
     store: ErpStore
     gateway: Gateway
+    engine: ErpEngine
+    traffic: LiveTraffic
 
     @property
     def host(self) -> str:
@@ -186,6 +122,7 @@ class RunningSimulator:
         self.thread.join()
 
     def stop(self) -> None:
+        self.traffic.close()
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(timeout=5)
@@ -197,15 +134,41 @@ class RunningSimulator:
         self.stop()
 
 
-def build_server(host: str, port: int, store: ErpStore, gateway: Gateway) -> ThreadingHTTPServer:
+def build_server(
+    host: str, port: int, routes: dict[tuple[str, str], ControlRoute], gateway: Gateway
+) -> ThreadingHTTPServer:
     handler = type(
         "BoundSimulatorHandler",
         (SimulatorHandler,),
-        {"gateway": gateway, "control": _control_routes(store, gateway)},
+        {"gateway": gateway, "control": routes},
     )
     server = ThreadingHTTPServer((host, port), handler)
     server.daemon_threads = True
     return server
+
+
+def build_business(
+    settings: SimulatorSettings,
+    traffic_settings: TrafficSettings,
+    *,
+    ts_inclusive: bool = False,
+    now: datetime | None = None,
+) -> tuple[ErpStore, ErpEngine]:
+    """The seeded catalog plus ``backfill_days`` of history ending ``now``."""
+    now = now if now is not None else precise_beijing_now()
+    history = timedelta(days=traffic_settings.backfill_days)
+    store = ErpStore(
+        settings.seed,
+        settings.sku_count,
+        settings.warehouse_count,
+        ts_inclusive=ts_inclusive,
+        quiet_seconds=history.total_seconds(),
+        generated_at=now,
+    )
+    engine = ErpEngine(store, traffic_settings, settings.seed, now)
+    if traffic_settings.backfill_days > 0:
+        engine.backfill(traffic_settings.backfill_days, now)
+    return store, engine
 
 
 def start_simulator(
@@ -215,10 +178,16 @@ def start_simulator(
     port: int | None = None,
     config: SimulatorConfig | None = None,
     store: ErpStore | None = None,
+    traffic: TrafficSettings | None = None,
+    live_orders_per_hour: float = 0.0,
 ) -> RunningSimulator:
     """Build the seeded ERP and serve it in a daemon thread (``port=0``: any free port).
 
     App credentials default to ``jushuitan`` settings so the connectors sign correctly.
+    In-process (tests) the default is no history and no live traffic, so the ERP only
+    changes when a test says so; pass ``traffic`` (``backfill_days``) and
+    ``live_orders_per_hour`` > 0 for a moving ERP (``python -m connectors.simulator``
+    does by default).
     """
     settings = settings if settings is not None else SimulatorSettings()
     jushuitan = jushuitan if jushuitan is not None else JushuitanSettings()
@@ -228,15 +197,16 @@ def start_simulator(
             app_secret=jushuitan.app_secret.get_secret_value(),
             enforce_quota=settings.enforce_quota,
         )
+    if traffic is None:
+        traffic = TrafficSettings(backfill_days=0.0)
     if store is None:
-        store = ErpStore(
-            settings.seed,
-            settings.sku_count,
-            settings.warehouse_count,
-            ts_inclusive=config.ts_inclusive,
-        )
+        store, engine = build_business(settings, traffic, ts_inclusive=config.ts_inclusive)
+    else:
+        engine = ErpEngine(store, traffic, settings.seed, precise_beijing_now())
+    live = LiveTraffic(engine)
     gateway = Gateway(store, config)
-    server = build_server(settings.host, settings.port if port is None else port, store, gateway)
+    routes = control_routes(store, gateway, engine, live)
+    server = build_server(settings.host, settings.port if port is None else port, routes, gateway)
     thread = threading.Thread(
         target=server.serve_forever,
         kwargs={"poll_interval": 0.05},
@@ -244,12 +214,17 @@ def start_simulator(
         daemon=True,
     )
     thread.start()
+    if live_orders_per_hour > 0:
+        live.start(live_orders_per_hour)
     log.info(
-        "Jushuitan simulator on http://%s:%s (%d SKUs, %d warehouses, quota %s)",
+        "Jushuitan simulator on http://%s:%s (%d SKUs, %d warehouses, %d outbound documents, "
+        "quota %s, live traffic %s)",
         settings.host,
         server.server_address[1],
         len(store.skus),
         len(store.warehouses),
+        len(store.outbound),
         "on" if config.enforce_quota else "off",
+        f"{live_orders_per_hour:g} orders/hour" if live_orders_per_hour > 0 else "off",
     )
-    return RunningSimulator(server, thread, store, gateway)
+    return RunningSimulator(server, thread, store, gateway, engine, live)

@@ -93,6 +93,7 @@ class DocumentTable:
         self.spec = spec
         self.rows: dict[Any, dict[str, Any]] = {}
         self.index = TsIndex()
+        self.shop_index: defaultdict[str, TsIndex] = defaultdict(TsIndex)  # per-shop partitions
         self.lookup: dict[str, defaultdict[str, set[Any]]] = {
             row_field: defaultdict(set) for row_field, _ in spec.id_filters.values()
         }
@@ -105,6 +106,7 @@ class DocumentTable:
         key = row[self.spec.key]
         self.rows[key] = row
         self.index.put(key, int(row["ts"]), str(row["modified"]))
+        self.shop_index[str(row["shop_id"])].put(key, int(row["ts"]), str(row["modified"]))
         for row_field, values in self.lookup.items():
             values[str(row[row_field])].add(key)
 
@@ -138,22 +140,33 @@ class DocumentTable:
                     return False
             return in_window(row.get(date_field), bounds)
 
+        unfiltered = shop_id is None and bounds is None and not any(chosen.values())
+
         def matches() -> Iterator[dict[str, Any]]:
+            rows = self.rows
             if candidates is not None:
-                keys = sorted(candidates, key=lambda key: self.rows[key]["ts"])
-                entries = ((self.rows[key]["ts"], key) for key in keys)
+                keys = sorted(candidates, key=lambda key: rows[key]["ts"])
+                entries: Iterator[tuple[int, Any]] = ((rows[key]["ts"], key) for key in keys)
+                if cursor is not None:
+                    entries = (
+                        e for e in entries if e[0] > cursor or (ts_inclusive and e[0] == cursor)
+                    )
             else:
                 start = bounds[0] if bounds is not None and date_field == "modified" else ""
-                entries = self.index.after(cursor, inclusive=ts_inclusive, modified_from=start)
-            for ts, key in entries:
-                row = self.rows[key]
-                if cursor is not None and (ts < cursor or (ts == cursor and not ts_inclusive)):
-                    continue
-                if accepted(row):
-                    yield row
+                index = self.index if shop_id is None else self.shop_index.get(shop_id, TsIndex())
+                entries = index.after(cursor, inclusive=ts_inclusive, modified_from=start)
+            if unfiltered:  # the connector's usual call: no per-row checks at all
+                return (rows[key] for _, key in entries)
+            return (row for row in (rows[key] for _, key in entries) if accepted(row))
 
         with_total = truthy(params.get("is_get_total"))
-        rows, has_next, total = collect_page(matches(), page_index, page_size, with_total, overlap)
+        known = None
+        if with_total and candidates is None and bounds is None and not any(chosen.values()):
+            index = self.index if shop_id is None else self.shop_index.get(shop_id, TsIndex())
+            known = index.count_after(cursor, inclusive=ts_inclusive)
+        rows, has_next, total = collect_page(
+            matches(), page_index, page_size, with_total, overlap, known
+        )
         if overlap and cursor is not None and page_index == 1:
             earlier = [self.rows[key] for _, key in self.index.last_before(cursor, overlap * 4)]
             rows = [row for row in earlier if accepted(row)][-overlap:] + rows

@@ -153,3 +153,26 @@ def test_bad_documents_and_items_are_dead_lettered(producer: Any, job_settings: 
     assert reasons["IO-BAD-TS"].startswith("malformed modified")
     assert reasons["IO-NO-ITEMS"] == "missing items array"
     assert reasons["IO-BAD-ITEM"] == "item: missing sku_id (item 1)"
+
+
+def test_shop_sheet_loaded_by_cli_widens_the_shop_dimension(
+    job_settings: Settings, warehouse: Client, producer: Any, tmp_path_factory: Any
+) -> None:
+    import subprocess
+    import sys
+
+    from common.settings import PROJECT_ROOT
+
+    producer("shop", {"shop_id": 777, "shop_name": "森屿专营店", "shop_site": "京东",
+                      "_ingested_at": 10}, {"shop_id": 777})  # fmt: skip
+    sheet = tmp_path_factory.mktemp("sheet") / "shops.csv"
+    sheet.write_text("shop_id,owner,region,platform_fee_rate\n777,carol,华北,0.08\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "erpbi", "dims", "load", str(sheet)],
+        env=job_settings.environment, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "loaded 1 shop" in result.stdout
+    shop = poll(lambda: rows(warehouse, "SELECT * FROM dim_shop FINAL WHERE shop_id = 777 "
+                             "AND shop_owner = 'carol'"))
+    assert shop and shop[0]["platform"] == "京东" and str(shop[0]["platform_fee_rate"]) == "0.080000"

@@ -95,6 +95,7 @@ class FlinkSettings(_Section):
     rest_port: int = 18081
     jobmanager_address: str = f"{LOOPBACK}:18081"
     parallelism: int = 1
+    jvm_heap_mb: int = 1024
     checkpoint_interval_ms: int = 5000
     flush_interval_ms: int = 1000
     flush_max_rows: int = 20000
@@ -124,7 +125,7 @@ class JushuitanSettings(_Section):
     refresh_token: SecretStr = SecretStr("")
     authorization_code: str = "123456"
     timeout_seconds: float = 60.0
-    page_size: int = 50
+    page_size: int = 100  # each stream is capped at its API's maximum
     min_call_interval_seconds: float = 0.26
     requests_per_second: int = 5
     requests_per_minute: int = 100

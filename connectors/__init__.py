@@ -2,12 +2,15 @@
 
 Layout (data flows top to bottom)::
 
-    jushuitan/      signing, error-code table, HTTP client, quota pacing, Source adapter
-    base.py         Source protocol + StreamConnector with the ts-cursor loop
-    windowed.py     modified-time window loop (streams without ts, e.g. SKU)
-    inventory.py    InventoryConnector   sku.py  SkuConnector
-    models.py       typed rows + dead-letter records
+    jushuitan/      signing, error-code table, HTTP client, quota budget, Source adapter
+    qimen.py        the planned second Source (Taobao/Tmall money fields): a documented stub
+    base.py         Source protocol + StreamConnector (commit order, parking, stats)
+    tscursor.py     the ts-cursor loop     windowed.py  modified-time windows (SKU)
+    fullscan.py     full-scan dimensions   retries.py   parked windows (retry list + DLQ)
+    warehouse.py shop.py sku.py inventory.py outbound.py refund.py aftersale_received.py
+    models.py       typed rows (items[] nested) + dead-letter records
     state.py        durable cursor files     kafka_producer.py  producer protocol + Kafka
-    cli.py          run_sync(...) used by the erpbi CLI
+    runner.py       hot and cold lanes       cadence.py   normal / backoff / degraded rounds
+    status.py       ``sync --status`` table  cli.py       run_sync(...), STREAMS registry
     simulator/      a local Jushuitan look-alike for tests and demos
 """

@@ -110,6 +110,7 @@ class SyncReport:
     dead_letters: int = 0
     duplicates_dropped: int = 0
     parked_windows: int = 0  # fetches that failed after retries, parked for later
+    parked_letters: int = 0  # dead letters announcing newly parked windows
     rate_limited: bool = False  # a fetch ended on a quota refusal
     started: float = field(default_factory=time.monotonic)
 
@@ -260,6 +261,7 @@ class StreamConnector(ABC):
         self.commit_page([], letters if new else [], state)
         report.parked_windows += 1
         report.dead_letters += len(letters) if new else 0
+        report.parked_letters += len(letters) if new else 0
         report.rate_limited = report.rate_limited or isinstance(error, RateLimitedError)
         log.warning("%s: window %s parked for retry (%s)", self.stream, window_id, reason)
 

@@ -1,10 +1,13 @@
-"""Entry points: :func:`run_sync` (for the erpbi CLI) and ``python -m connectors``.
+"""Entry points: :func:`run_sync` and :func:`sync_status` (for the erpbi CLI) and
+``python -m connectors``.
 
-One process shares one JushuitanClient (and so one QuotaBudget) across its streams, and
-runs them in turn on one thread: the per-app quota is global, parallel threads would
-only fight for it. In follow mode, retriable failures (rate limits, Kafka unavailable)
-double the poll interval up to five minutes -- the pipeline degrades to coarser
-freshness instead of stopping -- and a clean round resets it.
+One process shares one JushuitanClient (and so one :class:`QuotaBudget`) across its
+streams. Hot streams and cold streams run on two lanes (threads) so that the budget's
+priorities matter (see :mod:`connectors.runner`). In follow mode the shared
+:class:`Cadence` backs off after throttled rounds and, under sustained throttling,
+degrades to 5-minute cycles, returning to normal by itself (see :mod:`connectors.cadence`).
+A running connector rewrites ``quota-usage.json`` next to the cursor files for
+``sync --status``.
 """
 
 from __future__ import annotations
@@ -19,34 +22,70 @@ from pathlib import Path
 from types import FrameType
 
 from common.settings import Settings, load_settings
+from connectors.aftersale_received import AftersaleReceivedConnector
 from connectors.base import PageProgress, Source, StreamConnector, SyncReport
-from connectors.errors import FatalConfigurationError, RetriableError
+from connectors.cadence import Cadence
+from connectors.errors import FatalConfigurationError
 from connectors.inventory import InventoryConnector
 from connectors.jushuitan.client import JushuitanClient
+from connectors.jushuitan.quota import QuotaBudget
 from connectors.jushuitan.source import JushuitanSource
 from connectors.kafka_producer import InMemoryProducer, KafkaRecordProducer, RecordProducer
+from connectors.outbound import OutboundConnector
+from connectors.refund import RefundConnector
+from connectors.runner import SyncRunner
+from connectors.shop import ShopConnector
 from connectors.sku import SkuConnector
 from connectors.state import CursorStore
+from connectors.status import (
+    QUOTA_USAGE_FILE,
+    QuotaUsageFile,
+    format_status,
+    quota_usage,
+    state_directory,
+    sync_status,
+)
 from connectors.warehouse import WarehouseConnector
 
 log = logging.getLogger(__name__)
 
+__all__ = ["STREAMS", "format_status", "run_sync", "state_directory", "sync_status"]
+
 # Dimensions first, so that facts of one round find their labels already in Kafka.
 STREAMS: dict[str, type[StreamConnector]] = {
     "warehouse": WarehouseConnector,
+    "shop": ShopConnector,
     "sku": SkuConnector,
     "inventory": InventoryConnector,
+    "outbound": OutboundConnector,
+    "refund": RefundConnector,
+    "aftersale_received": AftersaleReceivedConnector,
 }
-MAX_DEGRADED_POLL_SECONDS = 300.0
+SOURCES = ("jushuitan", "qimen")
+PAGE_ATTEMPTS = 3  # then the page's window is parked for retry (connectors.retries)
+DEGRADED_CYCLE_SECONDS = 300.0
 
 
-def state_directory(settings: Settings) -> Path:
-    return settings.paths.data_dir / "connectors"
+def build_source(
+    settings: Settings,
+    state_dir: Path | None = None,
+    *,
+    source_name: str = "jushuitan",
+    budget: QuotaBudget | None = None,
+    max_attempts: int = PAGE_ATTEMPTS,
+) -> Source:
+    """The ERP gateway; ``qimen`` is a documented stub (see :mod:`connectors.qimen`)."""
+    if source_name == "qimen":
+        from connectors.qimen import QimenSource
 
-
-def build_source(settings: Settings, state_dir: Path | None = None) -> JushuitanSource:
+        return QimenSource(settings)
+    if source_name != "jushuitan":
+        raise FatalConfigurationError(f"unknown source {source_name!r}; known: {SOURCES}")
     token_path = (state_dir or state_directory(settings)) / "jushuitan-token.json"
-    return JushuitanSource(JushuitanClient(settings.jushuitan, token_path=token_path))
+    client = JushuitanClient(
+        settings.jushuitan, budget=budget, token_path=token_path, max_attempts=max_attempts
+    )
+    return JushuitanSource(client)
 
 
 def build_connectors(
@@ -72,8 +111,37 @@ def build_connectors(
             on_page=on_page,
             stop_event=stop_event,
         )
-        for stream in streams
+        for stream in STREAMS  # registry order: dimensions first
+        if stream in streams
     ]
+
+
+def budget_of(source: Source) -> QuotaBudget | None:
+    client = getattr(source, "client", None)
+    budget = getattr(client, "budget", None)
+    return budget if isinstance(budget, QuotaBudget) else None
+
+
+def build_cadence(
+    settings: Settings, source: Source, connectors: Sequence[StreamConnector]
+) -> Cadence:
+    cadence = Cadence(
+        settings.jushuitan.poll_interval_seconds, degraded_cycle_seconds=DEGRADED_CYCLE_SECONDS
+    )
+    attach_cadence(cadence, source, connectors)
+    return cadence
+
+
+def attach_cadence(
+    cadence: Cadence, source: Source, connectors: Sequence[StreamConnector]
+) -> None:
+    """Probe = one cheap read of the first hot stream; throttling = the budget's counter."""
+    budget = budget_of(source)
+    probe_target = next((c for c in connectors if c.hot), connectors[0] if connectors else None)
+    cadence.attach(
+        probe=probe_target.probe if probe_target is not None else None,
+        throttle_count=(lambda: budget.throttled_count) if budget is not None else None,
+    )
 
 
 def run_sync(
@@ -86,18 +154,36 @@ def run_sync(
     source: Source | None = None,
     state_dir: Path | None = None,
     on_page: Callable[[PageProgress], None] | None = None,
+    cadence: Cadence | None = None,
 ) -> dict[str, SyncReport]:
     """Sync ``streams`` once (catch up, then return) or follow until ``stop_event`` is set.
 
-    Progress is logged per page (logger ``connectors.base``) and passed to ``on_page``.
-    Returns the totals per stream. Fatal errors propagate; in ``once`` mode retriable
-    ones do too (after the client's own retries).
+    Progress is logged per page (logger ``connectors.base``, with records/s), a summary
+    per stream sync (``connectors.runner``), and passed to ``on_page``. Returns the totals
+    per stream. Fatal errors propagate; in once mode retriable ones do too, and windows
+    left parked raise :class:`~connectors.errors.SyncIncompleteError`.
     """
     stop_event = stop_event if stop_event is not None else threading.Event()
     state_dir = state_dir if state_dir is not None else state_directory(settings)
     own_producer = producer is None
     producer = producer if producer is not None else KafkaRecordProducer(settings.kafka)
     source = source if source is not None else build_source(settings, state_dir)
+    usage_file = QuotaUsageFile(state_dir / QUOTA_USAGE_FILE)
+    budget = budget_of(source)
+    holder: list[Cadence] = []
+    runners: list[SyncRunner] = []
+
+    def report_usage(force: bool = False) -> None:
+        if budget is not None and holder:
+            usage_file.write(budget.usage(), str(holder[0].mode), force=force)
+
+    def page_hook(progress: PageProgress) -> None:
+        if runners:
+            runners[0].note_page(progress)
+        report_usage()
+        if on_page is not None:
+            on_page(progress)
+
     connectors = build_connectors(
         settings,
         streams,
@@ -105,52 +191,26 @@ def run_sync(
         producer=producer,
         store=CursorStore(state_dir),
         stop_event=stop_event,
-        on_page=on_page,
+        on_page=page_hook,
     )
-    totals = {connector.stream: SyncReport(connector.stream) for connector in connectors}
-    poll_seconds = settings.jushuitan.poll_interval_seconds
-    delay = poll_seconds
+    if cadence is not None:
+        attach_cadence(cadence, source, connectors)
+    holder.append(cadence if cadence is not None else build_cadence(settings, source, connectors))
+    runner = SyncRunner(
+        connectors,
+        follow=follow,
+        stop_event=stop_event,
+        cadence=holder[0],
+        after_sync=lambda report: report_usage(),
+        on_stop=budget.interrupt if budget is not None else None,
+    )
+    runners.append(runner)
     try:
-        while not stop_event.is_set():
-            degraded = False
-            for connector in connectors:
-                if stop_event.is_set():
-                    break
-                try:
-                    report = connector.sync_once()
-                except RetriableError as error:
-                    if not follow:
-                        raise
-                    degraded = True
-                    log.warning("%s: %s: %s", connector.stream, type(error).__name__, error)
-                    continue
-                total = totals[connector.stream]
-                total.pages += report.pages
-                total.records += report.records
-                total.dead_letters += report.dead_letters
-                total.duplicates_dropped += report.duplicates_dropped
-                if report.records or report.dead_letters:
-                    log.info(
-                        "%s: %d records, %d dead letters in %d pages",
-                        connector.stream,
-                        report.records,
-                        report.dead_letters,
-                        report.pages,
-                    )
-            if not follow:
-                break
-            delay = (
-                min(max(delay * 2, poll_seconds), MAX_DEGRADED_POLL_SECONDS)
-                if degraded
-                else poll_seconds
-            )
-            if degraded:
-                log.warning("degraded: next poll in %.0f s", delay)
-            stop_event.wait(delay)
+        return runner.run()
     finally:
+        report_usage(force=True)
         if own_producer:
             producer.close()
-    return totals
 
 
 def sync(
@@ -166,9 +226,14 @@ def sync(
     return run_sync(settings, [stream], mode == "follow", stop_event)[stream]
 
 
+def print_status(settings: Settings) -> str:
+    """The text of ``erpbi sync --status``."""
+    return format_status(sync_status(settings), quota_usage(settings))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m connectors")
-    parser.add_argument("command", choices=["sync"])
+    parser.add_argument("command", choices=["sync", "status"])
     parser.add_argument(
         "--stream",
         action="append",
@@ -177,6 +242,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--follow", action="store_true", help="keep polling until Ctrl-C")
     parser.add_argument("--dry-run", action="store_true", help="do not write to Kafka")
+    parser.add_argument("--source", choices=SOURCES, default="jushuitan")
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -184,6 +250,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    settings = load_settings()
+    if args.command == "status":
+        print(print_status(settings), flush=True)
+        return 0
     stop_event = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -191,15 +261,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    settings = load_settings()
     producer: RecordProducer | None = InMemoryProducer() if args.dry_run else None
+    source = build_source(settings, source_name=args.source)
     totals = run_sync(
-        settings, args.stream or list(STREAMS), args.follow, stop_event, producer=producer
+        settings,
+        args.stream or list(STREAMS),
+        args.follow,
+        stop_event,
+        producer=producer,
+        source=source,
     )
     for report in totals.values():
-        print(
-            f"{report.stream}: {report.records} records, {report.dead_letters} dead letters, "
-            f"{report.pages} pages",
-            flush=True,
-        )
+        print(report.summary(), flush=True)
     return 0

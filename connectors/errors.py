@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class ConnectorError(Exception):
     """Base class of every error raised by ``connectors``."""
@@ -80,3 +82,19 @@ class DeliveryFailedError(RetriableError):
 
 class SkippableRecordError(ConnectorError):
     """One record failed validation: dead-letter it and continue with the rest."""
+
+
+class SyncIncompleteError(RetriableError):
+    """A one-shot sync finished but parked windows remain: run the sync again later.
+
+    ``reports`` holds what was done, per stream; the parked windows are in the cursor
+    state (``retry_windows``) and are read first by the next sync.
+    """
+
+    def __init__(self, message: str, reports: dict[str, Any]):
+        super().__init__(message)
+        self.reports = reports
+
+
+class SyncStoppedError(RetriableError):
+    """The sync was asked to stop while waiting (e.g. for quota); nothing was committed."""

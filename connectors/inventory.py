@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from connectors.base import PageQuery, Partition
-from connectors.tscursor import TsCursorConnector
 from connectors.models import InventoryRow
+from connectors.tscursor import TsCursorConnector
 
 log = logging.getLogger(__name__)
 

@@ -1,8 +1,10 @@
 """Producer protocol, the kafka-python implementation and an in-memory one.
 
 Contract the connectors rely on: ``send`` may buffer; ``flush`` returns only when every
-record sent so far is acknowledged by all in-sync replicas, and raises
-:class:`DeliveryFailedError` otherwise. The cursor is saved only after ``flush``.
+record sent so far *by the calling thread* is acknowledged by all in-sync replicas, and
+raises :class:`DeliveryFailedError` otherwise (streams run on several threads sharing one
+producer; each thread must learn about its own failures). The cursor is saved only after
+``flush``.
 """
 
 from __future__ import annotations
@@ -53,26 +55,32 @@ class InMemoryProducer:
     """
 
     def __init__(self) -> None:
-        self.pending: list[ProducedRecord] = []
+        self._pending: dict[int, list[ProducedRecord]] = {}  # per sending thread
         self.records: list[ProducedRecord] = []
         self.flush_count = 0
         self.fail_next_flush = False
         self.closed = False
         self._lock = threading.Lock()
 
+    @property
+    def pending(self) -> list[ProducedRecord]:
+        with self._lock:
+            return [record for batch in self._pending.values() for record in batch]
+
     def send(self, topic: str, key: bytes | None, value: bytes) -> None:
         with self._lock:
-            self.pending.append(ProducedRecord(topic, key, value))
+            self._pending.setdefault(threading.get_ident(), []).append(
+                ProducedRecord(topic, key, value)
+            )
 
     def flush(self, timeout_seconds: float | None = None) -> None:
         with self._lock:
             self.flush_count += 1
+            batch = self._pending.pop(threading.get_ident(), [])
             if self.fail_next_flush:
                 self.fail_next_flush = False
-                self.pending.clear()
                 raise DeliveryFailedError("injected delivery failure")
-            self.records.extend(self.pending)
-            self.pending.clear()
+            self.records.extend(batch)
 
     def close(self) -> None:
         self.closed = True
@@ -109,7 +117,7 @@ class KafkaRecordProducer:
             **extra_config,
         )
         self._delivery_timeout_seconds = delivery_timeout_seconds
-        self._futures: list[Any] = []
+        self._futures: dict[int, list[Any]] = {}  # per sending thread
         self._lock = threading.Lock()
 
     def send(self, topic: str, key: bytes | None, value: bytes) -> None:
@@ -118,12 +126,12 @@ class KafkaRecordProducer:
         except Exception as error:  # metadata timeout, buffer full, closed producer
             raise DeliveryFailedError(f"send to {topic} failed: {error}") from error
         with self._lock:
-            self._futures.append(future)
+            self._futures.setdefault(threading.get_ident(), []).append(future)
 
     def flush(self, timeout_seconds: float | None = None) -> None:
         timeout = timeout_seconds if timeout_seconds is not None else self._delivery_timeout_seconds
         with self._lock:
-            futures, self._futures = self._futures, []
+            futures = self._futures.pop(threading.get_ident(), [])
         try:
             self._producer.flush(timeout=timeout)
         except Exception as error:  # kafka-python raises KafkaTimeoutError here

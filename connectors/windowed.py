@@ -30,7 +30,7 @@ from typing import Any, ClassVar
 from connectors.base import PageProgress, PageQuery, Partition, StreamConnector, SyncReport
 from connectors.errors import RateLimitedError, RetriableApiError
 from connectors.models import BEIJING, format_erp_time, parse_erp_time
-from connectors.retries import park_window, pending_windows
+from connectors.retries import pending_windows
 
 log = logging.getLogger(__name__)
 
@@ -128,9 +128,8 @@ class ModifiedWindowConnector(StreamConnector):
         for entry in pending_windows(state):
             old_begin = parse_erp_time(entry["query"]["modified_begin"])
             old_end = parse_erp_time(entry["query"]["modified_end"])
-            if old_end >= begin - self.overlap and end - old_begin <= self.window:
+            if old_end >= begin - self.overlap and end - old_begin <= MAX_WINDOW:
                 begin = min(begin, old_begin)
-                park_window(state, entry["id"], self._window_query(begin, end), "merged")
                 state["window_end"] = format_erp_time(max(end, old_end))
                 self.park(state, entry["id"], self._window_query(begin, end), error, report)
                 return

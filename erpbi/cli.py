@@ -55,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     mode = sync.add_mutually_exclusive_group()
     mode.add_argument("--once", action="store_true", help="one pass, then exit (default)")
     mode.add_argument("--follow", action="store_true", help="keep polling until stopped")
+    mode.add_argument(
+        "--status", action="store_true", help="cursors, lag, retry windows and quota use per stream"
+    )
 
     jobs = commands.add_parser("jobs", help="Flink jobs: deploy, status, cancel")
     jobs.add_argument("action", choices=["deploy", "status", "cancel"])
@@ -149,15 +152,24 @@ def _config(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _sync(settings: Settings, args: argparse.Namespace) -> int:
-    from connectors.cli import STREAMS, run_sync
+    from connectors.cli import STREAMS, print_status, run_sync
+    from connectors.errors import SyncIncompleteError
 
+    if args.status:
+        print(print_status(settings))
+        return 0
     streams = list(args.streams) or (list(STREAMS) if args.all else [])
-    if not streams:
-        print("name streams to sync, or --all", file=sys.stderr)
+    unknown = sorted(set(streams) - set(STREAMS))
+    if not streams or unknown:
+        print(f"name streams to sync ({', '.join(STREAMS)}), or --all", file=sys.stderr)
         return 2
     stop = threading.Event()
     _stop_on_signals(stop)
-    run_sync(settings, streams, follow=args.follow, stop_event=stop)
+    try:
+        run_sync(settings, streams, follow=args.follow, stop_event=stop)
+    except SyncIncompleteError as error:
+        print(f"sync incomplete, run it again: {error}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -116,13 +116,24 @@ def _flink_job_ready(settings: Settings) -> bool:
     )
 
 
+def _flink_env(settings: Settings) -> dict[str, str]:
+    """Bound the local MiniCluster JVM (its default heap is a quarter of the machine)."""
+    return {
+        "JVM_ARGS": f"-Xmx{settings.flink.jvm_heap_mb}m -XX:+UseG1GC",
+        "FLINK_LOG_DIR": str(settings.paths.logs_dir / "flink"),
+    }
+
+
 def _connector_command(settings: Settings) -> list[str]:
     return [_python(settings, "core"), "-m", "erpbi", "sync", "--all", "--follow"]
 
 
 def _connector_ready(settings: Settings) -> bool:
-    """Ready once the first cursor has been saved (a page reached Kafka)."""
-    return any((settings.paths.data_dir / "connectors").glob("*.json"))
+    """Ready once a stream's first cursor has been saved (a page reached Kafka)."""
+    from connectors.cli import STREAMS
+
+    directory = settings.paths.data_dir / "connectors"
+    return any((directory / f"{stream}.json").exists() for stream in STREAMS)
 
 
 # --- Superset ------------------------------------------------------------------------------
@@ -189,6 +200,7 @@ SERVICES: tuple[Service, ...] = (
         name="flink-pipeline",
         description="Flink pipeline: clean, dedupe, widen every stream -> ClickHouse",
         command=lambda s: [_python(s, "flink"), "-m", "flink_jobs.pipeline_job"],
+        env=_flink_env,
         ready=_flink_job_ready,
         listens=lambda s: f"http://127.0.0.1:{s.flink.rest_port} (Flink REST)",
         start_timeout=180.0,

@@ -1,7 +1,6 @@
-"""Flink SQL of the inventory job: parse, validate, clean, dedupe, widen.
+"""Flink SQL of the inventory stream after parsing (``specs.INVENTORY``): dedupe, clean, widen.
 
-Every record either passes validation into the pipeline or goes to the dead-letter
-topic with the reason. Dedupe keeps the highest ERP ``ts`` per key
+Dedupe keeps the highest ERP ``ts`` per key
 (out-of-order and repeated versions collapse); the SKU and warehouse
 dimensions are LEFT JOINed as updating tables, so a fact whose dimension is
 missing lands as ``unknown_sku`` and is re-emitted, widened, when the
@@ -13,55 +12,6 @@ from __future__ import annotations
 from flink_jobs.sql_builder import sink_projection
 
 
-QUANTITY_FIELDS = (
-    "qty",
-    "order_lock",
-    "pick_lock",
-    "virtual_qty",
-    "purchase_qty",
-    "return_qty",
-    "in_qty",
-    "defective_qty",
-    "lock_qty",
-    "min_qty",
-    "max_qty",
-)
-
-
-def _bigint(field: str) -> str:
-    return f"TRY_CAST(JSON_VALUE(payload, '$.{field}') AS BIGINT)"
-
-
-def inventory_parsed_view() -> str:
-    quantities = ",\n  ".join(
-        f"COALESCE({_bigint(field)}, 0) AS {field}" for field in QUANTITY_FIELDS if field != "qty"
-    )
-    return f"""
-CREATE TEMPORARY VIEW inventory_parsed AS
-SELECT
-  payload,
-  kafka_at,
-  JSON_VALUE(payload, '$.sku_id') AS sku_id,
-  {_bigint('wms_co_id')} AS wms_co_id,
-  COALESCE(JSON_VALUE(payload, '$.i_id'), '') AS i_id,
-  COALESCE(JSON_VALUE(payload, '$.name'), '') AS name,
-  {_bigint('qty')} AS qty,
-  {quantities},
-  JSON_VALUE(payload, '$.modified') AS modified,
-  {_bigint('ts')} AS ts,
-  CASE
-    WHEN NOT (payload IS JSON OBJECT) THEN 'not a JSON object'
-    WHEN COALESCE(JSON_VALUE(payload, '$.sku_id'), '') = '' THEN 'missing sku_id'
-    WHEN {_bigint('wms_co_id')} IS NULL THEN 'missing or non-integer wms_co_id'
-    WHEN {_bigint('ts')} IS NULL THEN 'missing or non-integer ts'
-    WHEN {_bigint('qty')} IS NULL THEN 'missing or non-integer qty'
-    WHEN TO_TIMESTAMP(JSON_VALUE(payload, '$.modified'), 'yyyy-MM-dd HH:mm:ss') IS NULL
-      THEN 'missing or malformed modified (yyyy-MM-dd HH:mm:ss)'
-    ELSE CAST(NULL AS STRING)
-  END AS invalid_reason
-FROM ods_inventory"""
-
-
 def inventory_latest_view() -> str:
     return """
 CREATE TEMPORARY VIEW inventory_latest AS
@@ -69,16 +19,7 @@ SELECT * FROM (
   SELECT p.*,
     ROW_NUMBER() OVER (PARTITION BY sku_id, wms_co_id ORDER BY ts DESC) AS row_number_in_key
   FROM inventory_parsed AS p
-  WHERE invalid_reason IS NULL
 ) WHERE row_number_in_key = 1"""
-
-
-def inventory_dead_letter_insert() -> str:
-    return """
-INSERT INTO dlq_inventory
-SELECT 'inventory', 'flink.inventory', invalid_reason, payload, CURRENT_TIMESTAMP
-FROM inventory_parsed
-WHERE invalid_reason IS NOT NULL"""
 
 
 def inventory_wide_view() -> str:

@@ -25,18 +25,17 @@ from flink_jobs import dimensions_sql, inventory_sql
 from flink_jobs import sql_builder as build_sql
 from flink_jobs.kafka_tables import dead_letter_sink, kafka_source
 from flink_jobs.runtime import build_environment
-from flink_jobs.specs import FACT_STREAMS, StreamSpec
+from flink_jobs.specs import FACT_STREAMS, INVENTORY, StreamSpec
 
 JOB_NAME = "erpbi-pipeline"
 LOG = logging.getLogger(__name__)
-SOURCE_STREAMS = ("inventory", *dimensions_sql.DIMENSION_STREAMS, *(s.stream for s in FACT_STREAMS))
-DEAD_LETTER_STREAMS = ("inventory", *(s.stream for s in FACT_STREAMS))
+PARSED_STREAMS = (INVENTORY, *FACT_STREAMS)
+RAW_STREAMS = (*dimensions_sql.DIMENSION_STREAMS, *(s.stream for s in PARSED_STREAMS))
 META_COLUMNS = ("kafka_at",)
 
 
 def fact_views(spec: StreamSpec) -> list[str]:
     return [
-        build_sql.parsed_view(spec),
         build_sql.items_view(spec),
         build_sql.wide_view(spec),
         build_sql.item_wide_view(spec),
@@ -73,13 +72,14 @@ def build(settings: Settings, restore: bool = True) -> Any:
 
     env, table_env = build_environment(settings, JOB_NAME, restore=restore)
     group = f"{settings.kafka.topic_prefix}-flink-pipeline"
-    for stream in SOURCE_STREAMS:
+    for stream in RAW_STREAMS:
         table_env.execute_sql(kafka_source(stream, settings, group))
-    for stream in DEAD_LETTER_STREAMS:
-        table_env.execute_sql(dead_letter_sink(settings, stream))
-
-    views = dimensions_sql.views() + [
-        inventory_sql.inventory_parsed_view(),
+    views = dimensions_sql.views()
+    for spec in PARSED_STREAMS:
+        table_env.execute_sql(build_sql.json_source(spec, settings, group))
+        table_env.execute_sql(dead_letter_sink(settings, spec.stream))
+        views += [build_sql.checked_view(spec), build_sql.parsed_view(spec)]
+    views += [
         inventory_sql.inventory_latest_view(),
         inventory_sql.inventory_wide_view(),
     ]
@@ -89,8 +89,7 @@ def build(settings: Settings, restore: bool = True) -> Any:
         table_env.execute_sql(view)
 
     statements = table_env.create_statement_set()
-    statements.add_insert_sql(inventory_sql.inventory_dead_letter_insert())
-    for spec in FACT_STREAMS:
+    for spec in PARSED_STREAMS:
         statements.add_insert_sql(build_sql.dead_letter_insert(spec))
     statements.attach_as_datastream()
 

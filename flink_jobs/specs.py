@@ -120,4 +120,14 @@ AFTERSALE_RECEIVED = StreamSpec(
     labels={"wh_id": RECEIVED_WAREHOUSE},
 )
 
+INVENTORY = StreamSpec(
+    stream="inventory",
+    key=("sku_id", "wms_co_id"),
+    fields=_fields(
+        "sku_id:string! wms_co_id:bigint! i_id:string name:string qty:bigint! order_lock:bigint "
+        "pick_lock:bigint virtual_qty:bigint purchase_qty:bigint return_qty:bigint in_qty:bigint "
+        "defective_qty:bigint lock_qty:bigint min_qty:bigint max_qty:bigint modified:time! ts:bigint!"
+    ),
+)
+
 FACT_STREAMS = (OUTBOUND, REFUND, AFTERSALE_RECEIVED)

@@ -1,8 +1,15 @@
-"""Generate the Flink SQL of a document stream from its ``StreamSpec``.
+"""Generate the Flink SQL of a stream from its ``StreamSpec``.
+
+Each record is parsed once, by Flink's JSON format, into string columns (numbers keep
+their exact text, nested objects become JSON text, ``items`` an array of rows); typing
+and validation are then cheap string operations. A record that is not a JSON object at
+all is dropped by the JSON source and caught by a raw source on the same topic, so
+every record is either used or dead-lettered with a reason.
 
 For stream ``s`` the views are:
-  ``s_parsed``       typed fields + ``invalid_reason`` (NULL when the record is usable)
-  ``s_items``        one row per valid document item (UNNEST of ``items``)
+  ``s_checked``      the string columns + ``invalid_reason`` (NULL when usable)
+  ``s_parsed``       typed columns of the usable records
+  ``s_items_checked``one row per item of a usable document, with ``item_invalid_reason``
   ``s_wide``         documents widened with shop and warehouse (LEFT JOIN, so a missing
                      dimension lands as unknown and is re-widened when it arrives)
   ``s_item_wide``    items widened with SKU, shop and warehouse
@@ -12,100 +19,145 @@ re-widens recent facts; older facts are re-widened by the nightly backfill.
 
 from __future__ import annotations
 
+from common.settings import Settings
 from flink_jobs.specs import Field, StreamSpec
 
 FACT_STATE_TTL = "2d"
 ERP_TIME = "yyyy-MM-dd HH:mm:ss"
 
 
-def json_value(source: str, name: str) -> str:
-    return f"JSON_VALUE({source}, '$.{name}')"
+def json_source(spec: StreamSpec, settings: Settings, group: str) -> str:
+    columns = [f"`{f.name}` STRING" for f in spec.fields]
+    if spec.items:
+        item_columns = ", ".join(f"`{f.name}` STRING" for f in spec.items)
+        columns.append(f"`items` ARRAY<ROW<{item_columns}>>")
+    columns += [
+        "kafka_at TIMESTAMP_LTZ(3) METADATA FROM 'timestamp' VIRTUAL",
+        "kafka_partition INT METADATA FROM 'partition' VIRTUAL",
+        "kafka_offset BIGINT METADATA FROM 'offset' VIRTUAL",
+    ]
+    body = ",\n  ".join(columns)
+    return f"""
+CREATE TABLE ods_{spec.stream}_json (
+  {body}
+) WITH (
+  'connector' = 'kafka',
+  'topic' = '{settings.kafka.topic("ods", spec.stream)}',
+  'properties.bootstrap.servers' = '{settings.kafka.bootstrap_servers}',
+  'properties.group.id' = '{group}',
+  'scan.startup.mode' = 'earliest-offset',
+  'value.format' = 'json',
+  'value.json.ignore-parse-errors' = 'true',
+  'value.json.fail-on-missing-field' = 'false'
+)"""
 
 
-def typed(source: str, item: Field) -> str:
-    """The typed SQL expression of a field (optional numbers default to 0, strings to '')."""
-    raw = json_value(source, item.name)
+def typed(column: str, item: Field) -> str:
+    """The typed SQL expression of a string column (optional numbers default to 0)."""
     if item.type == "string":
-        return f"COALESCE({raw}, '')" if not item.required else raw
+        return f"COALESCE({column}, '')" if not item.required else column
     if item.type == "bigint":
-        cast = f"TRY_CAST({raw} AS BIGINT)"
+        cast = f"TRY_CAST({column} AS BIGINT)"
         return cast if item.required else f"COALESCE({cast}, CAST(0 AS BIGINT))"
     if item.type == "decimal":
-        return f"COALESCE(TRY_CAST({raw} AS DECIMAL(18, 4)), CAST(0 AS DECIMAL(18, 4)))"
-    return f"NULLIF({raw}, '')"  # time: kept as the ERP's GMT+8 string, validated below
+        return f"COALESCE(TRY_CAST({column} AS DECIMAL(18, 4)), CAST(0 AS DECIMAL(18, 4)))"
+    return f"NULLIF({column}, '')"  # time: kept as the ERP's GMT+8 string, validated below
 
 
-def problems(source: str, fields: tuple[Field, ...], prefix: str = "") -> list[tuple[str, str]]:
-    """(condition, reason) pairs, first match wins."""
+def problems(fields: tuple[Field, ...], column_prefix: str = "", reason_prefix: str = "") -> list[tuple[str, str]]:
+    """(condition, reason) pairs over string columns; the first match wins."""
     checks: list[tuple[str, str]] = []
     for item in fields:
-        raw = json_value(source, item.name)
+        column = f"{column_prefix}`{item.name}`"
         if item.required:
-            checks.append((f"COALESCE({raw}, '') = ''", f"{prefix}missing {item.name}"))
+            checks.append((f"COALESCE({column}, '') = ''", f"{reason_prefix}missing {item.name}"))
         if item.type in ("bigint", "decimal"):
             kind = "BIGINT" if item.type == "bigint" else "DECIMAL(18, 4)"
             checks.append(
-                (f"{raw} IS NOT NULL AND TRY_CAST({raw} AS {kind}) IS NULL",
-                 f"{prefix}non-numeric {item.name}")
+                (f"COALESCE({column}, '') <> '' AND TRY_CAST({column} AS {kind}) IS NULL",
+                 f"{reason_prefix}non-numeric {item.name}")
             )  # fmt: skip
         if item.type == "time":
             checks.append(
-                (f"COALESCE({raw}, '') <> '' AND TO_TIMESTAMP({raw}, '{ERP_TIME}') IS NULL",
-                 f"{prefix}malformed {item.name} (want {ERP_TIME})")
+                (f"COALESCE({column}, '') <> '' AND TO_TIMESTAMP({column}, '{ERP_TIME}') IS NULL",
+                 f"{reason_prefix}malformed {item.name} (want {ERP_TIME})")
             )  # fmt: skip
     return checks
 
 
-def reason_case(checks: list[tuple[str, str]], first: tuple[str, str] | None = None) -> str:
-    ordered = ([first] if first else []) + checks
-    whens = "\n    ".join(f"WHEN {condition} THEN '{reason}'" for condition, reason in ordered)
+def reason_case(checks: list[tuple[str, str]]) -> str:
+    whens = "\n    ".join(f"WHEN {condition} THEN '{reason}'" for condition, reason in checks)
     return f"CASE\n    {whens}\n    ELSE CAST(NULL AS STRING)\n  END"
 
 
-def parsed_view(spec: StreamSpec) -> str:
-    columns = ",\n  ".join(f"{typed('payload', f)} AS {f.name}" for f in spec.fields)
-    checks = problems("payload", spec.fields)
+def checked_view(spec: StreamSpec) -> str:
+    checks = problems(spec.fields)
     if spec.items:
-        checks.append(
-            ("JSON_QUERY(payload, '$.items') IS NULL OR NOT (JSON_QUERY(payload, '$.items') IS JSON ARRAY)",
-             "missing items array")
-        )  # fmt: skip
-    reason = reason_case(checks, ("NOT (payload IS JSON OBJECT)", "not a JSON object"))
+        checks.append(("`items` IS NULL", "missing items array"))
+    return f"""
+CREATE TEMPORARY VIEW {spec.stream}_checked AS
+SELECT r.*, {reason_case(checks)} AS invalid_reason
+FROM ods_{spec.stream}_json AS r"""
+
+
+def parsed_view(spec: StreamSpec) -> str:
+    columns = ",\n  ".join(f"{typed('`' + f.name + '`', f)} AS `{f.name}`" for f in spec.fields)
+    items = ", `items`" if spec.items else ""
     return f"""
 CREATE TEMPORARY VIEW {spec.stream}_parsed AS
-SELECT payload, kafka_at,
+SELECT
   {columns},
-  {reason} AS invalid_reason
-FROM ods_{spec.stream}"""
+  kafka_at{items}
+FROM {spec.stream}_checked
+WHERE invalid_reason IS NULL"""
 
 
 def items_view(spec: StreamSpec) -> str:
-    item_columns = ",\n  ".join(f"{typed('item', f)} AS item_{f.name}" for f in spec.items)
-    reason = reason_case(problems("item", spec.items, prefix="item: "))
+    raw_names = ", ".join(f"raw_{f.name}" for f in spec.items)
+    typed_items = ",\n  ".join(f"{typed('raw_' + f.name, f)} AS item_{f.name}" for f in spec.items)
+    reason = reason_case(problems(
+        tuple(Field(f"raw_{f.name}", f.type, f.required) for f in spec.items),
+        reason_prefix="item: ",
+    )).replace("missing raw_", "missing ").replace("numeric raw_", "numeric ").replace(
+        "malformed raw_", "malformed ")
+    document = ", ".join(f"p.`{f.name}`" for f in spec.fields)
+    raw_item = ", ".join(f"KEY '{f.name}' VALUE raw_{f.name}" for f in spec.items)
     return f"""
-CREATE TEMPORARY VIEW {spec.stream}_items_parsed AS
-SELECT p.*, item_position,
-  {item_columns},
+CREATE TEMPORARY VIEW {spec.stream}_items_checked AS
+SELECT {document}, p.kafka_at, item_position,
+  {typed_items},
+  JSON_OBJECT({raw_item} NULL ON NULL) AS item_payload,
   {reason} AS item_invalid_reason
 FROM {spec.stream}_parsed AS p
-CROSS JOIN UNNEST(JSON_QUERY(p.payload, '$.items' RETURNING ARRAY<STRING>))
-  WITH ORDINALITY AS t(item, item_position)
-WHERE p.invalid_reason IS NULL"""
+CROSS JOIN UNNEST(p.`items`) WITH ORDINALITY AS t({raw_names}, item_position)"""
+
+
+def raw_payload(spec: StreamSpec) -> str:
+    """The record rebuilt from its string columns, for a dead letter (+ its Kafka position)."""
+    pairs = [f"KEY '{f.name}' VALUE `{f.name}`" for f in spec.fields]
+    if spec.items:
+        pairs.append("KEY 'items' VALUE CAST(`items` AS STRING)")
+    pairs += ["KEY '_kafka_partition' VALUE kafka_partition", "KEY '_kafka_offset' VALUE kafka_offset"]
+    return f"JSON_OBJECT({', '.join(pairs)} NULL ON NULL)"
 
 
 def dead_letter_insert(spec: StreamSpec) -> str:
-    document_errors = (
-        f"SELECT '{spec.stream}', 'flink.{spec.stream}', invalid_reason, payload, CURRENT_TIMESTAMP "
-        f"FROM {spec.stream}_parsed WHERE invalid_reason IS NOT NULL"
-    )
-    if not spec.items:
-        return f"INSERT INTO dlq_{spec.stream}\n{document_errors}"
-    item_errors = (
-        f"SELECT '{spec.stream}', 'flink.{spec.stream}.items', "
-        f"CONCAT(item_invalid_reason, ' (item ', CAST(item_position AS STRING), ')'), payload, "
-        f"CURRENT_TIMESTAMP FROM {spec.stream}_items_parsed WHERE item_invalid_reason IS NOT NULL"
-    )
-    return f"INSERT INTO dlq_{spec.stream}\n{document_errors}\nUNION ALL\n{item_errors}"
+    """Unparseable records (raw source), invalid documents, and invalid items."""
+    parts = [
+        f"SELECT '{spec.stream}', 'flink.{spec.stream}', 'not a JSON object', payload, "
+        f"CURRENT_TIMESTAMP FROM ods_{spec.stream} WHERE NOT (payload IS JSON OBJECT)",
+        f"SELECT '{spec.stream}', 'flink.{spec.stream}', invalid_reason, {raw_payload(spec)}, "
+        f"CURRENT_TIMESTAMP FROM {spec.stream}_checked WHERE invalid_reason IS NOT NULL",
+    ]
+    if spec.items:
+        key = spec.key[0]
+        parts.append(
+            f"SELECT '{spec.stream}', 'flink.{spec.stream}.items', "
+            f"CONCAT(item_invalid_reason, ' (item ', CAST(item_position AS STRING), ')'), "
+            f"JSON_OBJECT(KEY '{key}' VALUE `{key}`, KEY 'item' VALUE item_payload), "
+            f"CURRENT_TIMESTAMP FROM {spec.stream}_items_checked WHERE item_invalid_reason IS NOT NULL"
+        )
+    return f"INSERT INTO dlq_{spec.stream}\n" + "\nUNION ALL\n".join(parts)
 
 
 def label(column: str, mapping: dict[str, str]) -> str:
@@ -138,7 +190,7 @@ SELECT /*+ STATE_TTL('f' = '{FACT_STATE_TTL}') */
   COALESCE(w.province, '') AS province,
   CASE WHEN sh.shop_id IS NULL THEN 'unknown_shop' ELSE 'ok' END AS dim_status,
   DATE_FORMAT(f.kafka_at, 'yyyy-MM-dd HH:mm:ss.SSS') AS kafka_at{labels}
-FROM (SELECT * FROM {spec.stream}_parsed WHERE invalid_reason IS NULL) AS f
+FROM {spec.stream}_parsed AS f
 LEFT JOIN shop_dim AS sh ON f.shop_id = sh.shop_id
 LEFT JOIN warehouse_latest AS w ON f.wms_co_id = w.wms_co_id"""
 
@@ -172,7 +224,7 @@ SELECT /*+ STATE_TTL('f' = '{FACT_STATE_TTL}') */
     IF(sh.shop_id IS NULL, 'unknown_shop', CAST(NULL AS STRING))) AS dim_gaps,
   IF(f.item_qty < 0, 'negative qty', '') AS anomaly_reason,
   DATE_FORMAT(f.kafka_at, 'yyyy-MM-dd HH:mm:ss.SSS') AS kafka_at{labels}
-FROM (SELECT * FROM {spec.stream}_items_parsed WHERE item_invalid_reason IS NULL) AS f
+FROM (SELECT * FROM {spec.stream}_items_checked WHERE item_invalid_reason IS NULL) AS f
 LEFT JOIN sku_latest AS s ON f.item_sku_id = s.sku_id
 LEFT JOIN shop_dim AS sh ON f.shop_id = sh.shop_id
 LEFT JOIN warehouse_latest AS w ON f.wms_co_id = w.wms_co_id"""

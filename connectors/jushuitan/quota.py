@@ -32,6 +32,7 @@ from enum import StrEnum
 from typing import Any
 
 from common.settings import JushuitanSettings
+from connectors.errors import SyncStoppedError
 
 
 class Priority(StrEnum):
@@ -77,6 +78,7 @@ class QuotaBudget:
         self._calls: deque[_Call] = deque()
         self._not_before = 0.0
         self._hot_waiting = 0
+        self._interrupted = False
         self.throttled_count = 0
         self.throttle_times: deque[float] = deque(maxlen=1000)
         self.total_calls = 0
@@ -156,6 +158,8 @@ class QuotaBudget:
                 self._hot_waiting += 1
             try:
                 while True:
+                    if self._interrupted:
+                        raise SyncStoppedError("stopping: quota wait interrupted")
                     now = self._clock()
                     self._prune(now)
                     wait = self._wait_needed(now, priority)
@@ -171,6 +175,12 @@ class QuotaBudget:
                 if priority is Priority.HOT:
                     self._hot_waiting -= 1
                 self._condition.notify_all()
+
+    def interrupt(self) -> None:
+        """Wake every waiting caller with :class:`SyncStoppedError` (shutdown)."""
+        with self._condition:
+            self._interrupted = True
+            self._condition.notify_all()
 
     def _finish(self, call: _Call) -> None:
         with self._condition:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable
 
@@ -8,7 +9,7 @@ import pytest
 from common.settings import Settings
 from connectors.base import PageProgress
 from connectors.cli import run_sync, state_directory
-from connectors.errors import FatalConfigurationError, RetriableApiError
+from connectors.errors import FatalConfigurationError, RetriableError, SyncIncompleteError
 from connectors.jushuitan.client import JushuitanClient
 from connectors.jushuitan.source import JushuitanSource
 from connectors.kafka_producer import InMemoryProducer
@@ -95,21 +96,35 @@ def test_follow_degrades_on_sustained_failures_instead_of_dying(
     assert control.state()["replies_by_code"]["http_429"] == 4
 
 
-def test_once_raises_retriable_errors(
+def test_once_parks_failing_windows_and_the_next_run_reads_them(
     app_settings: Settings,
     producer: InMemoryProducer,
     control: SimulatorControl,
     client_factory: Callable[..., JushuitanClient],
 ) -> None:
     control.inject_fault(http_status=503, count=10)
-    with pytest.raises(RetriableApiError):
-        run_sync(
-            app_settings,
-            ["sku"],
-            False,
-            producer=producer,
-            source=JushuitanSource(client_factory(max_attempts=2)),
-        )
+    source = JushuitanSource(client_factory(max_attempts=2))
+    with pytest.raises(SyncIncompleteError) as raised:
+        run_sync(app_settings, ["sku"], False, producer=producer, source=source)
+    assert raised.value.reports["sku"].parked_windows == 5
+    letters = [r.value_json() for r in producer.on_topic("erp.dlq.sku")]
+    assert len(letters) == 5 and all(x["context"]["kind"] == "fetch_failure" for x in letters)
+    state = json.loads((state_directory(app_settings) / "sku.json").read_text())
+    assert len(state["retry_windows"]) == 5
+    run_sync(app_settings, ["sku"], False, producer=producer, source=source)
+    state = json.loads((state_directory(app_settings) / "sku.json").read_text())
+    assert state["retry_windows"] == []
+    produced = {r.key_json()["sku_id"] for r in producer.on_topic("erp.ods.sku")}
+    assert produced == {row["sku_id"] for row in control.skus()}
+
+
+def test_once_raises_retriable_delivery_errors(
+    app_settings: Settings, control: SimulatorControl
+) -> None:
+    failing = InMemoryProducer()
+    failing.fail_next_flush = True
+    with pytest.raises(RetriableError):
+        run_sync(app_settings, ["shop"], False, producer=failing)
 
 
 def test_unknown_stream_is_a_configuration_error(

@@ -10,7 +10,9 @@ from connectors.state import CursorStore
 from connectors.warehouse import WarehouseConnector
 
 
-def make(source: JushuitanSource, producer: InMemoryProducer, store: CursorStore) -> WarehouseConnector:
+def make(
+    source: JushuitanSource, producer: InMemoryProducer, store: CursorStore
+) -> WarehouseConnector:
     connector = WarehouseConnector(source, producer, store, KafkaSettings())
     connector.refresh_seconds = 0.0
     return connector

@@ -115,7 +115,7 @@ def test_bad_records_go_to_the_dead_letter_topic_with_a_reason(
     assert by_reason == sorted([
         "not a JSON object",
         "missing sku_id",
-        "missing or non-integer qty",
-        "missing or malformed modified (yyyy-MM-dd HH:mm:ss)",
+        "non-numeric qty",
+        "malformed modified (want yyyy-MM-dd HH:mm:ss)",
     ])
     assert all(letter_payload for letter_payload in reasons)

@@ -1,0 +1,171 @@
+"""Benchmark of the Flink pipeline on this machine: Kafka -> Flink -> ClickHouse. Prints tables.
+
+1. Sustained throughput: a backlog of N inventory records (and of outbound documents with
+   two items each) is written to Kafka while the job is stopped; the job is started and
+   the landing rate in ClickHouse is measured between 10 % and 90 % of the backlog.
+2. Latency at a steady rate (default 1,333 records/s, the reference peak): records are
+   appended at that rate for D seconds; per row, latency = time the row reached ClickHouse
+   (_loaded_at) - time Kafka appended the record (_kafka_at); p50/p95/p99 are printed.
+
+Usage: .cache/venvs/core/bin/python benchmarks/pipeline_bench.py [--backlog 200000]
+       [--rate 1333] [--seconds 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+from kafka import KafkaProducer  # noqa: E402
+
+from common.settings import Settings  # noqa: E402
+from erpbi import stack  # noqa: E402
+from erpbi.services import by_name  # noqa: E402
+from support import isolated_settings  # noqa: E402
+from warehouse.client import connect  # noqa: E402
+
+
+def producer_for(settings: Settings) -> KafkaProducer:
+    return KafkaProducer(
+        bootstrap_servers=settings.kafka.bootstrap_servers, acks="all", linger_ms=20,
+        batch_size=512 * 1024,
+    )  # fmt: skip
+
+
+def inventory_record(prefix: str, index: int, wms: int) -> tuple[bytes, bytes]:
+    sku = f"{prefix}-{index:08d}"
+    value = {"sku_id": sku, "wms_co_id": wms, "qty": index % 700, "order_lock": 1,
+             "ts": 10**12 + index, "modified": "2026-11-22 12:00:00", "i_id": "BENCH"}
+    return json.dumps({"sku_id": sku, "wms_co_id": wms}).encode(), json.dumps(value).encode()
+
+
+def outbound_record(index: int) -> tuple[bytes, bytes]:
+    io_id = f"BENCH-IO-{index:08d}"
+    items = [{"ioi_id": f"{io_id}-{n}", "sku_id": f"SKU-{(index * 7 + n) % 2000:05d}", "qty": 1 + n,
+              "sale_price": "59.90", "sale_amount": str(59.9 * (1 + n))} for n in range(2)]
+    value = {"io_id": io_id, "o_id": f"O-{index}", "shop_id": 1 + index % 12, "status": "Confirmed",
+             "created": "2026-11-22 10:00:00", "modified": "2026-11-22 10:05:00",
+             "io_date": "2026-11-22 10:05:00", "pay_amount": "179.70", "wms_co_id": 1,
+             "ts": 10**12 + index, "items": items}
+    return json.dumps({"io_id": io_id}).encode(), json.dumps(value, ensure_ascii=False).encode()
+
+
+def count(settings: Settings, sql: str) -> int:
+    client = connect(settings.clickhouse)
+    try:
+        return int(client.query(sql).result_rows[0][0])
+    finally:
+        client.close()
+
+
+def measure_backlog(settings: Settings, label: str, total_rows: int, count_sql: str) -> tuple[str, float]:
+    job = by_name("flink-pipeline")
+    stack.start_service(settings, job, report=lambda line: None)
+    low, high = int(total_rows * 0.1), int(total_rows * 0.9)
+    low_at = high_at = None
+    deadline = time.monotonic() + 1800
+    while time.monotonic() < deadline:
+        landed = count(settings, count_sql)
+        now = time.monotonic()
+        if low_at is None and landed >= low:
+            low_at = now
+        if landed >= high:
+            high_at = now
+            break
+        time.sleep(0.2)
+    stack.process_for(settings, job).stop()
+    if low_at is None or high_at is None or high_at <= low_at:
+        return label, float("nan")
+    return label, (high - low) / (high_at - low_at)
+
+
+def backlog_throughput(settings: Settings, records: int) -> list[tuple[str, float]]:
+    results = []
+    producer = producer_for(settings)
+    topic = settings.kafka.topic("ods", "inventory")
+    for index in range(records):
+        key, value = inventory_record("TP", index, 31)
+        producer.send(topic, key=key, value=value)
+    producer.flush()
+    results.append(measure_backlog(
+        settings, f"inventory records ({records:,})", records,
+        "SELECT count() FROM dws_inventory WHERE wms_co_id = 31"))  # fmt: skip
+
+    documents = records // 4
+    topic = settings.kafka.topic("ods", "outbound")
+    for index in range(documents):
+        key, value = outbound_record(index)
+        producer.send(topic, key=key, value=value)
+    producer.flush()
+    producer.close()
+    results.append(measure_backlog(
+        settings, f"outbound docs + 2 items each ({documents:,} docs = {documents * 3:,} rows)",
+        documents * 3,
+        "SELECT (SELECT count() FROM dwd_sale_out WHERE io_id LIKE 'BENCH-IO-%') + "
+        "(SELECT count() FROM dwd_sale_out_item WHERE io_id LIKE 'BENCH-IO-%')"))  # fmt: skip
+    return results
+
+
+def steady_latency(settings: Settings, rate: int, seconds: int) -> dict[str, float]:
+    stack.start_service(settings, by_name("flink-pipeline"), report=lambda line: None)
+    producer = producer_for(settings)
+    topic = settings.kafka.topic("ods", "inventory")
+    total = rate * seconds
+    began = time.monotonic()
+    for index in range(total):
+        key, value = inventory_record("LAT", index, 32)
+        producer.send(topic, key=key, value=value)
+        due = began + (index + 1) / rate
+        pause = due - time.monotonic()
+        if pause > 0:
+            time.sleep(pause)
+    producer.flush()
+    achieved = total / (time.monotonic() - began)
+    sql = "SELECT count() FROM dws_inventory WHERE wms_co_id = 32"
+    deadline = time.monotonic() + 300
+    while count(settings, sql) < total and time.monotonic() < deadline:
+        time.sleep(0.5)
+    client = connect(settings.clickhouse)
+    p50, p95, p99, worst = client.query(
+        "SELECT quantiles(0.5, 0.95, 0.99, 1)(dateDiff('millisecond', _kafka_at, _loaded_at)) "
+        "FROM dws_inventory WHERE wms_co_id = 32"
+    ).result_rows[0][0]
+    client.close()
+    return {"rate": achieved, "p50": p50, "p95": p95, "p99": p99, "max": worst}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--backlog", type=int, default=200_000)
+    parser.add_argument("--rate", type=int, default=1333)
+    parser.add_argument("--seconds", type=int, default=60)
+    args = parser.parse_args()
+    settings = isolated_settings(Path(tempfile.mkdtemp(prefix="erpbi-pipeline-bench-")) / "run")
+    try:
+        stack.up(settings, ["clickhouse", "kafka"], report=lambda line: None)
+        throughput = backlog_throughput(settings, args.backlog)
+        latency = steady_latency(settings, args.rate, args.seconds)
+    finally:
+        stack.down(settings, report=lambda line: None)
+    print(f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+          f"Flink parallelism {settings.flink.parallelism}, flush every {settings.flink.flush_interval_ms} ms")
+    print("\n| sustained throughput, Kafka -> Flink -> ClickHouse | rows/s |\n|---|---:|")
+    for label, rate in throughput:
+        print(f"| {label} | {rate:,.0f} |")
+    print(f"\n| latency at {latency['rate']:,.0f} records/s for {args.seconds} s "
+          "(Kafka append -> in ClickHouse) | ms |\n|---|---:|")
+    for name in ("p50", "p95", "p99", "max"):
+        print(f"| {name} | {latency[name]:,.0f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

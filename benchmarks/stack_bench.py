@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import signal
 import sys
 import tempfile
 import time
@@ -74,6 +75,7 @@ def direct_throughput(settings: Settings, count: int) -> float:
 
 
 def main() -> int:
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(143))  # stop the stack on the way out
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--changes", type=int, default=2000, help="ERP inventory changes (3a)")
     parser.add_argument("--direct", type=int, default=20000, help="records appended to Kafka (3b)")

@@ -20,6 +20,7 @@ re-widens recent facts; older facts are re-widened by the nightly backfill.
 from __future__ import annotations
 
 from common.settings import Settings
+from flink_jobs.kafka_tables import source_options
 from flink_jobs.specs import Field, StreamSpec
 
 FACT_STATE_TTL = "2d"
@@ -37,18 +38,16 @@ def json_source(spec: StreamSpec, settings: Settings, group: str) -> str:
         "kafka_offset BIGINT METADATA FROM 'offset' VIRTUAL",
     ]
     body = ",\n  ".join(columns)
+    json_format = {
+        "value.format": "json",
+        "value.json.ignore-parse-errors": "true",  # non-JSON: caught on the raw source
+        "value.json.fail-on-missing-field": "false",
+    }
     return f"""
 CREATE TABLE ods_{spec.stream}_json (
   {body}
 ) WITH (
-  'connector' = 'kafka',
-  'topic' = '{settings.kafka.topic("ods", spec.stream)}',
-  'properties.bootstrap.servers' = '{settings.kafka.bootstrap_servers}',
-  'properties.group.id' = '{group}',
-  'scan.startup.mode' = 'earliest-offset',
-  'value.format' = 'json',
-  'value.json.ignore-parse-errors' = 'true',
-  'value.json.fail-on-missing-field' = 'false'
+  {source_options(spec.stream, settings, group, json_format)}
 )"""
 
 

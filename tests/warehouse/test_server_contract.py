@@ -283,3 +283,12 @@ def test_unknown_path_is_404(target: Target) -> None:
     assert (
         target.http_session.get(target.base_url + "/no/such/handler", timeout=10).status_code == 404
     )
+
+
+def test_query_posted_as_a_plain_form_body_runs_like_clickhouse(target: Target) -> None:
+    """`curl -d 'SELECT 1'` sends a form content type; ClickHouse still reads the body as SQL."""
+    response = target.http(
+        data=b"SELECT 41 + 1", headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
+    assert response.status_code == 200, response.text
+    assert response.text.strip() == "42"

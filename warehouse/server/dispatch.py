@@ -125,6 +125,8 @@ class QueryDispatcher:
                         "use HTTP Content-Encoding",
                     )
             form = form_fields(headers.get("Content-Type", ""), body)
+            if form is not None and not _looks_like_parameters(form):
+                form = None  # e.g. `curl -d 'SELECT 1'`: the body is the query, as in ClickHouse
             if form is not None:
                 params = {**params, **form}
             with self._session(params, user) as session:
@@ -335,3 +337,8 @@ def content_type_for(format_name: str) -> str:
         if format_name.startswith(prefix):
             return content_type
     return "text/plain; charset=UTF-8"
+
+
+def _looks_like_parameters(form: dict[str, str]) -> bool:
+    """A form body carries the query or query parameters; anything else is raw SQL/data."""
+    return any(name == "query" or name.startswith("param_") for name in form)

@@ -97,7 +97,6 @@ def build_environment(
         "taskmanager.memory.process.size": "1024m",
         "parallelism.default": str(flink.parallelism),
         "table.exec.state.ttl": "0",
-        "pipeline.object-reuse": "true",
         "table.exec.sink.upsert-materialize": "NONE",
     }
     if restore_from is not None:

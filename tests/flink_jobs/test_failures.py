@@ -65,6 +65,16 @@ class VersionedFeed:
     def exact(self, warehouse: Client) -> bool:
         return self.landed(warehouse) == self.latest
 
+    def difference(self, warehouse: Client) -> str:
+        """What differs, for the failure message: missing keys and keys on an older version."""
+        landed = self.landed(warehouse)
+        missing = [key for key in self.latest if key not in landed]
+        stale = [key for key in self.latest if key in landed and landed[key] != self.latest[key]]
+        extra = [key for key in landed if key not in self.latest]
+        sample = [(key, landed[key], self.latest[key]) for key in stale[:3]]
+        return (f"{len(missing)} missing, {len(stale)} stale {sample}, {len(extra)} unexpected "
+                f"of {len(self.latest)} keys")
+
     def duplicates(self, warehouse: Client) -> int:
         return int(warehouse.query(
             "SELECT count() - uniqExact(sku_id) FROM dws_inventory FINAL WHERE wms_co_id = {w:Int64}",
@@ -92,7 +102,7 @@ def test_flink_job_killed_mid_stream_restarts_exactly(
     job.kill()
     feed.send_round()
     stack.start_service(job_settings, by_name("flink-pipeline"), report=lambda line: None)
-    assert poll(lambda: feed.exact(warehouse), 180), "per-key results differ after the restart"
+    assert poll(lambda: feed.exact(warehouse), 180), feed.difference(warehouse)
     assert feed.duplicates(warehouse) == 0
 
 
@@ -106,7 +116,7 @@ def test_clickhouse_away_for_30_seconds_loses_and_duplicates_nothing(
     while time.monotonic() - away_since < 30:  # the outage itself, not a readiness wait
         time.sleep(1)
     stack.start_service(job_settings, by_name("clickhouse"), report=lambda line: None)
-    assert poll(lambda: feed.exact(warehouse), 180), "per-key results differ after the outage"
+    assert poll(lambda: feed.exact(warehouse), 180), feed.difference(warehouse)
     assert feed.duplicates(warehouse) == 0
 
 
@@ -117,5 +127,5 @@ def test_kafka_broker_restart_loses_and_duplicates_nothing(
     stack.down(job_settings, ["kafka"], report=lambda line: None)
     stack.start_service(job_settings, by_name("kafka"), report=lambda line: None)
     feed.send_round()
-    assert poll(lambda: feed.exact(warehouse), 240), "per-key results differ after the restart"
+    assert poll(lambda: feed.exact(warehouse), 240), feed.difference(warehouse)
     assert feed.duplicates(warehouse) == 0

@@ -23,7 +23,9 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # the project's packages first: tests/ has same-named folders
+sys.path.append(str(ROOT / "tests"))  # for tests/support.py
 
 from kafka import KafkaProducer  # noqa: E402
 

@@ -95,8 +95,9 @@ def stop_group(process: subprocess.Popen[bytes]) -> None:
 
 @pytest.fixture(scope="module")
 def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    if not superset_service.venv_bin(load_settings(), "superset").exists():
-        pytest.skip("Superset venv missing: see requirements/superset.txt")
+    assert superset_service.venv_bin(load_settings(), "superset").exists(), (
+        "Superset venv missing: run scripts/bootstrap.sh (requirements/superset.txt)"
+    )
     run_dir = tmp_path_factory.mktemp("superset-run")
     return load_settings(
         paths=PathsSettings(run_dir=run_dir),
@@ -111,7 +112,6 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 @pytest.fixture(scope="module")
 def clickhouse(settings: Settings) -> Iterator[clickhouse_connect.driver.client.Client]:
-    pytest.importorskip("warehouse.server")
     ch = settings.clickhouse
     log = open(settings.paths.run_dir / "clickhouse.log", "wb")  # noqa: SIM115
     process = subprocess.Popen(

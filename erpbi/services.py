@@ -117,11 +117,10 @@ def _flink_job_ready(settings: Settings) -> bool:
 
 
 def _flink_env(settings: Settings) -> dict[str, str]:
-    """Bound the local MiniCluster JVM (its default heap is a quarter of the machine)."""
-    return {
-        "JVM_ARGS": f"-Xmx{settings.flink.jvm_heap_mb}m -XX:+UseG1GC",
-        "FLINK_LOG_DIR": str(settings.paths.logs_dir / "flink"),
-    }
+    """Bounded heap, capped logs and temp jars under the run folder (see flink_jobs.runtime)."""
+    from flink_jobs.runtime import job_process_env
+
+    return job_process_env(settings)
 
 
 def _connector_command(settings: Settings) -> list[str]:

@@ -10,6 +10,7 @@ buffer) continue exactly where the last checkpoint left them.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -22,6 +23,44 @@ if TYPE_CHECKING:
     from pyflink.table import StreamTableEnvironment
 
 LOG = logging.getLogger(__name__)
+
+
+LOG4J_PROPERTIES = Path(__file__).resolve().parent / "conf" / "log4j.properties"
+
+
+def job_process_env(settings: Settings) -> dict[str, str]:
+    """Environment for the process that runs a job (it launches the Flink JVM).
+
+    Bounds the MiniCluster heap (its default is a quarter of the machine), keeps the
+    JVM's logs (size-capped, see conf/log4j.properties) and its temporary jars under
+    the run folder instead of the virtualenv and /tmp.
+    """
+    return {
+        "JVM_ARGS": (
+            f"-Xmx{settings.flink.jvm_heap_mb}m -XX:+UseG1GC "
+            f"-Djava.io.tmpdir={flink_tmp_dir(settings)}"
+        ),
+        "FLINK_LOG_DIR": str(settings.paths.logs_dir / "flink"),
+        "LOG4J_PROPERTIES": str(LOG4J_PROPERTIES),
+    }
+
+
+def flink_tmp_dir(settings: Settings) -> Path:
+    return settings.paths.run_dir / "tmp" / "flink"
+
+
+def prepare_job_process(settings: Settings) -> None:
+    """Apply :func:`job_process_env` to this process before the JVM starts.
+
+    Values already set (e.g. by ``erpbi up``) win. Leftovers in the temp folder are
+    from an earlier run of this job that was killed, so they are removed.
+    """
+    tmp = flink_tmp_dir(settings)
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True, exist_ok=True)
+    (settings.paths.logs_dir / "flink").mkdir(parents=True, exist_ok=True)
+    for key, value in job_process_env(settings).items():
+        os.environ.setdefault(key, value)
 
 
 def connector_jars(settings: Settings) -> list[Path]:
@@ -63,6 +102,7 @@ def build_environment(
     from pyflink.table import StreamTableEnvironment
 
     flink = settings.flink
+    prepare_job_process(settings)
     root = checkpoint_root(settings, job_name)
     root.mkdir(parents=True, exist_ok=True)
     restore_from = latest_checkpoint(root) if restore and flink.mode == "local" else None
@@ -91,6 +131,7 @@ def build_environment(
         "restart-strategy.exponential-delay.initial-backoff": "1s",
         "restart-strategy.exponential-delay.max-backoff": "30s",
         "restart-strategy.exponential-delay.attempts-before-reset-backoff": "1000000",
+        "io.tmp.dirs": str(flink_tmp_dir(settings)),
         "rest.address": "127.0.0.1",
         "rest.bind-address": "127.0.0.1",
         "rest.port": str(flink.rest_port),
@@ -109,7 +150,7 @@ def build_environment(
         for local_only in ("pipeline.jars", "rest.address", "rest.bind-address", "rest.port",
                            "taskmanager.memory.process.size", "execution.state-recovery.path",
                            "execution.checkpointing.dir", "python.executable",
-                           "python.client.executable"):
+                           "python.client.executable", "io.tmp.dirs"):
             values.pop(local_only, None)
     for key, value in values.items():
         config.set_string(key, value)

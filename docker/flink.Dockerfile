@@ -6,6 +6,9 @@ COPY requirements/flink.txt /opt/erpbi/requirements/flink.txt
 RUN pip3 install --break-system-packages -r /opt/erpbi/requirements/flink.txt
 COPY build/flink/pom.xml /opt/erpbi/build/flink/pom.xml
 RUN mvn -q -B -f /opt/erpbi/build/flink/pom.xml dependency:copy-dependencies -DoutputDirectory=/opt/flink/lib
+COPY flink_jobs/clickhouse-sink /opt/erpbi/flink_jobs/clickhouse-sink
+RUN mvn -q -B -f /opt/erpbi/flink_jobs/clickhouse-sink/pom.xml package -Derpbi.build.dir=/tmp/sink-build \
+    && cp /tmp/sink-build/erpbi-flink-clickhouse-sink.jar /opt/flink/lib/ && rm -rf /tmp/sink-build
 COPY . /opt/erpbi
 RUN pip3 install --break-system-packages --no-deps -e /opt/erpbi
 WORKDIR /opt/erpbi

@@ -1,4 +1,4 @@
-"""Kafka tables of the jobs: raw ODS sources and JSON dead-letter sinks.
+"""Connector tables of the jobs: raw ODS sources, JSON dead-letter sinks, the landing sink.
 
 Sources read each record as a raw string so that nothing is lost to a parse error: the
 SQL validates it and routes what is unusable to ``<prefix>.dlq.<stream>`` with a reason.
@@ -48,4 +48,31 @@ CREATE TABLE dlq_{stream} (
   'properties.bootstrap.servers' = '{settings.kafka.bootstrap_servers}',
   'format' = 'json',
   'sink.delivery-guarantee' = 'at-least-once'
+)"""
+
+
+def landing_sink(settings: Settings, name: str = "landing") -> str:
+    """Rows for ClickHouse: the project's ``erpbi-clickhouse`` sink (flink_jobs/clickhouse-sink).
+
+    Each row is ``(target_table, row_key, row_version, payload)``; the sink batches the
+    JSONEachRow ``payload`` lines per table, flushing every ``flush_interval_ms`` and
+    before each checkpoint, retrying with backoff while ClickHouse is unavailable.
+    """
+    clickhouse, flink = settings.clickhouse, settings.flink
+    password = clickhouse.password.get_secret_value().replace("'", "''")
+    return f"""
+CREATE TABLE {name} (
+  target_table STRING,
+  row_key STRING,
+  row_version BIGINT,
+  payload STRING
+) WITH (
+  'connector' = 'erpbi-clickhouse',
+  'url' = '{clickhouse.url}',
+  'database' = '{clickhouse.database}',
+  'username' = '{clickhouse.user}',
+  'password' = '{password}',
+  'flush-interval' = '{flink.flush_interval_ms}ms',
+  'flush-max-rows' = '{flink.flush_max_rows}',
+  'retry-max-backoff' = '{int(flink.sink_retry_max_seconds * 1000)}ms'
 )"""

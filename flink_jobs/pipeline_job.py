@@ -18,13 +18,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import zlib
 from typing import Any
 
 from common.settings import Settings, load_settings
 from flink_jobs import dimensions_sql, inventory_sql
 from flink_jobs import sql_builder as build_sql
-from flink_jobs.kafka_tables import dead_letter_sink, kafka_source
+from flink_jobs.kafka_tables import dead_letter_sink, kafka_source, landing_sink
 from flink_jobs.runtime import build_environment
 from flink_jobs.specs import FACT_STREAMS, INVENTORY, StreamSpec
 
@@ -66,12 +65,13 @@ LANDING_TABLES = {
 
 
 def build(settings: Settings, restore: bool = True) -> Any:
-    """Wire the job graph; returns the StreamExecutionEnvironment ready to execute."""
-    from pyflink.common import Types
+    """Wire the job graph; returns the StatementSet ready to execute as one job.
 
-    from flink_jobs.clickhouse_sink import ClickHouseBatchSink
-
-    env, table_env = build_environment(settings, JOB_NAME, restore=restore)
+    Every INSERT (dead letters and landing rows) is in one statement set, so the planner
+    reads each Kafka topic once and the whole graph runs in the JVM: no Python operator
+    sits on the record path.
+    """
+    _, table_env = build_environment(settings, JOB_NAME, restore=restore)
     group = f"{settings.kafka.topic_prefix}-flink-pipeline"
     for stream in RAW_STREAMS:
         table_env.execute_sql(kafka_source(stream, settings, group))
@@ -88,33 +88,16 @@ def build(settings: Settings, restore: bool = True) -> Any:
         views += fact_views(spec)
     for view in views:
         table_env.execute_sql(view)
+    table_env.execute_sql(landing_sink(settings))
 
     statements = table_env.create_statement_set()
     for spec in PARSED_STREAMS:
         statements.add_insert_sql(build_sql.dead_letter_insert(spec))
-    statements.attach_as_datastream()
-
     sink_rows = [inventory_sql.inventory_sink_rows(), *dimensions_sql.sink_rows()]
     for spec in FACT_STREAMS:
         sink_rows += fact_sink_rows(table_env, spec, *LANDING_TABLES[spec.stream])
-    union = table_env.sql_query("\nUNION ALL\n".join(sink_rows))
-
-    # Rows of one business key always meet in one sink instance (deterministic hash), so
-    # the per-key order the SQL produced is the order they reach ClickHouse.
-    flink = settings.flink
-    flink = settings.flink
-    buckets = max(1, flink.parallelism)
-    table_env.to_changelog_stream(union).key_by(
-        lambda row: zlib.crc32(row[1].encode()) % buckets, key_type=Types.INT()
-    ).process(
-        ClickHouseBatchSink(
-            settings.clickhouse,
-            flush_interval_ms=flink.flush_interval_ms,
-            flush_max_rows=flink.flush_max_rows,
-            retry_max_seconds=flink.sink_retry_max_seconds,
-        )
-    ).name("clickhouse-sink")
-    return env
+    statements.add_insert_sql("INSERT INTO landing\n" + "\nUNION ALL\n".join(sink_rows))
+    return statements
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -123,9 +106,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = load_settings()
-    env = build(settings, restore=not args.fresh)
+    statements = build(settings, restore=not args.fresh)
     LOG.info("submitting %s", JOB_NAME)
-    env.execute(JOB_NAME)
+    result = statements.execute()
+    if settings.flink.mode == "local":
+        result.wait()  # the MiniCluster lives in this process: keep it until the job ends
 
 
 if __name__ == "__main__":

@@ -64,11 +64,16 @@ def prepare_job_process(settings: Settings) -> None:
 
 
 def connector_jars(settings: Settings) -> list[Path]:
-    jars = sorted((settings.paths.cache_dir / "jars" / "flink").glob("*.jar"))
-    if not jars:
-        raise FileNotFoundError(
-            "Flink connector jars are missing: run `scripts/bootstrap.sh` (Maven fetches them)"
-        )
+    """The Kafka SQL connector (fetched) and the project's ClickHouse sink (built)."""
+    jars = []
+    for folder in ("flink", "flink-sink"):
+        found = sorted((settings.paths.cache_dir / "jars" / folder).glob("*.jar"))
+        if not found:
+            raise FileNotFoundError(
+                f"Flink jars are missing from {settings.paths.cache_dir / 'jars' / folder}: "
+                "run `scripts/bootstrap.sh` (Maven fetches and builds them)"
+            )
+        jars += found
     return jars
 
 

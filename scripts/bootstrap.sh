@@ -6,6 +6,8 @@
 #   .cache/venvs/superset  Superset with pinned constraints
 #   .cache/jars/kafka    Apache Kafka broker jars (Maven, build/kafka/pom.xml)
 #   .cache/jars/flink    Flink Kafka SQL connector (Maven, build/flink/pom.xml)
+#   .cache/jars/flink-sink  the project's ClickHouse sink for Flink, built from
+#                        flink_jobs/clickhouse-sink with Maven
 # Each step is skipped when a stamp records that its inputs have not changed.
 set -euo pipefail
 
@@ -69,6 +71,19 @@ ensure_jars() {  # name
   echo "$print" > "$STAMPS/jars-$name"
 }
 
+ensure_sink_jar() {
+  local project="$ROOT/flink_jobs/clickhouse-sink" target="$CACHE/jars/flink-sink"
+  local print; print="$(find "$project/pom.xml" "$project/src" -type f | sort | xargs cat | sha256sum | cut -c1-16)"
+  if up_to_date "jar-flink-sink" "$print" && [ -f "$target/erpbi-flink-clickhouse-sink.jar" ]; then
+    return
+  fi
+  say "building the Flink ClickHouse sink with Maven"
+  mvn -q -B -f "$project/pom.xml" package -Derpbi.build.dir="$CACHE/build/clickhouse-sink"
+  mkdir -p "$target"
+  cp "$CACHE/build/clickhouse-sink/erpbi-flink-clickhouse-sink.jar" "$target/"
+  echo "$print" > "$STAMPS/jar-flink-sink"
+}
+
 ensure_system_packages
 ensure_uv
 ensure_venv core "$ROOT/requirements/core.txt" --no-deps -e "$ROOT"
@@ -76,4 +91,5 @@ ensure_venv flink "$ROOT/requirements/flink.txt" --no-deps -e "$ROOT"
 ensure_venv superset "$ROOT/requirements/superset.txt"
 ensure_jars kafka
 ensure_jars flink
+ensure_sink_jar
 say "ready (cache: $CACHE)"

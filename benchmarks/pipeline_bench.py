@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import signal
 import sys
 import tempfile
@@ -159,13 +160,15 @@ def main() -> int:
     parser.add_argument("--rate", type=int, default=1333)
     parser.add_argument("--seconds", type=int, default=60)
     args = parser.parse_args()
-    settings = isolated_settings(Path(tempfile.mkdtemp(prefix="erpbi-pipeline-bench-")) / "run")
+    workdir = Path(tempfile.mkdtemp(prefix="erpbi-pipeline-bench-"))
+    settings = isolated_settings(workdir / "run")
     try:
         stack.up(settings, ["clickhouse", "kafka"], report=lambda line: None)
         throughput = backlog_throughput(settings, args.backlog)
         latency = steady_latency(settings, args.rate, args.seconds)
     finally:
         stack.down(settings, report=lambda line: None)
+        shutil.rmtree(workdir, ignore_errors=True)
     print(f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
           f"Flink parallelism {settings.flink.parallelism}, flush every {settings.flink.flush_interval_ms} ms")
     print("\n| sustained throughput, Kafka -> Flink -> ClickHouse | rows/s |\n|---|---:|")

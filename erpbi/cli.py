@@ -74,8 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     load.add_argument("file", type=Path, help="a .csv or .xlsx file; headers in English or 中文")
 
-    warehouse = commands.add_parser("warehouse", help="ClickHouse warehouse operations")
-    warehouse.add_argument("action", choices=["migrate"])
+    commands.add_parser(
+        "warehouse", help="warehouse: migrate, metrics, refresh, serving-status, explain-change",
+        add_help=False, prefix_chars="\0",
+    ).add_argument("warehouse_args", nargs=argparse.REMAINDER)
     return parser
 
 
@@ -214,13 +216,9 @@ def _simulator(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _warehouse(settings: Settings, args: argparse.Namespace) -> int:
-    from warehouse.migrate import migrate
+    from warehouse.cli import main as warehouse_main
 
-    applied = migrate(settings.clickhouse)
-    print(f"applied {len(applied)} migration(s)")
-    for migration in applied:
-        print(f"  {migration.version:04d} {migration.name}")
-    return 0
+    return warehouse_main(settings.clickhouse, list(args.warehouse_args))
 
 
 COMMANDS = {

@@ -1,7 +1,8 @@
 """Versioned, idempotent ClickHouse migrations: ``migrations/NNNN_name.sql`` applied in order.
 
 Applied versions are recorded in ``schema_migrations``; a file already recorded is
-skipped, so ``erpbi warehouse migrate`` can run on every ``up``.
+skipped, so ``erpbi warehouse migrate`` can run on every ``up``. The metric views are
+generated from the catalogue (``warehouse/metrics``) and replaced on every run.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from common.settings import ClickHouseSettings
 from warehouse.client import connect
+from warehouse.metrics import build as metric_views
 
 LOG = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -71,4 +73,6 @@ def migrate(settings: ClickHouseSettings) -> list[Migration]:
             column_names=["version", "name"],
         )
         applied.append(migration)
+    created = metric_views.apply(client)
+    LOG.info("metric views: %d created or replaced", created)
     return applied

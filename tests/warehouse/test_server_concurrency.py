@@ -1,10 +1,16 @@
-"""Many clients at once: every request succeeds and nothing interleaves."""
+"""Many clients at once: every request succeeds, and no client's state reaches another's.
+
+The server runs statements on several engine connections at once, each carrying whatever
+database and settings its last request left, so these tests mix clients that keep state
+in an HTTP session, clients that pass it in the URL, and clients that pass none.
+"""
 
 from __future__ import annotations
 
 import json
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import pytest
 from clickhouse_targets import Target
@@ -14,6 +20,9 @@ pytestmark = pytest.mark.integration
 CLIENTS = 30
 ROUNDS = 5
 ROWS_PER_INSERT = 20
+READ_ROUNDS = 20
+FACT_ROWS = 10_000
+WAIT_SECONDS = 300  # bound on the whole crowd; a hang fails the test instead of CI
 
 
 def _client_work(target: Target, db: str, worker: int) -> int:
@@ -84,3 +93,96 @@ def test_concurrent_sessions_keep_their_own_settings(target: Target) -> None:
 
     with ThreadPoolExecutor(max_workers=10) as pool:
         list(pool.map(session_work, range(10)))
+
+
+@dataclass(frozen=True)
+class ClientState:
+    """What one reader expects to see in every answer."""
+
+    max_block_size: str
+    database: str
+    timezone: str
+
+
+def _reader_work(
+    target: Target, worker: int, databases: tuple[str, str], baseline: ClientState
+) -> int:
+    """Read a known aggregate and this client's own state, in one of three ways of keeping it.
+
+    Workers 0, 3, 6... SET and USE in an HTTP session; 1, 4, 7... pass the database and
+    settings on every request (clickhouse-connect); the rest pass nothing and must always
+    see the server defaults, whatever ran just before on the same engine connection.
+    """
+    own_database = databases[worker % 2]
+    style = worker % 3
+    client = None
+    session_id = f"r{worker}-{uuid.uuid4()}"
+    if style == 0:
+        expected = ClientState(str(1000 + worker), own_database, "Asia/Tokyo")
+        target.sql(
+            f"SET max_block_size = {expected.max_block_size}, session_timezone = 'Asia/Tokyo'",
+            session_id=session_id,
+        )
+        target.sql(f"USE {own_database}", session_id=session_id)
+    elif style == 1:
+        expected = ClientState(str(2000 + worker), own_database, baseline.timezone)
+        client = target.client(
+            database=own_database, settings={"max_block_size": expected.max_block_size}
+        )
+    else:
+        expected = baseline
+    probe = "SELECT getSetting('max_block_size'), currentDatabase(), timezone()"
+    aggregate = (
+        f"SELECT count(), sum(amount) FROM {databases[0]}.facts WHERE shop = {{shop:UInt32}}"
+    )
+    shop = worker % 7
+    shop_amounts = [amount for amount in range(FACT_ROWS) if amount % 7 == shop]
+    want_aggregate = (len(shop_amounts), sum(shop_amounts))
+    for _ in range(READ_ROUNDS):
+        if client is not None:
+            state = client.query(probe).result_rows[0]
+            count, total = client.query(aggregate, parameters={"shop": shop}).result_rows[0]
+        else:
+            params = {"session_id": session_id} if style == 0 else {}
+            state = tuple(target.sql(probe, **params).rstrip("\n").split("\t"))
+            count, total = map(int, target.sql(aggregate, **params, param_shop=str(shop)).split())
+        assert tuple(map(str, state)) == (
+            expected.max_block_size,
+            expected.database,
+            expected.timezone,
+        ), f"worker {worker} saw another client's state"
+        assert (count, total) == want_aggregate
+    if client is not None:
+        client.close()
+    return worker
+
+
+def test_thirty_readers_get_right_answers_and_never_see_each_others_state(
+    target: Target, scratch_db: str
+) -> None:
+    second_db = f"{scratch_db}_b"
+    target.sql(f"CREATE DATABASE {second_db}")
+    try:
+        target.sql(
+            f"CREATE TABLE {scratch_db}.facts (shop UInt32, amount UInt64) "
+            "ENGINE = MergeTree ORDER BY shop"
+        )
+        target.sql(
+            f"INSERT INTO {scratch_db}.facts SELECT number % 7, number FROM numbers({FACT_ROWS})"
+        )
+        baseline = ClientState(
+            *target.sql("SELECT getSetting('max_block_size'), currentDatabase(), timezone()")
+            .rstrip("\n")
+            .split("\t")
+        )
+        with ThreadPoolExecutor(max_workers=CLIENTS) as pool:
+            finished = sorted(
+                pool.map(
+                    lambda worker: _reader_work(target, worker, (scratch_db, second_db), baseline),
+                    range(CLIENTS),
+                    timeout=WAIT_SECONDS,
+                )
+            )
+        assert finished == list(range(CLIENTS))
+    finally:
+        target.sql(f"DROP DATABASE IF EXISTS {second_db}")

@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from warehouse.server.config import ServerConfig
+from warehouse.server.config import DEFAULT_ENGINE_CONNECTIONS, ServerConfig
 from warehouse.server.engine import EngineUnavailable
 from warehouse.server.server import serve
 
@@ -26,6 +26,12 @@ def parse_args(argv: list[str] | None = None) -> ServerConfig:
     parser.add_argument("--database", default="default", help="created at start if missing")
     parser.add_argument("--log-file", type=Path, default=None)
     parser.add_argument("--keep-alive-timeout", type=float, default=30.0)
+    parser.add_argument(
+        "--engine-connections",
+        type=_positive_int,
+        default=DEFAULT_ENGINE_CONNECTIONS,
+        help="chDB connections, i.e. statements run in parallel (default %(default)s)",
+    )
     args = parser.parse_args(argv)
     return ServerConfig(
         data_path=args.data_path,
@@ -36,7 +42,15 @@ def parse_args(argv: list[str] | None = None) -> ServerConfig:
         database=args.database,
         log_file=args.log_file,
         keep_alive_timeout_seconds=args.keep_alive_timeout,
+        engine_connections=args.engine_connections,
     )
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:

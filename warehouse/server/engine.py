@@ -1,28 +1,43 @@
-"""The one chDB session of this process, and the discipline for sharing it.
+"""The chDB engine of this process, shared by every HTTP client through a connection pool.
 
-chDB locks its data path, so exactly one engine session serves every HTTP client. That
-session is stateful (current database, SET settings), so each request runs under one lock:
-first the engine is brought to the state the request expects (its database; the session's
-SET settings plus the URL settings), then the statement runs, and the next request corrects
-whatever differs. Results are fully materialised under the lock and sent after releasing it,
-so a slow reader never holds up other clients.
+chDB locks its data path, so this process hosts the only engine for it, but one engine
+accepts any number of connections (`chdb.connect(path)`): statements of one connection run
+one at a time, statements of different connections run in parallel. `chdb.session.Session`
+is only a thin wrapper around one such connection, so the server opens `pool_size`
+connections instead and lends each request one of them. Measured in chDB 4.4 (engine
+26.9), per-connection state is isolated: `USE`, `SET` and temporary tables on one
+connection are invisible to the others, while tables, data and DDL are shared at once.
 
-Known limits of sharing one engine session: statements run one at a time (a long query
-delays the others), and temporary tables are not per HTTP session (every client sees them);
-use ordinary tables in a scratch database instead.
+A request's state (its database; its HTTP session's SET settings plus its URL settings)
+therefore belongs on the connection it borrows: each connection remembers what it has
+applied, and before a statement the borrowed one is corrected to what the request expects
+(borrowing prefers a connection already in that state). The result is materialised and
+the connection returned before the response is sent, so a slow reader holds none.
+
+Limits: at most `pool_size` statements run at once (more requests queue, first come first
+served); a long statement still occupies one connection. Parallel connections pay off for
+small queries; a large aggregation already uses every core, so on a small machine running
+several at once makes none finish sooner (see DEFAULT_ENGINE_CONNECTIONS).
+
+Temporary tables are refused: one would live on whichever connection ran the CREATE, so a
+later request of the same client could not see it; use ordinary tables in a scratch
+database instead.
 """
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
-from chdb import session as chdb_session
+import chdb
 
+from warehouse.server.config import DEFAULT_ENGINE_CONNECTIONS
+from warehouse.server.connection import ConnectionState, EngineConnection
 from warehouse.server.errors import NOT_IMPLEMENTED, ClickHouseError
+from warehouse.server.pool import ConnectionPool, InFlightGauge, InFlightReading
 from warehouse.server.sessions import SessionState
 from warehouse.server.sqltext import (
     InsertHead,
@@ -31,18 +46,13 @@ from warehouse.server.sqltext import (
     output_format,
     produces_result,
     quote_identifier,
-    quote_string,
     tokens,
 )
 
 DEFAULT_OUTPUT_FORMAT = "TabSeparated"
-_INSERT_CHUNK_BYTES = 1 << 20
 
-# Settings ClickHouse's defaults differ from clickhouse-local's (chDB's) defaults: a server
-# must not accept `1 + 1` as a query, so implicit SELECT is off.
-_SERVER_DEFAULTS = {"implicit_select": "0"}
-# Settings that would wedge the shared session if applied to it (readonly cannot be undone)
-# or make no sense for it; readonly is emulated by the HTTP layer instead.
+# Settings that would wedge a pooled connection if applied to it (readonly cannot be
+# undone) or make no sense for it; readonly is emulated by the HTTP layer instead.
 _NEVER_APPLIED = frozenset({"readonly", "profile"})
 
 
@@ -66,35 +76,41 @@ class EngineResult:
 
 
 class EngineUnavailable(RuntimeError):
-    """The chDB session could not be opened (most often: another process holds the path)."""
+    """The chDB engine could not be opened (most often: another process holds the path)."""
 
 
 class ChdbEngine:
-    """Owns the chDB session: opening, per-request state, execution, closing."""
+    """Owns the engine's connection pool: opening, per-request state, execution, closing."""
 
-    def __init__(self, data_path: str, default_database: str = "default") -> None:
-        self._lock = threading.Lock()
+    def __init__(
+        self,
+        data_path: str,
+        default_database: str = "default",
+        pool_size: int = DEFAULT_ENGINE_CONNECTIONS,
+    ) -> None:
+        if pool_size < 1:
+            raise ValueError(f"pool_size must be at least 1, not {pool_size}")
+        self._gauge = InFlightGauge()
+        raw_connections = _open_connections(data_path, pool_size)
         try:
-            self._session: Any = chdb_session.Session(data_path)  # type: ignore[no-untyped-call]
-        except Exception as error:
-            raise EngineUnavailable(
-                f"cannot open chDB data path {data_path} "
-                f"(is another server process using it?): {error}"
-            ) from error
-        self._closed = False
-        defaults = ", ".join(
-            f"{key} = {quote_string(value)}" for key, value in _SERVER_DEFAULTS.items()
-        )
-        self._raw(f"SET {defaults}")
-        self.version = self._scalar("SELECT version()")
-        self.server_timezone = self._scalar("SELECT timezone()")
-        self._baseline = self._changed_settings()
-        self._applied: dict[str, str] = {}
-        if default_database != "default":
-            self._raw(f"CREATE DATABASE IF NOT EXISTS {quote_identifier(default_database)}")
+            first = EngineConnection(raw_connections[0], self._gauge)
+            self.version = first.scalar("SELECT version()")
+            self.server_timezone = first.scalar("SELECT timezone()")
+            if default_database != "default":
+                first.run_plain(
+                    f"CREATE DATABASE IF NOT EXISTS {quote_identifier(default_database)}"
+                )
+            connections = [first] + [
+                EngineConnection(raw, self._gauge) for raw in raw_connections[1:]
+            ]
+            for connection in connections:
+                connection.use(default_database)
+        except BaseException:
+            for raw in raw_connections:
+                _close_quietly(raw)
+            raise
         self.default_database = default_database
-        self._raw(f"USE {quote_identifier(default_database)}")
-        self._current_database = default_database
+        self._pool = ConnectionPool(connections)
 
     # -- public API -------------------------------------------------------------------
 
@@ -109,56 +125,43 @@ class ChdbEngine:
         """Run one complete statement in the request's database and settings."""
         if kind is StatementKind.SET:
             _refuse_unsupported_set(sql)
+        if kind is StatementKind.WRITE:
+            _refuse_temporary_table(sql)
         started = time.perf_counter_ns()
         fmt = output_format(sql) or default_format
-        with self._lock:
-            self._check_open()
-            self._prepare(context, only_session=kind is StatementKind.SET)
+        state = self._requested_state(context, only_session=kind is StatementKind.SET)
+        with self._borrow(state) as connection:
+            connection.prepare(state)
             try:
-                result = self._run(sql, fmt, query_parameters or {})
+                result = connection.run(sql, fmt, query_parameters or {})
             except ClickHouseError:
                 if kind is StatementKind.SET:  # a failed SET may have applied part of its list
-                    self._resynchronise()
+                    connection.resynchronise()
                 raise
             if kind is StatementKind.SET:
-                self._applied = self._changed_settings()
+                applied = connection.resynchronise()
                 if context.session is not None:
-                    context.session.settings = dict(self._applied)
+                    context.session.settings = applied
             elif kind is StatementKind.USE:
-                self._current_database = self._scalar("SELECT currentDatabase()")
+                database = connection.refresh_database()
                 if context.session is not None:
-                    context.session.database = self._current_database
-            timezone = self._applied.get("session_timezone") or self.server_timezone
-        body = bytes(result.bytes())
+                    context.session.database = database
+            timezone = connection.timezone(self.server_timezone)
+            body = bytes(result.bytes())
+            summary = _summary(result, body, started)
         is_result = produces_result(sql) or bool(body)
-        return EngineResult(
-            body, fmt if is_result else None, _summary(result, body, started), timezone
-        )
+        return EngineResult(body, fmt if is_result else None, summary, timezone)
 
     def insert(
         self, head: InsertHead, data: Iterable[bytes], context: ExecutionContext
     ) -> EngineResult:
         """Stream an INSERT's rows (already decoded bytes) into the engine and commit."""
         started = time.perf_counter_ns()
-        with self._lock:
-            self._check_open()
-            self._prepare(context)
-            try:
-                inserter = self._session.send_insert(head.head, head.input_format)
-            except Exception as error:
-                raise ClickHouseError.from_engine_text(str(error)) from None
-            try:
-                for chunk in data:
-                    for offset in range(0, len(chunk), _INSERT_CHUNK_BYTES):
-                        inserter.append(chunk[offset : offset + _INSERT_CHUNK_BYTES])
-                outcome = inserter.finish()
-            except ClickHouseError:
-                _cancel_quietly(inserter)
-                raise
-            except Exception as error:
-                _cancel_quietly(inserter)
-                raise ClickHouseError.from_engine_text(str(error)) from None
-            timezone = self._applied.get("session_timezone") or self.server_timezone
+        state = self._requested_state(context, only_session=False)
+        with self._borrow(state) as connection:
+            connection.prepare(state)
+            outcome = connection.insert(head.head, head.input_format, data)
+            timezone = connection.timezone(self.server_timezone)
         summary = _summary_counts(
             read_rows=0,
             read_bytes=0,
@@ -171,21 +174,38 @@ class ChdbEngine:
         return EngineResult(b"", None, summary, timezone)
 
     def close(self) -> None:
-        """Close the chDB session so its data path is released (idempotent)."""
-        with self._lock:
-            if not self._closed:
-                self._closed = True
-                self._session.close()
+        """Wait for running statements, then close every connection (idempotent).
+
+        The engine releases its data path when the last connection closes.
+        """
+        self._pool.close(EngineConnection.close)
 
     @property
     def closed(self) -> bool:
         """Whether close() has run."""
-        return self._closed
+        return self._pool.closed
 
-    # -- state management -------------------------------------------------------------
+    @property
+    def pool_size(self) -> int:
+        """How many statements can run at once."""
+        return self._pool.size
 
-    def _prepare(self, context: ExecutionContext, only_session: bool = False) -> None:
-        """Bring the engine's database and settings to what this request expects.
+    def in_flight(self) -> InFlightReading:
+        """Statements inside chDB now and the most at once (overlap, without wall clocks)."""
+        return self._gauge.reading()
+
+    def reset_peak_in_flight(self) -> None:
+        """Start a new high-water mark for `in_flight().peak_in_flight`."""
+        self._gauge.reset_peak()
+
+    # -- request state ----------------------------------------------------------------
+
+    def _borrow(self, state: ConnectionState) -> AbstractContextManager[EngineConnection]:
+        """Lend a connection, preferring one already in `state`; fails once closing."""
+        return self._pool.borrow(prefer=lambda connection: connection.is_in(state))
+
+    def _requested_state(self, context: ExecutionContext, only_session: bool) -> ConnectionState:
+        """The database and settings this request's statement must run with.
 
         Effective settings are the session's SET settings overlaid by the URL settings; a SET
         statement starts from the session's alone so that what it leaves behind is exactly
@@ -195,68 +215,36 @@ class ChdbEngine:
         if not only_session:
             settings.update(context.settings)
         database = context.database or (context.session.database if context.session else None)
-        database = database or self.default_database
-        if database != self._current_database:
-            self._run(f"USE {quote_identifier(database)}", DEFAULT_OUTPUT_FORMAT, {})
-            self._current_database = database
         wanted = {key: value for key, value in settings.items() if key not in _NEVER_APPLIED}
-        changes: list[str] = []
-        for key in self._applied.keys() - wanted.keys():
-            changes.append(self._reset_clause(key))
-        for key, value in wanted.items():
-            if self._applied.get(key) != value:
-                if not is_setting_name(key):
-                    raise ClickHouseError(115, "UNKNOWN_SETTING", f"Unknown setting '{key}'")
-                changes.append(f"{key} = {quote_string(value)}")
-        if not changes:
-            return
-        try:
-            self._run("SET " + ", ".join(changes), DEFAULT_OUTPUT_FORMAT, {})
-        except ClickHouseError:
-            self._resynchronise()
-            raise
-        self._applied = wanted
+        for key in wanted:
+            if not is_setting_name(key):
+                raise ClickHouseError(115, "UNKNOWN_SETTING", f"Unknown setting '{key}'")
+        return ConnectionState(database or self.default_database, wanted)
 
-    def _reset_clause(self, key: str) -> str:
-        if key in self._baseline:
-            return f"{key} = {quote_string(self._baseline[key])}"
-        return f"{key} = DEFAULT"
 
-    def _resynchronise(self) -> None:
-        """After a failed SET the applied state is unknown: read it back from the engine."""
-        self._applied = self._changed_settings()
+def _open_connections(data_path: str, count: int) -> list[Any]:
+    connections: list[Any] = []
+    try:
+        for _ in range(count):
+            connections.append(chdb.connect(data_path))
+    except Exception as error:
+        for connection in connections:
+            _close_quietly(connection)
+        raise EngineUnavailable(
+            f"cannot open chDB data path {data_path} (is another server process using it?): {error}"
+        ) from error
+    return connections
 
-    def _changed_settings(self) -> dict[str, str]:
-        """Settings that differ from the server baseline (all changed ones at startup)."""
-        text = bytes(
-            self._raw("SELECT name, value FROM system.settings WHERE changed", "TSVRaw").bytes()
-        )
-        changed = dict(line.split("\t", 1) for line in text.decode().splitlines() if "\t" in line)
-        changed.pop("database", None)  # chDB mirrors the current database here; USE owns it
-        baseline: Mapping[str, str] = getattr(self, "_baseline", {})
-        return {key: value for key, value in changed.items() if baseline.get(key) != value}
 
-    # -- chDB calls -------------------------------------------------------------------
-
-    def _run(self, sql: str, fmt: str, parameters: Mapping[str, str]) -> Any:
-        try:
-            return self._session.query(sql, fmt, params=dict(parameters) or None)
-        except Exception as error:  # chDB raises ChdbError/RuntimeError with ClickHouse's text
-            raise ClickHouseError.from_engine_text(str(error)) from None
-
-    def _raw(self, sql: str, fmt: str = DEFAULT_OUTPUT_FORMAT) -> Any:
-        return self._run(sql, fmt, {})
-
-    def _scalar(self, sql: str) -> str:
-        return bytes(self._raw(sql, "TSVRaw").bytes()).decode().strip()
-
-    def _check_open(self) -> None:
-        if self._closed:
-            raise ClickHouseError(210, "NETWORK_ERROR", "Server is shutting down")
+def _close_quietly(connection: Any) -> None:
+    try:
+        connection.close()
+    except Exception:  # already failing; the first error is the one to report
+        pass
 
 
 def _refuse_unsupported_set(sql: str) -> None:
-    """`SET readonly`/`SET profile` would change the shared engine for every client."""
+    """`SET readonly`/`SET profile` would change a pooled connection for every later client."""
     for token in tokens(sql):
         if token.is_word and token.text.lower() in _NEVER_APPLIED:
             raise ClickHouseError.of(
@@ -266,11 +254,15 @@ def _refuse_unsupported_set(sql: str) -> None:
             )
 
 
-def _cancel_quietly(inserter: Any) -> None:
-    try:
-        inserter.cancel()
-    except Exception:  # the insert already failed; its own error is the one to report
-        pass
+def _refuse_temporary_table(sql: str) -> None:
+    """A temporary table would exist on one pooled connection only (see the module doc)."""
+    words = [token.text.upper() for token in tokens(sql) if token.is_word][:4]
+    if words[:1] == ["CREATE"] and "TEMPORARY" in words:
+        raise ClickHouseError.of(
+            NOT_IMPLEMENTED,
+            "Temporary tables are not supported by this server; "
+            "use an ordinary table in a scratch database",
+        )
 
 
 def _summary(result: Any, body: bytes, started: int) -> dict[str, str]:

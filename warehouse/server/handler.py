@@ -64,6 +64,9 @@ class ClickHouseRequestHandler(BaseHTTPRequestHandler):
     """Serves `/`, `/ping` and `/replicas_status` the way ClickHouse does."""
 
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes; with Nagle's algorithm on, the body waits for
+    # the client's delayed ACK of the headers (about 40 ms on every request).
+    disable_nagle_algorithm = True
     server_version = "warehouse-chdb"
     sys_version = ""
     server: WarehouseHttpServer

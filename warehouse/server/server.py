@@ -2,8 +2,8 @@
 
 `WarehouseServer` is what tests use (port 0, `start()` in a background thread, `stop()`);
 `serve()` is what `python -m warehouse.server` runs: it blocks until SIGTERM or SIGINT,
-then stops accepting, finishes in-flight requests and closes the chDB session so the data
-path is released for the next start.
+then stops accepting, finishes in-flight requests and closes the chDB connections so the
+data path is released for the next start.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ class WarehouseServer:
     def __init__(self, config: ServerConfig, row_filter: RowFilter = allow_all_rows) -> None:
         self.config = config
         config.data_path.mkdir(parents=True, exist_ok=True)
-        self.engine = ChdbEngine(str(config.data_path), config.database)
+        self.engine = ChdbEngine(str(config.data_path), config.database, config.engine_connections)
         try:
             dispatcher = QueryDispatcher(
                 engine=self.engine,
@@ -68,16 +68,17 @@ class WarehouseServer:
     def serve_forever(self) -> None:
         """Serve on the calling thread until stop() is called from another thread."""
         log.info(
-            "serving ClickHouse HTTP on %s (engine %s, data path %s, database %s)",
+            "serving ClickHouse HTTP on %s (engine %s, %d connections, data path %s, database %s)",
             self.url,
             self.engine.version,
+            self.engine.pool_size,
             self.config.data_path,
             self.config.database,
         )
         self._httpd.serve_forever(poll_interval=0.2)
 
     def stop(self) -> None:
-        """Stop accepting, let the running statement finish, close the engine (idempotent)."""
+        """Stop accepting, let running statements finish, close the engine (idempotent)."""
         if self._stopped:
             return
         self._stopped = True

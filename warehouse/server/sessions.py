@@ -1,8 +1,9 @@
 """Per-client HTTP sessions (`session_id`): the state ClickHouse keeps between requests.
 
-chDB has one engine session for the whole process, so a client's `SET` and `USE` cannot
-live in it. They live here instead, per session id, and the engine re-applies them before
-each request of that session (and undoes them before anyone else's). Like ClickHouse, a
+The engine's connections are pooled and lent to any client's request, so a client's `SET`
+and `USE` cannot live in one of them. They live here instead, per session id, and the
+engine applies them to whichever connection serves a request of that session (and undoes
+them before another request uses that connection). Like ClickHouse, a
 session serves one request at a time (a second concurrent one gets SESSION_IS_LOCKED),
 and expires after `session_timeout` seconds of inactivity.
 """

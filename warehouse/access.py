@@ -1,0 +1,60 @@
+"""Per-shop access: who owns which shop, and the row policies that enforce it.
+
+The source of truth is the ``shop_access`` view (migration 0004): ``dim_shop.shop_owner``,
+loaded from the shop sheet. A shop owner logs in to ClickHouse (and Superset) under the
+owner name used in the sheet and sees only rows of their shops, in every table that has
+a ``shop_id`` column.
+
+- A real ClickHouse server enforces it with one row policy per table whose condition
+  reads ``shop_access`` for ``currentUser()`` (``row_policy_statements``), so a change of
+  owner in the sheet takes effect without touching the policies.
+- The single-machine server (chDB has no access control) applies the same condition per
+  request as ``additional_table_filters`` (``warehouse/server/row_policy.py``).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+SHOP_COLUMN = "shop_id"
+POLICY_NAME = "shop_owner_rows"
+
+
+def shop_tables(client: Any) -> list[str]:
+    """Tables (not views) of the current database that carry a shop_id column."""
+    result = client.query(
+        "SELECT c.table FROM system.columns AS c "
+        "INNER JOIN system.tables AS t ON t.database = c.database AND t.name = c.table "
+        "WHERE c.database = currentDatabase() AND c.name = {column:String} "
+        "AND t.engine NOT IN ('View', 'MaterializedView') ORDER BY c.table",
+        parameters={"column": SHOP_COLUMN},
+    )
+    return [row[0] for row in result.result_rows]
+
+
+def owners(client: Any) -> dict[str, list[int]]:
+    """Owner -> the shops they own, from ``shop_access``."""
+    result = client.query("SELECT owner, shop_id FROM shop_access ORDER BY owner, shop_id")
+    owned: dict[str, list[int]] = defaultdict(list)
+    for owner, shop_id in result.result_rows:
+        owned[owner].append(int(shop_id))
+    return dict(owned)
+
+
+def owner_condition(database: str) -> str:
+    """The row condition a real server evaluates for the user running the query."""
+    return (
+        f"{SHOP_COLUMN} IN (SELECT shop_id FROM {database}.shop_access "
+        "WHERE owner = currentUser())"
+    )
+
+
+def row_policy_statements(database: str, tables: list[str], admins: list[str]) -> list[str]:
+    """One policy per shop table for everybody but the admins (who keep every row)."""
+    exempt = ", ".join(admins)
+    return [
+        f"CREATE ROW POLICY OR REPLACE {POLICY_NAME} ON {database}.{table} "
+        f"FOR SELECT USING {owner_condition(database)} TO ALL EXCEPT {exempt}"
+        for table in tables
+    ]

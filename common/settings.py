@@ -75,6 +75,9 @@ class ClickHouseSettings(_Section):
     user: str = "default"
     password: SecretStr = SecretStr("")
     secure: bool = False
+    # Shop owners' read-only logins (owner name as in the shop sheet -> password): they see
+    # only their shops' rows (single-machine server; row policies on a real server).
+    shop_owners: dict[str, SecretStr] = Field(default_factory=dict)
 
     @property
     def url(self) -> str:

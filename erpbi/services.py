@@ -57,7 +57,19 @@ def _clickhouse_command(settings: Settings) -> list[str]:
         "--host", ch.host, "--port", str(ch.port),
         "--data-path", str(settings.paths.data_dir / "clickhouse"),
         "--database", ch.database, "--user", ch.user,
+        "--shop-owners-file", str(_write_shop_owners(settings)),
     ]  # fmt: skip
+
+
+def _write_shop_owners(settings: Settings) -> Path:
+    """Shop owners' warehouse logins, in a file only this user can read (never on argv)."""
+    path = settings.paths.run_dir / "config" / "clickhouse" / "shop_owners.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.chmod(0o600)
+    owners = {name: secret.get_secret_value() for name, secret in settings.clickhouse.shop_owners.items()}
+    path.write_text(json.dumps(owners), encoding="utf-8")
+    return path
 
 
 def _clickhouse_env(settings: Settings) -> dict[str, str]:

@@ -6,8 +6,7 @@ as to a real server; production swaps in a real ClickHouse without client change
 
 from __future__ import annotations
 
-from warehouse.server.auth import RowFilter, allow_all_rows
 from warehouse.server.config import ServerConfig
 from warehouse.server.server import WarehouseServer, serve
 
-__all__ = ["RowFilter", "ServerConfig", "WarehouseServer", "allow_all_rows", "serve"]
+__all__ = ["ServerConfig", "WarehouseServer", "serve"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -24,6 +25,10 @@ def parse_args(argv: list[str] | None = None) -> ServerConfig:
     parser.add_argument("--user", default="default")
     parser.add_argument("--password", default=os.environ.get("WAREHOUSE_SERVER_PASSWORD", ""))
     parser.add_argument("--database", default="default", help="created at start if missing")
+    parser.add_argument(
+        "--shop-owners-file", type=Path, default=None,
+        help="JSON {owner: password}: read-only users who see only their shops' rows",
+    )
     parser.add_argument("--log-file", type=Path, default=None)
     parser.add_argument("--keep-alive-timeout", type=float, default=30.0)
     parser.add_argument(
@@ -43,7 +48,17 @@ def parse_args(argv: list[str] | None = None) -> ServerConfig:
         log_file=args.log_file,
         keep_alive_timeout_seconds=args.keep_alive_timeout,
         engine_connections=args.engine_connections,
+        shop_owners=_shop_owners(args.shop_owners_file),
     )
+
+
+def _shop_owners(path: Path | None) -> dict[str, str]:
+    if path is None:
+        return {}
+    owners = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(owners, dict) or not all(isinstance(v, str) for v in owners.values()):
+        raise SystemExit(f"{path}: expected a JSON object of owner name -> password")
+    return owners
 
 
 def _positive_int(text: str) -> int:

@@ -1,4 +1,4 @@
-"""Who is asking: ClickHouse's three ways to pass credentials, and the row-filter hook.
+"""Who is asking: ClickHouse's three ways to pass credentials, checked against the users.
 
 ClickHouse accepts HTTP basic auth, `X-ClickHouse-User`/`X-ClickHouse-Key` headers, or
 `user`/`password` URL parameters; clickhouse-connect uses basic auth, other tools use the
@@ -13,7 +13,6 @@ import binascii
 import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
 
 from warehouse.server.errors import AUTHENTICATION_FAILED, BAD_ARGUMENTS, ClickHouseError
 
@@ -92,19 +91,3 @@ class UserDirectory:
                 "or there is no user with such name",
             )
         return credentials.user
-
-
-class RowFilter(Protocol):
-    """Hook for row-level security (per-shop filtering comes later).
-
-    Called with the authenticated user and the SQL about to run; returns the SQL to run
-    instead (for example wrapped with a per-shop predicate) or raises ClickHouseError to
-    refuse. The default lets everything through unchanged.
-    """
-
-    def __call__(self, user: str, sql: str) -> str: ...
-
-
-def allow_all_rows(user: str, sql: str) -> str:
-    """The default RowFilter: no policy, every user sees every row."""
-    return sql

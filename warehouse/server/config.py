@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +23,9 @@ class ServerConfig:
     port: int = 8123  # 0 picks a free port (tests)
     user: str = "default"
     password: str = field(default="", repr=False)
+    # Shop owners (name -> password): read-only users restricted to their shops' rows by
+    # row_policy.ShopRowPolicy; the ``user`` above is the admin and sees everything.
+    shop_owners: Mapping[str, str] = field(default_factory=dict, repr=False)
     database: str = "default"  # created at start when missing
     log_file: Path | None = None
     keep_alive_timeout_seconds: float = 30.0

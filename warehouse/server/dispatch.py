@@ -11,9 +11,9 @@ import contextlib
 import json
 import uuid
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from warehouse.server.auth import RowFilter, UserDirectory, credentials_from_request
+from warehouse.server.auth import UserDirectory, credentials_from_request
 from warehouse.server.body import RequestBody, form_fields
 from warehouse.server.compression import choose_response_encoding, encode_response
 from warehouse.server.engine import (
@@ -29,6 +29,7 @@ from warehouse.server.errors import (
     SYNTAX_ERROR,
     ClickHouseError,
 )
+from warehouse.server.row_policy import ShopRowPolicy
 from warehouse.server.sessions import SessionRegistry, SessionState
 from warehouse.server.sqltext import (
     InsertHead,
@@ -100,13 +101,13 @@ class QueryDispatcher:
         engine: ChdbEngine,
         users: UserDirectory,
         sessions: SessionRegistry,
-        row_filter: RowFilter,
+        policy: ShopRowPolicy,
         display_name: str,
     ) -> None:
         self.engine = engine
         self.users = users
         self.sessions = sessions
-        self.row_filter = row_filter
+        self.policy = policy
         self.display_name = display_name
 
     def handle(
@@ -171,6 +172,7 @@ class QueryDispatcher:
             and key not in HTTP_LAYER_SETTINGS
             and not key.startswith("param_")
         }
+        self.policy.check_settings(user, settings)
         context = ExecutionContext(
             database=params.get("database") or headers.get("X-ClickHouse-Database") or None,
             settings=settings,
@@ -185,6 +187,7 @@ class QueryDispatcher:
         insert = find_insert_head(scan.decode("latin-1"))
         if insert is not None:
             _check_readonly(StatementKind.INSERT_DATA, readonly, method)
+            self.policy.check_insert(user)
             head = InsertHead(
                 insert.head.encode("latin-1").decode("utf-8"),
                 insert.input_format,
@@ -206,7 +209,9 @@ class QueryDispatcher:
             raise ClickHouseError.of(SYNTAX_ERROR, "Empty query")
         kind = classify(sql)
         _check_readonly(kind, readonly, method)
-        sql = self.row_filter(user, sql)
+        row_filter = self.policy.filter_settings(user, kind, sql)
+        if row_filter:
+            context = replace(context, settings={**context.settings, **row_filter})
         default_format = (
             params.get("default_format")
             or headers.get("X-ClickHouse-Format")

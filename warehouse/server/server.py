@@ -13,12 +13,14 @@ import signal
 import threading
 from types import FrameType, TracebackType
 
-from warehouse.server.auth import RowFilter, UserDirectory, allow_all_rows
+from warehouse.server.auth import UserDirectory
 from warehouse.server.config import ServerConfig
 from warehouse.server.dispatch import QueryDispatcher
-from warehouse.server.engine import ChdbEngine
+from warehouse.server.engine import ChdbEngine, ExecutionContext
+from warehouse.server.row_policy import ShopRowPolicy
 from warehouse.server.handler import WarehouseHttpServer
 from warehouse.server.sessions import SessionRegistry
+from warehouse.server.sqltext import StatementKind
 
 log = logging.getLogger("warehouse.server")
 
@@ -26,16 +28,16 @@ log = logging.getLogger("warehouse.server")
 class WarehouseServer:
     """One chDB engine served over ClickHouse's HTTP interface."""
 
-    def __init__(self, config: ServerConfig, row_filter: RowFilter = allow_all_rows) -> None:
+    def __init__(self, config: ServerConfig) -> None:
         self.config = config
         config.data_path.mkdir(parents=True, exist_ok=True)
         self.engine = ChdbEngine(str(config.data_path), config.database, config.engine_connections)
         try:
             dispatcher = QueryDispatcher(
                 engine=self.engine,
-                users=UserDirectory({config.user: config.password}),
+                users=UserDirectory({**config.shop_owners, config.user: config.password}),
                 sessions=SessionRegistry(),
-                row_filter=row_filter,
+                policy=ShopRowPolicy(config.database, frozenset({config.user}), self._admin_query),
                 display_name=config.display_name,
             )
             self._httpd = WarehouseHttpServer(
@@ -46,6 +48,11 @@ class WarehouseServer:
             raise
         self._thread: threading.Thread | None = None
         self._stopped = False
+
+    def _admin_query(self, sql: str) -> list[list[str]]:
+        """Run a lookup for the row policy as the server itself; rows of text fields."""
+        result = self.engine.execute(sql, StatementKind.READ, ExecutionContext(), "TSVRaw")
+        return [line.split("\t") for line in result.body.decode("utf-8").splitlines()]
 
     @property
     def port(self) -> int:
@@ -102,9 +109,9 @@ class WarehouseServer:
         self.stop()
 
 
-def serve(config: ServerConfig, row_filter: RowFilter = allow_all_rows) -> None:
+def serve(config: ServerConfig) -> None:
     """Run until SIGTERM/SIGINT, then shut down cleanly. Must run on the main thread."""
-    server = WarehouseServer(config, row_filter)
+    server = WarehouseServer(config)
     stop_requested = threading.Event()
 
     def request_stop(signum: int, frame: FrameType | None) -> None:

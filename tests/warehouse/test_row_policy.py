@@ -1,0 +1,120 @@
+"""Row-level security on the single-machine server: a shop owner reads only their shops.
+
+The server runs as `erpbi up` starts it, with two shop-owner logins from the settings;
+who owns which shop comes only from dim_shop (the shop sheet), through `shop_access`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import DatabaseError
+
+from common.settings import Settings
+from erpbi import stack
+from erpbi.services import by_name
+from support import isolated_settings
+from warehouse import access, serving
+from warehouse.client import connect
+
+ALICE_SHOPS = (880001, 880003)
+BOB_SHOPS = (880002,)
+
+
+@pytest.fixture(scope="module")
+def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    settings = isolated_settings(
+        tmp_path_factory.mktemp("rls") / "run",
+        clickhouse={"shop_owners": {"alice": "alice-pw", "bob": "bob-pw"}},
+    )
+    stack.start_service(settings, by_name("clickhouse"), report=lambda line: None)
+    admin = connect(settings.clickhouse)
+    shops = [(shop, "alice") for shop in ALICE_SHOPS] + [(shop, "bob") for shop in BOB_SHOPS]
+    rows = [{"shop_id": shop, "shop_name": f"店{shop}", "shop_owner": owner, "_version": 1}
+            for shop, owner in shops]  # fmt: skip
+    rows.append({"shop_id": 880004, "shop_name": "无主店", "shop_owner": "", "_version": 1})
+    admin.command("INSERT INTO dim_shop FORMAT JSONEachRow " + "\n".join(map(json.dumps, rows)))
+    documents = [{"io_id": f"RLS-{shop}", "o_id": f"O-{shop}", "shop_id": shop, "status": "Confirmed",
+                  "pay_amount": "10", "modified": "2026-11-20 10:00:00", "io_date": "2026-11-20 10:00:00",
+                  "ts": 1, "_version": 1} for shop in (*ALICE_SHOPS, *BOB_SHOPS, 880004)]  # fmt: skip
+    admin.command("INSERT INTO dwd_sale_out SETTINGS date_time_input_format = 'best_effort' "
+                  "FORMAT JSONEachRow " + "\n".join(map(json.dumps, documents)))  # fmt: skip
+    serving.refresh_now(admin)
+    admin.close()
+    yield settings
+    stack.down(settings, ["clickhouse"], report=lambda line: None)
+
+
+def login(settings: Settings, user: str, password: str) -> Client:
+    from pydantic import SecretStr
+
+    return connect(settings.clickhouse.model_copy(update={"user": user, "password": SecretStr(password)}))
+
+
+@pytest.fixture
+def alice(secured: Settings) -> Iterator[Client]:
+    client = login(secured, "alice", "alice-pw")
+    yield client
+    client.close()
+
+
+def shops_seen(client: Client, sql: str) -> set[int]:
+    return {int(row[0]) for row in client.query(sql).result_rows}
+
+
+def test_the_source_of_truth_is_dim_shop_owner(secured: Settings) -> None:
+    admin = connect(secured.clickhouse)
+    owned = access.owners(admin)
+    assert owned["alice"] == list(ALICE_SHOPS) and owned["bob"] == list(BOB_SHOPS)
+    assert "dwd_sale_out" in access.shop_tables(admin)
+    policies = access.row_policy_statements("erp", ["dwd_sale_out"], ["default"])
+    assert "currentUser()" in policies[0] and "erp.shop_access" in policies[0]
+    admin.close()
+
+
+def test_a_shop_owner_reads_only_their_shops_everywhere(alice: Client, secured: Settings) -> None:
+    mine = set(ALICE_SHOPS)
+    assert shops_seen(alice, "SELECT shop_id FROM dwd_sale_out") == mine
+    assert shops_seen(alice, "SELECT shop_id FROM erp.dwd_sale_out WHERE shop_id = 880002") == set()
+    assert shops_seen(alice, "SELECT shop_id FROM metric_outbound_daily") == mine  # view over DWS
+    assert shops_seen(alice, "SELECT shop_id FROM (SELECT * FROM dws_sale_out_hourly)") == mine
+    assert shops_seen(alice, "SELECT d.shop_id FROM dwd_sale_out AS d "
+                             "JOIN dim_shop AS s ON s.shop_id = d.shop_id") == mine  # fmt: skip
+    bob = login(secured, "bob", "bob-pw")
+    assert shops_seen(bob, "SELECT shop_id FROM dwd_sale_out") == set(BOB_SHOPS)
+    bob.close()
+    admin = connect(secured.clickhouse)
+    assert shops_seen(admin, "SELECT shop_id FROM dwd_sale_out") == {*ALICE_SHOPS, *BOB_SHOPS, 880004}
+    admin.close()
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT shop_id FROM dwd_sale_out SETTINGS additional_table_filters = {}",
+        "SET additional_table_filters = {}",
+        "SELECT shop_id FROM merge('erp', '^dwd_sale_out$')",
+        "INSERT INTO dim_shop (shop_id, shop_owner, _version) VALUES (880002, 'alice', 9)",
+        "ALTER TABLE dwd_sale_out DELETE WHERE 1",
+    ],
+)
+def test_a_shop_owner_cannot_lift_the_filter(alice: Client, sql: str) -> None:
+    with pytest.raises(DatabaseError, match="ACCESS_DENIED|Not enough privileges"):
+        alice.command(sql)
+
+
+def test_a_shop_owner_cannot_pass_the_filter_setting_in_the_url(alice: Client) -> None:
+    with pytest.raises(DatabaseError, match="ACCESS_DENIED|Not enough privileges"):
+        alice.query("SELECT shop_id FROM dwd_sale_out", settings={"additional_table_filters": "{}"})
+
+
+def test_shop_owner_passwords_stay_off_the_command_line(secured: Settings) -> None:
+    pid_file = secured.paths.run_dir / "pids" / "clickhouse.pid"
+    command = Path(f"/proc/{pid_file.read_text().strip()}/cmdline").read_bytes()
+    assert b"alice-pw" not in command
+    owners_file = secured.paths.run_dir / "config" / "clickhouse" / "shop_owners.json"
+    assert owners_file.stat().st_mode & 0o077 == 0

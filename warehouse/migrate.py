@@ -52,7 +52,9 @@ def migrate(settings: ClickHouseSettings) -> list[Migration]:
     client = connect(settings)
     client.command(
         f"CREATE TABLE IF NOT EXISTS {database}.schema_migrations "
-        "(version UInt32, name String, applied_at DateTime DEFAULT now()) "
+        "(version UInt32 COMMENT 'Migration number (NNNN of the file name)', "
+        "name String COMMENT 'Migration name (the rest of the file name)', "
+        "applied_at DateTime DEFAULT now() COMMENT 'When it was applied') "
         "ENGINE = ReplacingMergeTree ORDER BY version "
         "COMMENT 'Applied warehouse migrations'"
     )

@@ -170,13 +170,8 @@ AFTERSALE_SKU = MetricView(
     name="metric_aftersale_sku_daily",
     description="After-sale documents against outbound documents per day and SKU.",
     grain=(("day", "day"), ("sku_id", "sku_id")),
-    source=(
-        "(SELECT day, sku_id, uniqExactMerge(documents) AS out_documents "
-        "FROM dws_sale_out_item_daily GROUP BY day, sku_id) AS outbound "
-        "FULL OUTER JOIN (SELECT day, sku_id, uniqExactMerge(documents) AS as_documents "
-        "FROM dws_refund_item_daily GROUP BY day, sku_id) AS aftersale USING (day, sku_id)"
-    ),
-    sources=("dws_sale_out_item_daily", "dws_refund_item_daily"),
+    source="dws_sku_aftersale_daily",
+    sources=("dws_sku_aftersale_daily",),
 )
 
 AFTERSALE_RETURNS = MetricView(

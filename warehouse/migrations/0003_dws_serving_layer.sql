@@ -7,7 +7,10 @@
 -- table is therefore the output of a refreshable materialized view that reads its DWD
 -- source WITH FINAL and replaces the table atomically: a dashboard query reads only the
 -- DWS table (no FINAL, no argMax) and gets exactly the answer FINAL gave at the last
--- refresh. Refresh periods (10-30 s) keep every screen inside the 1-minute freshness goal.
+-- refresh. Refresh periods: 10 s for inventory and the backlog, 30 s for documents, 60 s
+-- for item x SKU grain (the costliest: about 10 M rows to re-read); FINAL runs per
+-- partition (do_not_merge_across_partitions_select_final) because 0002 keeps every
+-- version of a key in one partition.
 --
 -- Partitions: DWS tables are rebuilt whole on each refresh, so they are not partitioned;
 -- their sorting keys start with the day so date-bounded queries read only their days.
@@ -65,10 +68,10 @@ CREATE TABLE IF NOT EXISTS dws_sku_sales
 )
 ENGINE = MergeTree
 ORDER BY sku_id
-COMMENT 'DWS: recent outbound per SKU, for turnover, cover and slow movers (refreshed every 30 s)';
+COMMENT 'DWS: recent outbound per SKU, for turnover, cover and slow movers (refreshed every 60 s)';
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS rmv_sku_sales
-REFRESH EVERY 30 SECOND TO dws_sku_sales AS
+REFRESH EVERY 60 SECOND TO dws_sku_sales AS
 SELECT sku_id,
        toInt64(sumIf(qty, toDate(io_date) > toDate(now(), 'Asia/Shanghai') - 7)) AS units_7d,
        toInt64(sum(qty)) AS units_30d,
@@ -76,7 +79,7 @@ SELECT sku_id,
 FROM dwd_sale_out_item FINAL
 WHERE status = 'Confirmed' AND io_date IS NOT NULL AND toDate(io_date) > toDate(now(), 'Asia/Shanghai') - 30
 GROUP BY sku_id
-SETTINGS prefer_column_name_to_alias = 1;
+SETTINGS prefer_column_name_to_alias = 1, do_not_merge_across_partitions_select_final = 1;
 
 CREATE TABLE IF NOT EXISTS dws_sale_out_hourly
 (
@@ -100,10 +103,10 @@ CREATE TABLE IF NOT EXISTS dws_sale_out_hourly
 )
 ENGINE = MergeTree
 ORDER BY (hour, shop_id, logistics_company)
-COMMENT 'DWS: outbound documents per hour x shop x carrier (dwd_sale_out FINAL, refreshed every 15 s)';
+COMMENT 'DWS: outbound documents per hour x shop x carrier (dwd_sale_out FINAL, refreshed every 30 s)';
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS rmv_sale_out_hourly
-REFRESH EVERY 15 SECOND TO dws_sale_out_hourly AS
+REFRESH EVERY 30 SECOND TO dws_sale_out_hourly AS
 SELECT toStartOfHour(ifNull(io_date, modified)) AS hour,
        shop_id,
        any(shop_name) AS shop_name,
@@ -123,7 +126,7 @@ SELECT toStartOfHour(ifNull(io_date, modified)) AS hour,
        quantileExactStateIf(0.9)(toInt64(dateDiff('second', pay_date, io_date)), status = 'Confirmed' AND pay_date IS NOT NULL AND io_date IS NOT NULL) AS lead_seconds
 FROM dwd_sale_out FINAL
 GROUP BY hour, shop_id, logistics_company
-SETTINGS prefer_column_name_to_alias = 1;
+SETTINGS prefer_column_name_to_alias = 1, do_not_merge_across_partitions_select_final = 1;
 
 CREATE TABLE IF NOT EXISTS dws_sale_out_pending
 (
@@ -142,7 +145,8 @@ CREATE MATERIALIZED VIEW IF NOT EXISTS rmv_sale_out_pending
 REFRESH EVERY 15 SECOND TO dws_sale_out_pending AS
 SELECT io_id, shop_id, shop_name, shop_owner, status, ifNull(created, modified) AS created
 FROM dwd_sale_out FINAL
-WHERE status IN ('WaitConfirm', 'OuterConfirming');
+WHERE status IN ('WaitConfirm', 'OuterConfirming')
+SETTINGS do_not_merge_across_partitions_select_final = 1;
 
 CREATE TABLE IF NOT EXISTS dws_sale_out_item_daily
 (
@@ -159,10 +163,10 @@ CREATE TABLE IF NOT EXISTS dws_sale_out_item_daily
 )
 ENGINE = MergeTree
 ORDER BY (day, shop_id, sku_id)
-COMMENT 'DWS: confirmed outbound items per day x shop x SKU (dwd_sale_out_item FINAL, refreshed every 15 s)';
+COMMENT 'DWS: confirmed outbound items per day x shop x SKU (dwd_sale_out_item FINAL, refreshed every 60 s)';
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS rmv_sale_out_item_daily
-REFRESH EVERY 15 SECOND TO dws_sale_out_item_daily AS
+REFRESH EVERY 60 SECOND TO dws_sale_out_item_daily AS
 SELECT toDate(ifNull(io_date, modified)) AS day, shop_id, sku_id,
        any(shop_owner) AS shop_owner, any(platform) AS platform,
        any(sku_name) AS sku_name, any(category) AS category,
@@ -172,7 +176,7 @@ SELECT toDate(ifNull(io_date, modified)) AS day, shop_id, sku_id,
 FROM dwd_sale_out_item FINAL
 WHERE status = 'Confirmed'
 GROUP BY day, shop_id, sku_id
-SETTINGS prefer_column_name_to_alias = 1;
+SETTINGS prefer_column_name_to_alias = 1, do_not_merge_across_partitions_select_final = 1;
 
 CREATE TABLE IF NOT EXISTS dws_refund_daily
 (
@@ -192,10 +196,10 @@ CREATE TABLE IF NOT EXISTS dws_refund_daily
 )
 ENGINE = MergeTree
 ORDER BY (day, shop_id, type, question_type, status_label)
-COMMENT 'DWS: after-sale documents per day x shop x type x reason x status (refreshed every 15 s)';
+COMMENT 'DWS: after-sale documents per day x shop x type x reason x status (refreshed every 30 s)';
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS rmv_refund_daily
-REFRESH EVERY 15 SECOND TO dws_refund_daily AS
+REFRESH EVERY 30 SECOND TO dws_refund_daily AS
 SELECT toDate(ifNull(as_date, modified)) AS day, shop_id,
        any(shop_owner) AS shop_owner, any(platform) AS platform,
        type, question_type, status_label,
@@ -207,7 +211,7 @@ SELECT toDate(ifNull(as_date, modified)) AS day, shop_id,
        countIf(status = 'Confirmed' AND as_date IS NOT NULL AND confirm_date IS NOT NULL) AS handling_n
 FROM dwd_refund FINAL
 GROUP BY day, shop_id, type, question_type, status_label
-SETTINGS prefer_column_name_to_alias = 1;
+SETTINGS prefer_column_name_to_alias = 1, do_not_merge_across_partitions_select_final = 1;
 
 CREATE TABLE IF NOT EXISTS dws_refund_item_daily
 (
@@ -225,10 +229,10 @@ CREATE TABLE IF NOT EXISTS dws_refund_item_daily
 )
 ENGINE = MergeTree
 ORDER BY (day, shop_id, sku_id)
-COMMENT 'DWS: after-sale items per day x shop x SKU, cancelled documents excluded (refreshed every 15 s)';
+COMMENT 'DWS: after-sale items per day x shop x SKU, cancelled documents excluded (refreshed every 30 s)';
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS rmv_refund_item_daily
-REFRESH EVERY 15 SECOND TO dws_refund_item_daily AS
+REFRESH EVERY 30 SECOND TO dws_refund_item_daily AS
 SELECT toDate(ifNull(as_date, modified)) AS day, shop_id, sku_id,
        any(shop_owner) AS shop_owner, any(sku_name) AS sku_name, any(category) AS category,
        uniqExactState(as_id) AS documents,
@@ -239,7 +243,7 @@ SELECT toDate(ifNull(as_date, modified)) AS day, shop_id, sku_id,
 FROM dwd_refund_item FINAL
 WHERE status != 'Cancelled'
 GROUP BY day, shop_id, sku_id
-SETTINGS prefer_column_name_to_alias = 1;
+SETTINGS prefer_column_name_to_alias = 1, do_not_merge_across_partitions_select_final = 1;
 
 CREATE TABLE IF NOT EXISTS dws_received_daily
 (
@@ -254,10 +258,10 @@ CREATE TABLE IF NOT EXISTS dws_received_daily
 )
 ENGINE = MergeTree
 ORDER BY (day, shop_id, wh_id_label)
-COMMENT 'DWS: after-sale receipts per day x shop x warehouse kind (refreshed every 15 s)';
+COMMENT 'DWS: after-sale receipts per day x shop x warehouse kind (refreshed every 30 s)';
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS rmv_received_daily
-REFRESH EVERY 15 SECOND TO dws_received_daily AS
+REFRESH EVERY 30 SECOND TO dws_received_daily AS
 SELECT toDate(ifNull(r.io_date, r.modified)) AS day, r.shop_id AS shop_id,
        any(r.shop_owner) AS shop_owner, r.wh_id_label AS wh_id_label,
        count() AS receipts,
@@ -271,3 +275,33 @@ LEFT JOIN (SELECT io_id, sum(qty) AS units FROM dwd_aftersale_received_item FINA
     ON u.io_id = r.io_id
 GROUP BY day, shop_id, wh_id_label
 SETTINGS join_use_nulls = 1;
+
+CREATE TABLE IF NOT EXISTS dws_sku_aftersale_daily
+(
+    day           Date COMMENT 'Day (outbound: io_date; after-sale: as_date), GMT+8',
+    sku_id        String COMMENT 'SKU id',
+    out_documents UInt64 COMMENT 'Confirmed outbound documents with this SKU',
+    as_documents  UInt64 COMMENT 'After-sale documents (not cancelled) with this SKU'
+)
+ENGINE = MergeTree
+ORDER BY (day, sku_id)
+COMMENT 'DWS: outbound and after-sale documents per day x SKU, for the after-sale rate by SKU (refreshed every 60 s)';
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS rmv_sku_aftersale_daily
+REFRESH EVERY 60 SECOND TO dws_sku_aftersale_daily AS
+SELECT day, sku_id, sum(out_documents) AS out_documents, sum(as_documents) AS as_documents
+FROM (
+    SELECT toDate(ifNull(io_date, modified)) AS day, sku_id,
+           uniqExact(io_id) AS out_documents, toUInt64(0) AS as_documents
+    FROM dwd_sale_out_item FINAL
+    WHERE status = 'Confirmed'
+    GROUP BY day, sku_id
+    UNION ALL
+    SELECT toDate(ifNull(as_date, modified)) AS day, sku_id,
+           toUInt64(0) AS out_documents, uniqExact(as_id) AS as_documents
+    FROM dwd_refund_item FINAL
+    WHERE status != 'Cancelled'
+    GROUP BY day, sku_id
+)
+GROUP BY day, sku_id
+SETTINGS do_not_merge_across_partitions_select_final = 1;

@@ -20,6 +20,13 @@ def build_parser() -> argparse.ArgumentParser:
                          help="regenerate docs/metrics.md from the catalogue")  # fmt: skip
     actions.add_parser("refresh", help="refresh every DWS serving table now and wait for it")
     actions.add_parser("serving-status", help="refresh status of the DWS serving tables")
+    access_parser = actions.add_parser(
+        "access", help="who owns which shop (RLS source of truth); row policies for a real server"
+    )
+    access_parser.add_argument(
+        "--apply-row-policies", action="store_true",
+        help="create the per-shop row policies (a real ClickHouse server with access control)",
+    )  # fmt: skip
     explain = actions.add_parser(
         "explain-change", help="split a day's outbound amount change by shop, platform, category"
     )
@@ -43,7 +50,7 @@ def main(clickhouse: ClickHouseSettings, argv: Sequence[str]) -> int:
         for migration in applied:
             print(f"  {migration.version:04d} {migration.name}")
         return 0
-    from warehouse import explain, serving
+    from warehouse import access, explain, serving
     from warehouse.client import connect
 
     client = connect(clickhouse)
@@ -51,6 +58,16 @@ def main(clickhouse: ClickHouseSettings, argv: Sequence[str]) -> int:
         if args.action == "refresh":
             views = serving.refresh_now(client)
             print(f"refreshed {len(views)} serving view(s): {', '.join(views)}")
+        elif args.action == "access":
+            for owner, shops in access.owners(client).items():
+                print(f"{owner:<16} {', '.join(map(str, shops))}")
+            if args.apply_row_policies:
+                statements = access.row_policy_statements(
+                    clickhouse.database, access.shop_tables(client), [clickhouse.user]
+                )
+                for statement in statements:
+                    client.command(statement)
+                print(f"row policy {access.POLICY_NAME} on {len(statements)} table(s)")
         elif args.action == "serving-status":
             for row in serving.refresh_status(client):
                 error = f"  error: {row['exception']}" if row["exception"] else ""

@@ -118,3 +118,18 @@ def test_shop_owner_passwords_stay_off_the_command_line(secured: Settings) -> No
     assert b"alice-pw" not in command
     owners_file = secured.paths.run_dir / "config" / "clickhouse" / "shop_owners.json"
     assert owners_file.stat().st_mode & 0o077 == 0
+
+
+def test_operators_see_who_owns_which_shop(secured: Settings) -> None:
+    import subprocess
+    import sys
+
+    from common.settings import PROJECT_ROOT
+
+    result = subprocess.run(
+        [sys.executable, "-m", "erpbi", "warehouse", "access"],
+        env=secured.environment, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    lines = dict(line.split(maxsplit=1) for line in result.stdout.splitlines())
+    assert lines["alice"] == "880001, 880003" and lines["bob"] == "880002"

@@ -24,15 +24,16 @@ import shutil
 import statistics
 import sys
 import tempfile
-import threading
 import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the project's packages first: tests/ has same-named folders
 sys.path.append(str(ROOT / "tests"))
 
-from common.settings import Settings  # noqa: E402
+from common.settings import ClickHouseSettings, Settings  # noqa: E402
 from erpbi import stack  # noqa: E402
 from support import isolated_settings  # noqa: E402
 from warehouse import serving  # noqa: E402
@@ -183,36 +184,40 @@ def stop_scheduled_refreshes(client: object) -> None:
         client.command(f"SYSTEM STOP VIEW {view}")  # type: ignore[attr-defined]
 
 
-def run_clients(settings: Settings, clients: int, rounds: int) -> dict[str, list[float]]:
-    """Each client runs every dashboard query ``rounds`` times; returns ms per query name."""
+def client_loop(clickhouse: ClickHouseSettings, index: int, rounds: int) -> tuple[dict[str, list[float]], list[str]]:
+    """One dashboard client: every query ``rounds`` times, starting on its own screen."""
     timings: dict[str, list[float]] = {name: [] for name in DASHBOARD_QUERIES}
     errors: list[str] = []
-    lock = threading.Lock()
+    client = connect(clickhouse)
+    names = list(DASHBOARD_QUERIES)
+    try:
+        for round_number in range(rounds):
+            offset = (index + round_number) % len(names)  # clients start on different screens
+            for name in names[offset:] + names[:offset]:
+                began = time.perf_counter()
+                try:
+                    client.query(DASHBOARD_QUERIES[name])
+                except Exception as error:  # noqa: BLE001 - counted and reported
+                    errors.append(f"{name}: {error}")
+                    continue
+                timings[name].append((time.perf_counter() - began) * 1000)
+    finally:
+        client.close()
+    return timings, errors
 
-    def client_loop(index: int) -> None:
-        client = connect(settings.clickhouse)
-        names = list(DASHBOARD_QUERIES)
-        try:
-            for round_number in range(rounds):
-                offset = (index + round_number) % len(names)  # clients start on different screens
-                for name in names[offset:] + names[:offset]:
-                    began = time.perf_counter()
-                    try:
-                        client.query(DASHBOARD_QUERIES[name])
-                    except Exception as error:  # noqa: BLE001 - counted and reported
-                        with lock:
-                            errors.append(f"{name}: {error}")
-                        continue
-                    with lock:
-                        timings[name].append((time.perf_counter() - began) * 1000)
-        finally:
-            client.close()
 
-    threads = [threading.Thread(target=client_loop, args=(n,)) for n in range(clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=1800)
+def run_clients(settings: Settings, clients: int, rounds: int) -> dict[str, list[float]]:
+    """``clients`` dashboard clients at once, each its own process (as browsers would be:
+    threads of one Python process would measure the client's own GIL too)."""
+    timings: dict[str, list[float]] = {name: [] for name in DASHBOARD_QUERIES}
+    errors: list[str] = []
+    with ProcessPoolExecutor(max_workers=clients, mp_context=get_context("fork")) as pool:
+        futures = [pool.submit(client_loop, settings.clickhouse, n, rounds) for n in range(clients)]
+        for future in futures:
+            client_timings, client_errors = future.result(timeout=1800)
+            errors += client_errors
+            for name, values in client_timings.items():
+                timings[name] += values
     if errors:
         print(f"  {len(errors)} errors with {clients} clients, e.g. {errors[0][:200]}")
     return timings

@@ -29,11 +29,11 @@ sys.path.insert(0, str(ROOT))  # the project's packages first: tests/ has same-n
 sys.path.append(str(ROOT / "tests"))  # for tests/support.py
 
 from kafka import KafkaProducer  # noqa: E402
+from support import isolated_settings  # noqa: E402
 
 from common.settings import Settings  # noqa: E402
 from erpbi import stack  # noqa: E402
 from erpbi.services import by_name  # noqa: E402
-from support import isolated_settings  # noqa: E402
 from warehouse.client import connect  # noqa: E402
 
 

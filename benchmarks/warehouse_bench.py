@@ -33,9 +33,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the project's packages first: tests/ has same-named folders
 sys.path.append(str(ROOT / "tests"))
 
+from support import isolated_settings  # noqa: E402
+
 from common.settings import ClickHouseSettings, Settings  # noqa: E402
 from erpbi import stack  # noqa: E402
-from support import isolated_settings  # noqa: E402
 from warehouse import serving  # noqa: E402
 from warehouse.client import connect  # noqa: E402
 
@@ -184,7 +185,9 @@ def stop_scheduled_refreshes(client: object) -> None:
         client.command(f"SYSTEM STOP VIEW {view}")  # type: ignore[attr-defined]
 
 
-def client_loop(clickhouse: ClickHouseSettings, index: int, rounds: int) -> tuple[dict[str, list[float]], list[str]]:
+def client_loop(
+    clickhouse: ClickHouseSettings, index: int, rounds: int
+) -> tuple[dict[str, list[float]], list[str]]:
     """One dashboard client: every query ``rounds`` times, starting on its own screen."""
     timings: dict[str, list[float]] = {name: [] for name in DASHBOARD_QUERIES}
     errors: list[str] = []
@@ -229,7 +232,9 @@ def percentile(values: list[float], level: float) -> float:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--items", type=int, default=10_000_000)
     parser.add_argument("--refunds", type=int, default=1_000_000)
     parser.add_argument("--skus", type=int, default=30_000)
@@ -256,23 +261,33 @@ def main() -> int:
         stack.down(settings, report=lambda line: None)
         shutil.rmtree(workdir, ignore_errors=True)
 
-    print(f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(
+        f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    )
     print("\n| generated (INSERT ... SELECT inside the engine) | rows | rows/s |\n|---|---:|---:|")
     for table, rows, seconds in generated:
         print(f"| {table} | {rows:,} | {rows / seconds:,.0f} |")
-    print(f"| HTTP JSONEachRow batches of 20,000 (as the Flink sink) | 200,000 | {http_rate:,.0f} |")
+    print(
+        f"| HTTP JSONEachRow batches of 20,000 (as the Flink sink) | 200,000 | {http_rate:,.0f} |"
+    )
     print("\n| serving table refresh, each alone (reads DWD with FINAL) | seconds |\n|---|---:|")
     for view, seconds in refreshes:
         print(f"| {view} | {seconds:.2f} |")
-    print("\n| dashboard query (scheduled refreshes held) | 1 client p50 ms | p99 ms "
-          "| 30 clients p50 ms | p99 ms |")
+    print(
+        "\n| dashboard query (scheduled refreshes held) | 1 client p50 ms | p99 ms "
+        "| 30 clients p50 ms | p99 ms |"
+    )
     print("|---|---:|---:|---:|---:|")
     for name in DASHBOARD_QUERIES:
-        print(f"| {name} | {statistics.median(single[name]):.1f} | {percentile(single[name], .99):.1f} "
-              f"| {statistics.median(many[name]):.1f} | {percentile(many[name], .99):.1f} |")
+        print(
+            f"| {name} | {statistics.median(single[name]):.1f} | {percentile(single[name], 0.99):.1f} "
+            f"| {statistics.median(many[name]):.1f} | {percentile(many[name], 0.99):.1f} |"
+        )
     everything = [value for values in many.values() for value in values]
-    print(f"| **all queries, 30 clients** | | | {statistics.median(everything):.1f} | "
-          f"{percentile(everything, .99):.1f} |")
+    print(
+        f"| **all queries, 30 clients** | | | {statistics.median(everything):.1f} | "
+        f"{percentile(everything, 0.99):.1f} |"
+    )
     print("\n| table | rows | MiB on disk |\n|---|---:|---:|")
     for table, rows, size in disk:
         print(f"| {table} | {rows:,} | {size / 2**20:,.1f} |")

@@ -67,7 +67,9 @@ def _write_shop_owners(settings: Settings) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.touch(mode=0o600)
     path.chmod(0o600)
-    owners = {name: secret.get_secret_value() for name, secret in settings.clickhouse.shop_owners.items()}
+    owners = {
+        name: secret.get_secret_value() for name, secret in settings.clickhouse.shop_owners.items()
+    }
     path.write_text(json.dumps(owners), encoding="utf-8")
     return path
 

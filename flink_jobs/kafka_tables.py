@@ -9,7 +9,9 @@ from __future__ import annotations
 from common.settings import Settings
 
 
-def source_options(stream: str, settings: Settings, group: str, value_format: dict[str, str]) -> str:
+def source_options(
+    stream: str, settings: Settings, group: str, value_format: dict[str, str]
+) -> str:
     """The WITH clause of an ODS source (earliest offset on a fresh start; checkpoints after)."""
     options = {
         "connector": "kafka",

@@ -42,7 +42,9 @@ def fact_views(spec: StreamSpec) -> list[str]:
     ]
 
 
-def fact_sink_rows(table_env: Any, spec: StreamSpec, document_table: str, item_table: str) -> list[str]:
+def fact_sink_rows(
+    table_env: Any, spec: StreamSpec, document_table: str, item_table: str
+) -> list[str]:
     """Sink rows for a document view and its item view: every view column, plus versions."""
     rows = []
     for view, table, key in (

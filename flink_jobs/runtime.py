@@ -152,10 +152,18 @@ def build_environment(
     if flink.mode == "cluster":
         # The cluster has the connector jars in its lib folder, its own REST endpoint
         # and restart handling: keep only what belongs to the job itself.
-        for local_only in ("pipeline.jars", "rest.address", "rest.bind-address", "rest.port",
-                           "taskmanager.memory.process.size", "execution.state-recovery.path",
-                           "execution.checkpointing.dir", "python.executable",
-                           "python.client.executable", "io.tmp.dirs"):
+        for local_only in (
+            "pipeline.jars",
+            "rest.address",
+            "rest.bind-address",
+            "rest.port",
+            "taskmanager.memory.process.size",
+            "execution.state-recovery.path",
+            "execution.checkpointing.dir",
+            "python.executable",
+            "python.client.executable",
+            "io.tmp.dirs",
+        ):
             values.pop(local_only, None)
     for key, value in values.items():
         config.set_string(key, value)

@@ -45,8 +45,7 @@ def owners(client: Any) -> dict[str, list[int]]:
 def owner_condition(database: str) -> str:
     """The row condition a real server evaluates for the user running the query."""
     return (
-        f"{SHOP_COLUMN} IN (SELECT shop_id FROM {database}.shop_access "
-        "WHERE owner = currentUser())"
+        f"{SHOP_COLUMN} IN (SELECT shop_id FROM {database}.shop_access WHERE owner = currentUser())"
     )
 
 

@@ -1,4 +1,4 @@
-""""Why did it change": a day's outbound amount against a base day, split by contributor.
+""" "Why did it change": a day's outbound amount against a base day, split by contributor.
 
 For day D and base B (the day before: day-over-day; 7 days before: week-over-week), each
 member of a dimension (a shop, a platform, a SKU category) contributes
@@ -41,8 +41,11 @@ SELECT dimension, member, base_amount, amount, amount - base_amount AS change,
        toFloat64(amount - base_amount)
          / nullIf(toFloat64(sum(amount - base_amount) OVER (PARTITION BY dimension)), 0) AS share
 FROM (
-{_BY_DOCUMENT.format(dimension="shop", key="shop_id",
-                     member="concat(toString(shop_id), ' ', any(shop_name))")}
+{
+    _BY_DOCUMENT.format(
+        dimension="shop", key="shop_id", member="concat(toString(shop_id), ' ', any(shop_name))"
+    )
+}
 UNION ALL
 {_BY_DOCUMENT.format(dimension="platform", key="platform", member="platform")}
 UNION ALL

@@ -60,7 +60,9 @@ def migrate(settings: ClickHouseSettings) -> list[Migration]:
     )
     done = {
         row[0]
-        for row in client.query(f"SELECT version FROM {database}.schema_migrations FINAL").result_rows
+        for row in client.query(
+            f"SELECT version FROM {database}.schema_migrations FINAL"
+        ).result_rows
     }
     applied = []
     for migration in discover():

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 from clickhouse_connect.driver.client import Client
+from support import isolated_settings
 
 from common.settings import Settings
-from support import isolated_settings
 from connectors.simulator.control import SimulatorControl
 from erpbi import stack
 from warehouse.client import connect

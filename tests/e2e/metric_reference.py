@@ -159,7 +159,9 @@ def inventory_sku(erp: ErpSnapshot) -> Rows:
         sold = units_7d.get(sku_id, 0)
         rows[(sku_id, entry["name"], entry["category"])] = {
             "inventory_days_of_cover": ratio(entry["available"], sold / 7),
-            "inventory_replenishment_qty": max(0, 2 * sold - entry["available"] - entry["purchase"]),
+            "inventory_replenishment_qty": max(
+                0, 2 * sold - entry["available"] - entry["purchase"]
+            ),
         }
     return rows
 
@@ -196,8 +198,10 @@ def outbound_hourly(erp: ErpSnapshot) -> Rows:
         key = (hour_of(document.get("io_date"), document["modified"]),
                *_outbound_shop_key(erp, document))  # fmt: skip
         confirmed = document["status"] == CONFIRMED
-        _sum_into(rows.setdefault(key, {}),
-                  outbound_hourly_amount=money(document["pay_amount"]) if confirmed else money(0))
+        _sum_into(
+            rows.setdefault(key, {}),
+            outbound_hourly_amount=money(document["pay_amount"]) if confirmed else money(0),
+        )
     return rows
 
 
@@ -218,7 +222,9 @@ def outbound_daily(erp: ErpSnapshot) -> Rows:
             "outbound_orders": orders,
             "outbound_amount": pay,
             "outbound_avg_order_value": ratio(pay, orders),
-            "outbound_void_rate": ratio(sum(d["status"] in VOIDED for d in documents), len(documents)),
+            "outbound_void_rate": ratio(
+                sum(d["status"] in VOIDED for d in documents), len(documents)
+            ),
             "outbound_discount_amount": sum((money(d["free_amount"]) for d in confirmed), money(0)),
             "outbound_freight": sum((money(d["freight"]) for d in confirmed), money(0)),
             "outbound_ship_lead_hours": ratio(sum(leads), len(leads) * 3600),
@@ -255,8 +261,10 @@ def outbound_trend(erp: ErpSnapshot) -> Rows:
         before = date.fromisoformat(day)
         previous_day = amounts.get(str(before - timedelta(days=1)), money(0))
         previous_week = amounts.get(str(before - timedelta(days=7)), money(0))
-        rows[(day,)] = {"outbound_amount_dod": ratio(amount - previous_day, previous_day),
-                        "outbound_amount_wow": ratio(amount - previous_week, previous_week)}
+        rows[(day,)] = {
+            "outbound_amount_dod": ratio(amount - previous_day, previous_day),
+            "outbound_amount_wow": ratio(amount - previous_week, previous_week),
+        }
     return rows
 
 
@@ -302,8 +310,9 @@ def outbound_item_daily(erp: ErpSnapshot) -> Rows:
         _sum_into(rows.setdefault(key, {}), outbound_units=int(item["qty"]),
                   outbound_item_amount=money(item["sale_amount"]))  # fmt: skip
     for values in rows.values():
-        values["outbound_avg_unit_price"] = ratio(values["outbound_item_amount"],
-                                                  values["outbound_units"])
+        values["outbound_avg_unit_price"] = ratio(
+            values["outbound_item_amount"], values["outbound_units"]
+        )
     return rows
 
 
@@ -318,7 +327,9 @@ def outbound_sku_daily(erp: ErpSnapshot) -> Rows:
     for key, values in rows.items():
         by_day[key[0]].append(values["outbound_sku_amount"])
     for key, values in rows.items():
-        values["outbound_sku_rank"] = 1 + sum(a > values["outbound_sku_amount"] for a in by_day[key[0]])
+        values["outbound_sku_rank"] = 1 + sum(
+            a > values["outbound_sku_amount"] for a in by_day[key[0]]
+        )
     return rows
 
 
@@ -394,8 +405,10 @@ def aftersale_rate(erp: ErpSnapshot) -> Rows:
     for key in outbound.keys() | refunds.keys():
         out = outbound.get(key, {"documents": 0, "pay": money(0)})
         back = refunds.get(key, {"documents": 0, "refund": money(0)})
-        rows[key] = {"aftersale_rate": ratio(back["documents"], out["documents"]),
-                     "aftersale_refund_amount_rate": ratio(back["refund"], out["pay"])}
+        rows[key] = {
+            "aftersale_rate": ratio(back["documents"], out["documents"]),
+            "aftersale_refund_amount_rate": ratio(back["refund"], out["pay"]),
+        }
     return rows
 
 
@@ -422,8 +435,9 @@ def aftersale_returns(erp: ErpSnapshot) -> Rows:
             _sum_into(rows.setdefault(key, {}), aftersale_returned_units=int(item.get("r_qty") or 0),
                       _defective=int(item.get("defective_qty") or 0))  # fmt: skip
     for values in rows.values():
-        values["aftersale_defective_return_rate"] = ratio(values.pop("_defective"),
-                                                          values["aftersale_returned_units"])
+        values["aftersale_defective_return_rate"] = ratio(
+            values.pop("_defective"), values["aftersale_returned_units"]
+        )
     return rows
 
 
@@ -434,13 +448,16 @@ def aftersale_received(erp: ErpSnapshot) -> Rows:
         key = (day_of(receipt.get("io_date"), receipt["modified"]), int(receipt["shop_id"]))
         as_date = asked.get(str(receipt.get("as_id") or ""))
         received_at = erp_time(receipt.get("io_date"))
-        on_time = bool(as_date and received_at and (received_at - as_date).total_seconds() <= 7 * 86400)
+        on_time = bool(
+            as_date and received_at and (received_at - as_date).total_seconds() <= 7 * 86400
+        )
         _sum_into(rows.setdefault(key, {}),
                   aftersale_received_units=sum(int(i["qty"]) for i in receipt.get("items") or []),
                   _on_time=int(on_time), _with_refund=int(as_date is not None))  # fmt: skip
     for values in rows.values():
-        values["aftersale_receipt_timeliness"] = ratio(values.pop("_on_time"),
-                                                       values.pop("_with_refund"))
+        values["aftersale_receipt_timeliness"] = ratio(
+            values.pop("_on_time"), values.pop("_with_refund")
+        )
     return rows
 
 
@@ -451,9 +468,11 @@ def finance_daily(erp: ErpSnapshot) -> Rows:
         out = outbound.get(key, {"pay": money(0), "free": money(0), "freight": money(0),
                                  "fee": Decimal(0)})  # fmt: skip
         refund = refunds.get(key, {"refund": money(0)})["refund"]
-        rows[key] = {"finance_gmv": out["pay"] + out["free"] - out["freight"],
-                     "finance_platform_fee": out["fee"],
-                     "finance_net_received": out["pay"] - out["fee"] - refund}
+        rows[key] = {
+            "finance_gmv": out["pay"] + out["free"] - out["freight"],
+            "finance_platform_fee": out["fee"],
+            "finance_net_received": out["pay"] - out["fee"] - refund,
+        }
     return rows
 
 
@@ -473,7 +492,9 @@ def expected_views(erp: ErpSnapshot, now: datetime) -> dict[str, Rows]:
         "metric_outbound_sku_daily": outbound_sku_daily(erp),
         "metric_aftersale_daily": aftersale_daily(erp),
         "metric_aftersale_type_mix": aftersale_mix(erp, "aftersale_type_share", "type"),
-        "metric_aftersale_reason_mix": aftersale_mix(erp, "aftersale_reason_share", "question_type"),
+        "metric_aftersale_reason_mix": aftersale_mix(
+            erp, "aftersale_reason_share", "question_type"
+        ),
         "metric_aftersale_status_mix": aftersale_mix(erp, "aftersale_status_share", "status_label"),
         "metric_aftersale_rate_daily": aftersale_rate(erp),
         "metric_aftersale_sku_daily": aftersale_sku(erp),

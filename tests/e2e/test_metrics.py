@@ -2,8 +2,9 @@
 
 Scenario: the e2e stack's ERP (fixed seed, three days of orders with their after-sales,
 returns received and a backlog still waiting to ship, 1,000 SKUs in 2 warehouses) plus a
-shop sheet giving every shop an owner and a platform fee rate. Once the warehouse holds the ERP's latest version of every record,
-the serving views are refreshed and every metric view is compared, row by row, with
+shop sheet giving every shop an owner and a platform fee rate. Once the warehouse holds the
+ERP's latest version of every record, the serving views are refreshed and every metric
+view is compared, row by row, with
 ``metric_reference`` computed from the simulator's own records: counts and sums exactly,
 rates to 1e-9 relative.
 """
@@ -20,11 +21,11 @@ from typing import Any
 
 import pytest
 from clickhouse_connect.driver.client import Client
+from metric_reference import ErpSnapshot, Rows, expected_views
+from test_inventory_slice import poll
 
 from common.settings import PROJECT_ROOT, Settings
 from connectors.simulator.control import SimulatorControl
-from metric_reference import ErpSnapshot, Rows, expected_views
-from test_inventory_slice import poll
 from warehouse import serving
 from warehouse.metrics.catalogue import METRICS, metric_views
 from warehouse.metrics.views import BUSINESS_TODAY

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import DatabaseError
+from support import isolated_settings
 
 from common.settings import Settings
 from erpbi import stack
 from erpbi.services import by_name
-from support import isolated_settings
 from warehouse import access, serving
 from warehouse.client import connect
 
@@ -52,7 +52,9 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
 def login(settings: Settings, user: str, password: str) -> Client:
     from pydantic import SecretStr
 
-    return connect(settings.clickhouse.model_copy(update={"user": user, "password": SecretStr(password)}))
+    return connect(
+        settings.clickhouse.model_copy(update={"user": user, "password": SecretStr(password)})
+    )
 
 
 @pytest.fixture
@@ -88,7 +90,11 @@ def test_a_shop_owner_reads_only_their_shops_everywhere(alice: Client, secured: 
     assert shops_seen(bob, "SELECT shop_id FROM dwd_sale_out") == set(BOB_SHOPS)
     bob.close()
     admin = connect(secured.clickhouse)
-    assert shops_seen(admin, "SELECT shop_id FROM dwd_sale_out") == {*ALICE_SHOPS, *BOB_SHOPS, 880004}
+    assert shops_seen(admin, "SELECT shop_id FROM dwd_sale_out") == {
+        *ALICE_SHOPS,
+        *BOB_SHOPS,
+        880004,
+    }
     admin.close()
 
 

@@ -68,7 +68,9 @@ def landed(warehouse: Client) -> Client:
         document("SV-4", SHOP_2, "测试乙", DAY_B, "Confirmed", "80", 1),
     ])  # fmt: skip
     # An older version arriving after the newer one must not win.
-    insert(warehouse, "dwd_sale_out", [document("SV-2", SHOP_1, "测试甲", DAY_A, "Cancelled", "50", 0)])
+    insert(
+        warehouse, "dwd_sale_out", [document("SV-2", SHOP_1, "测试甲", DAY_A, "Cancelled", "50", 0)]
+    )
     insert(warehouse, "dwd_sale_out_item", [
         item("SV-1", SHOP_1, DAY_A, "测试类目一", "120", 2),
         item("SV-2", SHOP_1, DAY_A, "测试类目二", "50", 1),
@@ -93,7 +95,8 @@ def test_dashboard_views_answer_what_final_answers_without_final(landed: Client)
     assert served[0][2:] == (2, Decimal("170"))  # SV-1 at its newest version, SV-2 not cancelled
     fee = landed.query(
         "SELECT finance_platform_fee FROM metric_finance_daily "
-        "WHERE shop_id = 990001 AND day = {d:Date}", parameters={"d": DAY_A}
+        "WHERE shop_id = 990001 AND day = {d:Date}",
+        parameters={"d": DAY_A},
     ).result_rows[0][0]
     assert fee == Decimal("8.5")  # 5 % of 170
 

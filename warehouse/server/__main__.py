@@ -26,7 +26,9 @@ def parse_args(argv: list[str] | None = None) -> ServerConfig:
     parser.add_argument("--password", default=os.environ.get("WAREHOUSE_SERVER_PASSWORD", ""))
     parser.add_argument("--database", default="default", help="created at start if missing")
     parser.add_argument(
-        "--shop-owners-file", type=Path, default=None,
+        "--shop-owners-file",
+        type=Path,
+        default=None,
         help="JSON {owner: password}: read-only users who see only their shops' rows",
     )
     parser.add_argument("--log-file", type=Path, default=None)

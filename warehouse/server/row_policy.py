@@ -123,4 +123,6 @@ class ShopRowPolicy:
 
     @staticmethod
     def _denied(user: str, what: str) -> ClickHouseError:
-        return ClickHouseError.of(ACCESS_DENIED, f"{user}: Not enough privileges: a shop owner {what}")
+        return ClickHouseError.of(
+            ACCESS_DENIED, f"{user}: Not enough privileges: a shop owner {what}"
+        )

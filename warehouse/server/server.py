@@ -17,8 +17,8 @@ from warehouse.server.auth import UserDirectory
 from warehouse.server.config import ServerConfig
 from warehouse.server.dispatch import QueryDispatcher
 from warehouse.server.engine import ChdbEngine, ExecutionContext
-from warehouse.server.row_policy import ShopRowPolicy
 from warehouse.server.handler import WarehouseHttpServer
+from warehouse.server.row_policy import ShopRowPolicy
 from warehouse.server.sessions import SessionRegistry
 from warehouse.server.sqltext import StatementKind
 

@@ -21,16 +21,19 @@ SHOP_COLUMN = "shop_id"
 POLICY_NAME = "shop_owner_rows"
 
 
-def shop_tables(client: Any) -> list[str]:
-    """Tables (not views) of the current database that carry a shop_id column."""
-    result = client.query(
-        "SELECT c.table FROM system.columns AS c "
+def shop_tables_sql(database_expression: str = "currentDatabase()") -> str:
+    """Tables (not views) of a database that carry a shop_id column: the ones RLS filters."""
+    return (
+        "SELECT DISTINCT c.table FROM system.columns AS c "
         "INNER JOIN system.tables AS t ON t.database = c.database AND t.name = c.table "
-        "WHERE c.database = currentDatabase() AND c.name = {column:String} "
-        "AND t.engine NOT IN ('View', 'MaterializedView') ORDER BY c.table",
-        parameters={"column": SHOP_COLUMN},
+        f"WHERE c.database = {database_expression} AND c.name = '{SHOP_COLUMN}' "
+        "AND t.engine NOT IN ('View', 'MaterializedView') ORDER BY c.table"
     )
-    return [row[0] for row in result.result_rows]
+
+
+def shop_tables(client: Any) -> list[str]:
+    """The shop tables of the client's database."""
+    return [row[0] for row in client.query(shop_tables_sql()).result_rows]
 
 
 def owners(client: Any) -> dict[str, list[int]]:

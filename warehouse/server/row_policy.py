@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from warehouse.access import shop_tables_sql
 from warehouse.server.errors import ACCESS_DENIED, ClickHouseError
 from warehouse.server.sqltext import StatementKind, quote_string, tokens
 
@@ -94,13 +95,7 @@ class ShopRowPolicy:
         return [int(row[0]) for row in rows]
 
     def _shop_tables(self) -> list[str]:
-        rows = self._cached(
-            "tables",
-            "SELECT DISTINCT c.table FROM system.columns AS c INNER JOIN system.tables AS t "
-            "ON t.database = c.database AND t.name = c.table "
-            f"WHERE c.database = {quote_string(self._database)} AND c.name = 'shop_id' "
-            "AND t.engine NOT IN ('View', 'MaterializedView') ORDER BY c.table",
-        )
+        rows = self._cached("tables", shop_tables_sql(quote_string(self._database)))
         return [row[0] for row in rows]
 
     def _cached(self, key: str, sql: str) -> list[list[str]]:

@@ -7,7 +7,10 @@
 2. Refreshes the DWS serving tables (what the refreshable views do every 10-30 s) and
    reports how long each refresh takes.
 3. Runs every dashboard query (the metric views, as the screens query them) with 1 client
-   and with 30 concurrent clients, and prints p50/p99 per query.
+   and with 30 concurrent clients, and prints p50/p99 per query: first with scheduled
+   refreshes held and every query run in the engine, then with the query-cache settings
+   Superset's connection sends (clickhouse.dashboard_cache_seconds), then the same again
+   with the scheduled refreshes running.
 4. Prints the disk footprint per table.
 
 Usage: .cache/venvs/core/bin/python benchmarks/warehouse_bench.py [--items 10000000]
@@ -186,12 +189,18 @@ def stop_scheduled_refreshes(client: object) -> None:
 
 
 def client_loop(
-    clickhouse: ClickHouseSettings, index: int, rounds: int
+    clickhouse: ClickHouseSettings, index: int, rounds: int, cached: bool
 ) -> tuple[dict[str, list[float]], list[str]]:
-    """One dashboard client: every query ``rounds`` times, starting on its own screen."""
+    """One dashboard client: every query ``rounds`` times, starting on its own screen.
+
+    ``cached``: with the settings Superset's connection sends (the query cache), else
+    every query runs in the engine.
+    """
     timings: dict[str, list[float]] = {name: [] for name in DASHBOARD_QUERIES}
     errors: list[str] = []
-    client = connect(clickhouse)
+    client = connect(
+        clickhouse, query_settings=clickhouse.dashboard_query_settings() if cached else None
+    )
     names = list(DASHBOARD_QUERIES)
     try:
         for round_number in range(rounds):
@@ -209,13 +218,15 @@ def client_loop(
     return timings, errors
 
 
-def run_clients(settings: Settings, clients: int, rounds: int) -> dict[str, list[float]]:
+def run_clients(
+    settings: Settings, clients: int, rounds: int, cached: bool = False
+) -> dict[str, list[float]]:
     """``clients`` dashboard clients at once, each its own process (as browsers would be:
     threads of one Python process would measure the client's own GIL too)."""
     timings: dict[str, list[float]] = {name: [] for name in DASHBOARD_QUERIES}
     errors: list[str] = []
     with ProcessPoolExecutor(max_workers=clients, mp_context=get_context("fork")) as pool:
-        futures = [pool.submit(client_loop, settings.clickhouse, n, rounds) for n in range(clients)]
+        futures = [pool.submit(client_loop, settings.clickhouse, n, rounds, cached) for n in range(clients)]
         for future in futures:
             client_timings, client_errors = future.result(timeout=1800)
             errors += client_errors
@@ -252,6 +263,11 @@ def main() -> int:
         refreshes = refresh_times(client)
         single = run_clients(settings, 1, args.rounds)
         many = run_clients(settings, 30, max(2, args.rounds // 4))
+        cache_seconds = settings.clickhouse.dashboard_cache_seconds
+        cached = run_clients(settings, 30, args.rounds, cached=True)
+        for view in serving.refreshable_views(client):  # the scheduled refreshes, running
+            client.command(f"SYSTEM START VIEW {view}")
+        busy = run_clients(settings, 30, args.rounds * 3, cached=True)
         disk = client.query(
             "SELECT table, sum(rows), sum(bytes_on_disk) FROM system.parts WHERE active "
             "AND database = currentDatabase() GROUP BY table ORDER BY sum(bytes_on_disk) DESC"
@@ -274,19 +290,24 @@ def main() -> int:
     for view, seconds in refreshes:
         print(f"| {view} | {seconds:.2f} |")
     print(
-        "\n| dashboard query (scheduled refreshes held) | 1 client p50 ms | p99 ms "
-        "| 30 clients p50 ms | p99 ms |"
+        "\n| dashboard query | 1 client p50 ms | p99 ms | 30 clients p50 ms | p99 ms "
+        f"| 30 clients, query cache {cache_seconds} s: p50 ms | p99 ms "
+        "| same, refreshes running: p50 ms | p99 ms |"
     )
-    print("|---|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    runs = (single, many, cached, busy)
     for name in DASHBOARD_QUERIES:
-        print(
-            f"| {name} | {statistics.median(single[name]):.1f} | {percentile(single[name], 0.99):.1f} "
-            f"| {statistics.median(many[name]):.1f} | {percentile(many[name], 0.99):.1f} |"
+        cells = " | ".join(
+            f"{statistics.median(run[name]):.1f} | {percentile(run[name], 0.99):.1f}" for run in runs
         )
-    everything = [value for values in many.values() for value in values]
+        print(f"| {name} | {cells} |")
+    totals = [[value for values in run.values() for value in values] for run in runs[1:]]
+    cells = " | ".join(f"{statistics.median(t):.1f} | {percentile(t, 0.99):.1f}" for t in totals)
+    print(f"| **all queries, 30 clients** | | | {cells} |")
     print(
-        f"| **all queries, 30 clients** | | | {statistics.median(everything):.1f} | "
-        f"{percentile(everything, 0.99):.1f} |"
+        f"\nqueries measured: 1 client {sum(map(len, single.values())):,}, "
+        + ", ".join(f"{sum(map(len, run.values())):,}" for run in runs[1:])
+        + " (30-client runs: engine every time; query cache; query cache + refreshes)"
     )
     print("\n| table | rows | MiB on disk |\n|---|---:|---:|")
     for table, rows, size in disk:

@@ -78,18 +78,41 @@ class ClickHouseSettings(_Section):
     # Shop owners' read-only logins (owner name as in the shop sheet -> password): they see
     # only their shops' rows (single-machine server; row policies on a real server).
     shop_owners: dict[str, SecretStr] = Field(default_factory=dict)
+    # Dashboards read through ClickHouse's query cache: 30 screens asking the same question
+    # within this many seconds cost the engine one run. 0 turns it off. Serving tables are
+    # rebuilt every 10-60 s, so a few seconds add little staleness.
+    dashboard_cache_seconds: int = Field(default=5, ge=0)
 
     @property
     def url(self) -> str:
         scheme = "https" if self.secure else "http"
         return f"{scheme}://{self.host}:{self.port}"
 
+    def dashboard_query_settings(self) -> dict[str, str]:
+        """ClickHouse settings every dashboard query carries (the query cache, if on)."""
+        if self.dashboard_cache_seconds == 0:
+            return {}
+        return {
+            "use_query_cache": "1",
+            "query_cache_ttl": str(self.dashboard_cache_seconds),
+            # metric views use now() for "today", Superset reads system tables for metadata:
+            # a real server refuses to cache either unless told to
+            "query_cache_nondeterministic_function_handling": "save",
+            "query_cache_system_table_handling": "save",
+        }
+
     def sqlalchemy_uri(self, masked: bool = False) -> str:
-        """URI for Superset's clickhousedb dialect (the password masked on request)."""
+        """URI for Superset's clickhousedb dialect (the password masked on request).
+
+        Query parameters other than the driver's own become settings of every query.
+        """
         secret = "XXXXXXXXXX" if masked else self.password.get_secret_value()
+        query = "&".join(
+            f"{key}={value}"
+            for key, value in {"compress": "false", **self.dashboard_query_settings()}.items()
+        )
         return (
-            f"clickhousedb://{self.user}:{secret}@{self.host}:{self.port}/"
-            f"{self.database}?compress=false"
+            f"clickhousedb://{self.user}:{secret}@{self.host}:{self.port}/{self.database}?{query}"
         )
 
 
@@ -100,6 +123,10 @@ class FlinkSettings(_Section):
     parallelism: int = 1
     jvm_heap_mb: int = 1024
     checkpoint_interval_ms: int = 5000
+    # rocksdb: join state lives per entry on local disk, checkpoints are incremental.
+    # hashmap copies a join key's whole fact map on the first write after each
+    # checkpoint, which is quadratic when few keys (shops, warehouses) hold many facts.
+    state_backend: Literal["rocksdb", "hashmap"] = "rocksdb"
     flush_interval_ms: int = 1000
     flush_max_rows: int = 20000
     sink_retry_max_seconds: float = 30.0

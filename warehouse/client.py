@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from clickhouse_connect import get_client
 from clickhouse_connect.driver.client import Client
 
 from common.settings import ClickHouseSettings
 
 
-def connect(settings: ClickHouseSettings, database: str | None = None, **kwargs: object) -> Client:
-    """A client for ``database`` (the configured one by default; '' for none)."""
+def connect(
+    settings: ClickHouseSettings,
+    database: str | None = None,
+    query_settings: Mapping[str, str] | None = None,
+    **kwargs: object,
+) -> Client:
+    """A client for ``database`` (the configured one by default; '' for none).
+
+    ``query_settings`` are ClickHouse settings sent with every query, e.g.
+    ``settings.dashboard_query_settings()`` to read as the dashboards do.
+    """
     return get_client(
         host=settings.host,
         port=settings.port,
@@ -20,5 +31,6 @@ def connect(settings: ClickHouseSettings, database: str | None = None, **kwargs:
         compress=False,
         connect_timeout=5,
         send_receive_timeout=60,
+        settings=dict(query_settings or {}),
         **kwargs,
     )

@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from warehouse.server.config import DEFAULT_ENGINE_CONNECTIONS, ServerConfig
+from warehouse.server.config import DEFAULT_ENGINE_CONNECTIONS, DEFAULT_QUERY_CACHE_MB, ServerConfig
 from warehouse.server.engine import EngineUnavailable
 from warehouse.server.server import serve
 
@@ -39,6 +39,12 @@ def parse_args(argv: list[str] | None = None) -> ServerConfig:
         default=DEFAULT_ENGINE_CONNECTIONS,
         help="chDB connections, i.e. statements run in parallel (default %(default)s)",
     )
+    parser.add_argument(
+        "--query-cache-mb",
+        type=_positive_int,
+        default=DEFAULT_QUERY_CACHE_MB,
+        help="memory for results of reads sent with use_query_cache=1 (default %(default)s)",
+    )
     args = parser.parse_args(argv)
     return ServerConfig(
         data_path=args.data_path,
@@ -50,6 +56,7 @@ def parse_args(argv: list[str] | None = None) -> ServerConfig:
         log_file=args.log_file,
         keep_alive_timeout_seconds=args.keep_alive_timeout,
         engine_connections=args.engine_connections,
+        query_cache_bytes=args.query_cache_mb << 20,
         shop_owners=_shop_owners(args.shop_owners_file),
     )
 

@@ -12,6 +12,8 @@ from pathlib import Path
 # but a large GROUP BY already uses every core, so parallel ones only compete (4: ~1.8x
 # slower, 2: ~1.1x). About one per core is the useful range.
 DEFAULT_ENGINE_CONNECTIONS = 2
+# Results kept for reads sent with use_query_cache=1 (query_cache.py).
+DEFAULT_QUERY_CACHE_MB = 64
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,7 @@ class ServerConfig:
     keep_alive_timeout_seconds: float = 30.0
     # chDB connections, i.e. statements that run at once; more requests wait for one.
     engine_connections: int = DEFAULT_ENGINE_CONNECTIONS
+    query_cache_bytes: int = DEFAULT_QUERY_CACHE_MB << 20
     display_name: str = field(default_factory=socket.gethostname)
 
     def __post_init__(self) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -29,6 +30,7 @@ from warehouse.server.errors import (
     SYNTAX_ERROR,
     ClickHouseError,
 )
+from warehouse.server.query_cache import CachePolicy, QueryCache, split_settings
 from warehouse.server.row_policy import ShopRowPolicy
 from warehouse.server.sessions import SessionRegistry, SessionState
 from warehouse.server.sqltext import (
@@ -78,6 +80,7 @@ HTTP_LAYER_SETTINGS = frozenset(
     }
 )
 _TRUE_TEXT = frozenset({"1", "true", "True", "TRUE", "yes"})
+_DROP_QUERY_CACHE = re.compile(r"\s*SYSTEM\s+(DROP|CLEAR)\s+QUERY\s+CACHE\b", re.IGNORECASE)
 _INSERT_HEAD_SCAN_BYTES = 1 << 20
 _MAX_SQL_BYTES = 64 << 20
 
@@ -91,6 +94,7 @@ class HttpResponse:
     headers: list[tuple[str, str]] = field(default_factory=list)
     query_id: str = ""
     user: str = ""
+    from_cache: bool = False
 
 
 class QueryDispatcher:
@@ -103,8 +107,10 @@ class QueryDispatcher:
         sessions: SessionRegistry,
         policy: ShopRowPolicy,
         display_name: str,
+        cache: QueryCache[EngineResult] | None = None,
     ) -> None:
         self.engine = engine
+        self.cache = cache if cache is not None else QueryCache(lambda result: len(result.body))
         self.users = users
         self.sessions = sessions
         self.policy = policy
@@ -164,14 +170,16 @@ class QueryDispatcher:
         session: SessionState | None,
         user: str,
     ) -> EngineResult:
-        settings = {
-            key: value
-            for key, value in params.items()
-            if key
-            and key not in RESERVED_PARAMS
-            and key not in HTTP_LAYER_SETTINGS
-            and not key.startswith("param_")
-        }
+        cache_controls, settings = split_settings(
+            {
+                key: value
+                for key, value in params.items()
+                if key
+                and key not in RESERVED_PARAMS
+                and key not in HTTP_LAYER_SETTINGS
+                and not key.startswith("param_")
+            }
+        )
         self.policy.check_settings(user, settings)
         context = ExecutionContext(
             database=params.get("database") or headers.get("X-ClickHouse-Database") or None,
@@ -220,7 +228,27 @@ class QueryDispatcher:
         query_parameters = {
             key[len("param_") :]: value for key, value in params.items() if key.startswith("param_")
         }
-        return self.engine.execute(sql, kind, context, default_format, query_parameters)
+
+        def execute() -> EngineResult:
+            return self.engine.execute(sql, kind, context, default_format, query_parameters)
+
+        if kind is StatementKind.WRITE and _DROP_QUERY_CACHE.match(sql):
+            self.cache.clear()
+        cache_policy = CachePolicy.from_settings(cache_controls)
+        if cache_policy is None or kind is not StatementKind.READ:
+            return execute()
+        state = self.engine.effective_state(context)  # session SETs + URL settings + row filter
+        key = (
+            user,
+            state.database,
+            sql,
+            default_format,
+            tuple(sorted(state.settings.items())),
+            tuple(sorted(query_parameters.items())),
+            cache_controls.get("query_cache_tag", ""),
+        )
+        result, hit = self.cache.run(key, cache_policy, execute)
+        return replace(result, from_cache=True) if hit else result
 
     # -- responses --------------------------------------------------------------------
 
@@ -257,7 +285,7 @@ class QueryDispatcher:
         if encoding is not None:
             body = encode_response(body, encoding)
             response_headers.append(("Content-Encoding", encoding))
-        return HttpResponse(200, body, response_headers, query_id, user)
+        return HttpResponse(200, body, response_headers, query_id, user, result.from_cache)
 
     def failure(self, error: ClickHouseError, query_id: str = "", user: str = "") -> HttpResponse:
         """ClickHouse's error response: status from the code table, code header, text body."""

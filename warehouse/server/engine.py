@@ -73,6 +73,7 @@ class EngineResult:
     output_format: str | None  # None when the statement produced no result set
     summary: dict[str, str]
     timezone: str
+    from_cache: bool = False  # answered by the query cache, not the engine
 
 
 class EngineUnavailable(RuntimeError):
@@ -199,6 +200,10 @@ class ChdbEngine:
         self._gauge.reset_peak()
 
     # -- request state ----------------------------------------------------------------
+
+    def effective_state(self, context: ExecutionContext) -> ConnectionState:
+        """The database and settings a read in `context` runs with (the query cache's key)."""
+        return self._requested_state(context, only_session=False)
 
     def _borrow(self, state: ConnectionState) -> AbstractContextManager[EngineConnection]:
         """Lend a connection, preferring one already in `state`; fails once closing."""

@@ -149,7 +149,7 @@ class ClickHouseRequestHandler(BaseHTTPRequestHandler):
         if method != "HEAD":
             self.wfile.write(response.body)
         access_log.info(
-            '%s "%s %s" query_id=%s user=%s status=%d duration_ms=%.1f bytes=%d',
+            '%s "%s %s" query_id=%s user=%s status=%d duration_ms=%.1f bytes=%d%s',
             self.client_address[0],
             method,
             path,
@@ -158,6 +158,7 @@ class ClickHouseRequestHandler(BaseHTTPRequestHandler):
             response.status,
             (time.perf_counter() - started) * 1000,
             len(response.body),
+            " query_cache=hit" if response.from_cache else "",
         )
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:

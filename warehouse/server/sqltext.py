@@ -149,6 +149,14 @@ def output_format(sql: str) -> str | None:
     return None
 
 
+def without_output_format(sql: str) -> str:
+    """The statement without its trailing `FORMAT <name>` clause (unchanged if it has none)."""
+    all_tokens = [token for token in tokens(sql) if token.text != ";"]
+    if output_format(sql) is None:
+        return sql
+    return sql[: all_tokens[-2].start]
+
+
 @dataclass(frozen=True)
 class InsertHead:
     """An INSERT whose rows follow in the request: `head` goes to the engine, data is streamed."""

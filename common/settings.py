@@ -127,6 +127,9 @@ class FlinkSettings(_Section):
     # hashmap copies a join key's whole fact map on the first write after each
     # checkpoint, which is quadratic when few keys (shops, warehouses) hold many facts.
     state_backend: Literal["rocksdb", "hashmap"] = "rocksdb"
+    # Native memory RocksDB shares across every stateful operator (write buffers, block
+    # cache). Local execution otherwise gives it 128 MB, too little once join state grows.
+    state_memory_mb: int = Field(default=512, ge=64)
     flush_interval_ms: int = 1000
     flush_max_rows: int = 20000
     sink_retry_max_seconds: float = 30.0

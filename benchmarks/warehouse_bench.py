@@ -10,7 +10,7 @@
    and with 30 concurrent clients, and prints p50/p99 per query: first with scheduled
    refreshes held and every query run in the engine, then with the query-cache settings
    Superset's connection sends (clickhouse.dashboard_cache_seconds), then the same again
-   with the scheduled refreshes running.
+   for 130 s with the scheduled refreshes running (each runs at least twice).
 4. Prints the disk footprint per table.
 
 Usage: .cache/venvs/core/bin/python benchmarks/warehouse_bench.py [--items 10000000]
@@ -189,9 +189,10 @@ def stop_scheduled_refreshes(client: object) -> None:
 
 
 def client_loop(
-    clickhouse: ClickHouseSettings, index: int, rounds: int, cached: bool
+    clickhouse: ClickHouseSettings, index: int, rounds: int, cached: bool, seconds: float
 ) -> tuple[dict[str, list[float]], list[str]]:
-    """One dashboard client: every query ``rounds`` times, starting on its own screen.
+    """One dashboard client: every query ``rounds`` times (or for ``seconds`` if given),
+    starting on its own screen.
 
     ``cached``: with the settings Superset's connection sends (the query cache), else
     every query runs in the engine.
@@ -203,7 +204,10 @@ def client_loop(
     )
     names = list(DASHBOARD_QUERIES)
     try:
-        for round_number in range(rounds):
+        until = time.monotonic() + seconds
+        round_number = 0
+        while round_number < rounds if not seconds else time.monotonic() < until:
+            round_number += 1
             offset = (index + round_number) % len(names)  # clients start on different screens
             for name in names[offset:] + names[:offset]:
                 began = time.perf_counter()
@@ -219,14 +223,14 @@ def client_loop(
 
 
 def run_clients(
-    settings: Settings, clients: int, rounds: int, cached: bool = False
+    settings: Settings, clients: int, rounds: int, cached: bool = False, seconds: float = 0
 ) -> dict[str, list[float]]:
     """``clients`` dashboard clients at once, each its own process (as browsers would be:
     threads of one Python process would measure the client's own GIL too)."""
     timings: dict[str, list[float]] = {name: [] for name in DASHBOARD_QUERIES}
     errors: list[str] = []
     with ProcessPoolExecutor(max_workers=clients, mp_context=get_context("fork")) as pool:
-        futures = [pool.submit(client_loop, settings.clickhouse, n, rounds, cached) for n in range(clients)]
+        futures = [pool.submit(client_loop, settings.clickhouse, n, rounds, cached, seconds) for n in range(clients)]
         for future in futures:
             client_timings, client_errors = future.result(timeout=1800)
             errors += client_errors
@@ -250,6 +254,10 @@ def main() -> int:
     parser.add_argument("--refunds", type=int, default=1_000_000)
     parser.add_argument("--skus", type=int, default=30_000)
     parser.add_argument("--rounds", type=int, default=20, help="query mix rounds per client")
+    parser.add_argument(
+        "--busy-seconds", type=float, default=130,
+        help="length of the run with refreshes (default: every refresh runs twice)",
+    )  # fmt: skip
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="erpbi-warehouse-bench-"))
     settings = isolated_settings(workdir / "run")
@@ -267,7 +275,8 @@ def main() -> int:
         cached = run_clients(settings, 30, args.rounds, cached=True)
         for view in serving.refreshable_views(client):  # the scheduled refreshes, running
             client.command(f"SYSTEM START VIEW {view}")
-        busy = run_clients(settings, 30, args.rounds * 3, cached=True)
+        # long enough for every scheduled refresh to run twice, the 10 M-row one included
+        busy = run_clients(settings, 30, 0, cached=True, seconds=args.busy_seconds)
         disk = client.query(
             "SELECT table, sum(rows), sum(bytes_on_disk) FROM system.parts WHERE active "
             "AND database = currentDatabase() GROUP BY table ORDER BY sum(bytes_on_disk) DESC"

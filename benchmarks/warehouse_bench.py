@@ -24,6 +24,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import statistics
 import sys
 import tempfile
@@ -247,6 +248,7 @@ def percentile(values: list[float], level: float) -> float:
 
 
 def main() -> int:
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(143))  # stop the stack on exit
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

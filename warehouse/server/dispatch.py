@@ -30,7 +30,7 @@ from warehouse.server.errors import (
     SYNTAX_ERROR,
     ClickHouseError,
 )
-from warehouse.server.query_cache import CachePolicy, QueryCache, split_settings
+from warehouse.server.query_cache import CachePolicy, QueryCache, sized_by_body, split_settings
 from warehouse.server.row_policy import ShopRowPolicy
 from warehouse.server.sessions import SessionRegistry, SessionState
 from warehouse.server.sqltext import (
@@ -110,7 +110,7 @@ class QueryDispatcher:
         cache: QueryCache[EngineResult] | None = None,
     ) -> None:
         self.engine = engine
-        self.cache = cache if cache is not None else QueryCache(lambda result: len(result.body))
+        self.cache = cache if cache is not None else sized_by_body()
         self.users = users
         self.sessions = sessions
         self.policy = policy

@@ -28,7 +28,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 Result = TypeVar("Result")
 log = logging.getLogger(__name__)
@@ -104,6 +104,11 @@ class _Entry(Generic[Result]):
     size: int
     expires_at: float
     renew_at: float  # a hit after this renews the entry in the background
+
+
+def sized_by_body(max_bytes: int = DEFAULT_MAX_BYTES) -> QueryCache[Any]:
+    """A cache of engine results, each counted by the size of its response body."""
+    return QueryCache(lambda result: len(result.body), max_bytes)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from warehouse.server.config import ServerConfig
 from warehouse.server.dispatch import QueryDispatcher
 from warehouse.server.engine import ChdbEngine, ExecutionContext
 from warehouse.server.handler import WarehouseHttpServer
-from warehouse.server.query_cache import QueryCache
+from warehouse.server.query_cache import sized_by_body
 from warehouse.server.row_policy import ShopRowPolicy
 from warehouse.server.sessions import SessionRegistry
 from warehouse.server.sqltext import StatementKind
@@ -40,7 +40,7 @@ class WarehouseServer:
                 sessions=SessionRegistry(),
                 policy=ShopRowPolicy(config.database, frozenset({config.user}), self._admin_query),
                 display_name=config.display_name,
-                cache=QueryCache(lambda result: len(result.body), config.query_cache_bytes),
+                cache=sized_by_body(config.query_cache_bytes),
             )
             self._httpd = WarehouseHttpServer(
                 (config.host, config.port), dispatcher, config.keep_alive_timeout_seconds

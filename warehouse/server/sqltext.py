@@ -140,21 +140,25 @@ def require_single_statement(sql: str) -> str:
     return sql[: all_tokens[first].start]
 
 
-def output_format(sql: str) -> str | None:
-    """The name in a trailing `FORMAT <name>` clause, if the statement has one."""
+def _format_clause(sql: str) -> tuple[Token, Token] | None:
+    """The `FORMAT` and name tokens of a trailing `FORMAT <name>` clause, if any."""
     all_tokens = [token for token in tokens(sql) if token.text != ";"]
     if len(all_tokens) >= 2 and all_tokens[-2].is_word and all_tokens[-2].text.upper() == "FORMAT":
         if all_tokens[-1].is_word:
-            return all_tokens[-1].text
+            return all_tokens[-2], all_tokens[-1]
     return None
+
+
+def output_format(sql: str) -> str | None:
+    """The name in a trailing `FORMAT <name>` clause, if the statement has one."""
+    clause = _format_clause(sql)
+    return clause[1].text if clause else None
 
 
 def without_output_format(sql: str) -> str:
     """The statement without its trailing `FORMAT <name>` clause (unchanged if it has none)."""
-    all_tokens = [token for token in tokens(sql) if token.text != ";"]
-    if output_format(sql) is None:
-        return sql
-    return sql[: all_tokens[-2].start]
+    clause = _format_clause(sql)
+    return sql[: clause[0].start] if clause else sql
 
 
 @dataclass(frozen=True)

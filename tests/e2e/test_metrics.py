@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -63,19 +64,31 @@ def versions(warehouse: Client, sql: str) -> set[tuple[Any, ...]]:
     return {tuple(row) for row in warehouse.query(sql).result_rows}
 
 
-def warehouse_caught_up(erp: SimulatorControl, warehouse: Client, owners: int) -> bool:
-    """Every record's latest version landed, widened with its shop's owner."""
-    expected = {
+def erp_facts(erp: SimulatorControl) -> dict[str, list[dict[str, Any]]]:
+    """The ERP's fact records right now (the simulator keeps moving statuses on)."""
+    return {"outbound": erp.outbound(), "refunds": erp.refunds(), "received": erp.received(),
+            "inventory": erp.inventory()}  # fmt: skip
+
+
+def fact_versions(facts: dict[str, list[dict[str, Any]]]) -> dict[str, set[tuple[Any, ...]]]:
+    """Key + version of every fact, by the warehouse query that must return the same set."""
+    return {
         "SELECT io_id, ts FROM dwd_sale_out FINAL":
-            {(str(r["io_id"]), int(r["ts"])) for r in erp.outbound()},
+            {(str(r["io_id"]), int(r["ts"])) for r in facts["outbound"]},
         "SELECT as_id, ts FROM dwd_refund FINAL":
-            {(str(r["as_id"]), int(r["ts"])) for r in erp.refunds()},
+            {(str(r["as_id"]), int(r["ts"])) for r in facts["refunds"]},
         "SELECT io_id, ts FROM dwd_aftersale_received FINAL":
-            {(str(r["io_id"]), int(r["ts"])) for r in erp.received()},
+            {(str(r["io_id"]), int(r["ts"])) for r in facts["received"]},
         "SELECT sku_id, wms_co_id, ts FROM dws_inventory FINAL":
-            {(str(r["sku_id"]), int(r["wms_co_id"]), int(r["ts"])) for r in erp.inventory()},
+            {(str(r["sku_id"]), int(r["wms_co_id"]), int(r["ts"])) for r in facts["inventory"]},
     }  # fmt: skip
-    if any(versions(warehouse, sql) != rows for sql, rows in expected.items()):
+
+
+def warehouse_caught_up(
+    facts: dict[str, list[dict[str, Any]]], warehouse: Client, owners: int
+) -> bool:
+    """Every record's latest version in ``facts`` landed, widened with its shop's owner."""
+    if any(versions(warehouse, sql) != rows for sql, rows in fact_versions(facts).items()):
         return False
     unwidened = warehouse.query(
         "SELECT (SELECT count() FROM dwd_sale_out FINAL WHERE shop_owner = '') + "
@@ -85,6 +98,27 @@ def warehouse_caught_up(erp: SimulatorControl, warehouse: Client, owners: int) -
     ).result_rows[0][0]
     shops = warehouse.query("SELECT count() FROM dim_shop FINAL WHERE shop_owner != ''")
     return unwidened == 0 and shops.result_rows[0][0] == owners
+
+
+def settled_snapshot(
+    erp: SimulatorControl, warehouse: Client, owners: int
+) -> dict[str, list[dict[str, Any]]] | None:
+    """ERP facts that the warehouse's serving tables hold exactly, or None if not yet.
+
+    The serving tables are refreshed, then their scheduled refreshes held, and no fact in
+    the ERP may have changed meanwhile: the comparison is against one consistent state.
+    """
+    facts = erp_facts(erp)
+    if not warehouse_caught_up(facts, warehouse, owners):
+        return None
+    serving.refresh_now(warehouse)
+    for view in serving.refreshable_views(warehouse):
+        warehouse.command(f"SYSTEM STOP VIEW {view}")
+    if fact_versions(erp_facts(erp)) != fact_versions(facts):
+        for view in serving.refreshable_views(warehouse):
+            warehouse.command(f"SYSTEM START VIEW {view}")
+        return None
+    return facts
 
 
 def view_rows(warehouse: Client, view: str) -> tuple[list[dict[str, Any]], datetime]:
@@ -132,25 +166,27 @@ def differences(view: str, grain: tuple[str, ...], actual_rows: list[dict[str, A
 def landed_scenario(
     running_stack: Settings, erp: SimulatorControl, warehouse: Client,
     tmp_path_factory: pytest.TempPathFactory,
-) -> dict[int, dict[str, Any]]:  # fmt: skip
+) -> Iterator[tuple[dict[int, dict[str, Any]], dict[str, list[dict[str, Any]]]]]:  # fmt: skip
     sheet = shop_sheet(erp)
     load_sheet(running_stack, sheet, tmp_path_factory.mktemp("sheet"))
-    assert poll(lambda: warehouse_caught_up(erp, warehouse, len(sheet)),
-                LANDING_DEADLINE_SECONDS, interval=2.0), (
-        "the warehouse never held the ERP's latest version of every record, widened"
-    )  # fmt: skip
-    serving.refresh_now(warehouse)
-    return sheet
+    facts = poll(lambda: settled_snapshot(erp, warehouse, len(sheet)),
+                 LANDING_DEADLINE_SECONDS, interval=2.0)  # fmt: skip
+    assert facts, "the warehouse never held the ERP's latest version of every record, widened"
+    yield sheet, facts
+    for view in serving.refreshable_views(warehouse):
+        warehouse.command(f"SYSTEM START VIEW {view}")
 
 
 def test_every_metric_equals_an_independent_computation_from_erp_records(
-    landed_scenario: dict[int, dict[str, Any]], erp: SimulatorControl, warehouse: Client
-) -> None:
+    landed_scenario: tuple[dict[int, dict[str, Any]], dict[str, list[dict[str, Any]]]],
+    erp: SimulatorControl, warehouse: Client,
+) -> None:  # fmt: skip
+    sheet, facts = landed_scenario
     today: date = warehouse.query(f"SELECT {BUSINESS_TODAY}").result_rows[0][0]
     snapshot = ErpSnapshot(
-        inventory=erp.inventory(), skus=erp.skus(), shops=erp.shops(),
-        warehouses=erp.warehouses(), outbound=erp.outbound(), refunds=erp.refunds(),
-        received=erp.received(), sheet=landed_scenario, today=today,
+        inventory=facts["inventory"], skus=erp.skus(), shops=erp.shops(),
+        warehouses=erp.warehouses(), outbound=facts["outbound"], refunds=facts["refunds"],
+        received=facts["received"], sheet=sheet, today=today,
     )  # fmt: skip
     problems: list[str] = []
     compared = set()

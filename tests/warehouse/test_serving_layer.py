@@ -114,3 +114,63 @@ def test_change_is_split_into_contributions_that_add_up(landed: Client) -> None:
     assert by_member[("category", "测试类目二")].change == 30  # 80 - 50
     report = explain.render(DAY_B, "dod", rows)
     assert "by shop" in report and "by category" in report
+
+
+def months_ago(months: int) -> date:
+    """A day in the month `months` before this one (GMT+8), the 10th, so no edge applies."""
+    today = date.today()
+    year, month = divmod(today.year * 12 + today.month - 1 - months, 12)
+    return date(year, month + 1, 10)
+
+
+def test_item_serving_splits_by_created_month_and_still_equals_final(warehouse: Client) -> None:
+    """Items are served from a slice rebuilt every minute (documents created this month and
+    last) and one rebuilt hourly (older): a document created months ago and shipped today,
+    a newer version in an old partition and a current one all count exactly once."""
+    today = date.today()
+    shop, sku = 990003, "SKU-split-test"
+
+    def line(io_id: str, created: date, shipped: date, status: str, qty: int,
+             version: int) -> dict[str, Any]:  # fmt: skip
+        row = item(io_id, shop, shipped, "测试类目三", str(10 * qty), version)
+        return row | {"sku_id": sku, "status": status, "qty": qty,
+                      "created": f"{created} 09:00:00", "modified": f"{shipped} 10:00:00"}  # fmt: skip
+
+    insert(warehouse, "dwd_sale_out_item", [
+        line("SP-1", months_ago(4), today, "WaitConfirm", 1, 1),
+        line("SP-1", months_ago(4), today, "Confirmed", 2, 2),  # created long ago, shipped today
+        line("SP-2", months_ago(1), today, "Confirmed", 3, 1),  # last month: the minute slice
+        line("SP-3", today, today, "Confirmed", 4, 1),
+        line("SP-4", months_ago(3), months_ago(3), "Confirmed", 5, 1),
+        line("SP-4", months_ago(3), months_ago(3), "Cancelled", 5, 2),  # cancelled later
+        line("SP-5", months_ago(2), months_ago(2), "Confirmed", 6, 1),
+    ])  # fmt: skip
+    serving.refresh_now(warehouse)
+    final = warehouse.query(
+        "SELECT toDate(io_date) AS day, sum(qty), sum(sale_amount), uniqExact(io_id) "
+        "FROM dwd_sale_out_item FINAL WHERE sku_id = {sku:String} AND status = 'Confirmed' "
+        "GROUP BY day ORDER BY day",
+        parameters={"sku": sku},
+    ).result_rows
+    served = warehouse.query(
+        "SELECT s.day, s.units, s.amount, a.out_documents FROM "
+        "(SELECT day, sum(units) AS units, sum(amount) AS amount FROM dws_sale_out_item_daily "
+        " WHERE sku_id = {sku:String} GROUP BY day) AS s "
+        "JOIN (SELECT day, sum(out_documents) AS out_documents FROM dws_sku_aftersale_daily "
+        " WHERE sku_id = {sku:String} GROUP BY day) AS a USING (day) ORDER BY day",
+        parameters={"sku": sku},
+    ).result_rows
+    assert [tuple(row) for row in served] == [tuple(row) for row in final]
+    assert [(day, units) for day, units, *_ in served] == [(months_ago(2), 6), (today, 9)]
+    ranked = warehouse.query(
+        "SELECT outbound_sku_amount FROM metric_outbound_sku_daily "
+        "WHERE sku_id = {sku:String} AND day = {day:Date}",
+        parameters={"sku": sku, "day": today},
+    ).result_rows
+    assert ranked == [(Decimal("90"),)]  # one row for the day, from both slices
+    months = warehouse.query(
+        "SELECT groupArray(created_month) FROM (SELECT created_month FROM dws_sale_out_item_daily "
+        "WHERE sku_id = {sku:String} AND day = {day:Date} ORDER BY created_month)",
+        parameters={"sku": sku, "day": today},
+    ).result_rows[0][0]
+    assert months == [int(d.strftime("%Y%m")) for d in (months_ago(4), months_ago(1), today)]

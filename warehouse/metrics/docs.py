@@ -17,8 +17,10 @@ do not edit by hand (a test fails when this file and the catalogue differ).
 
 Every metric is a column of a view in the `erp` database. Views read only the DWS serving
 tables, which refreshable materialized views rebuild from the DWD tables *with FINAL*
-every 10-30 s (migration `0003_dws_serving_layer.sql`): dashboards never run FINAL or
+every 10-60 s (migration `0003_dws_serving_layer.sql`): dashboards never run FINAL or
 argMax on a large table, and every answer equals what FINAL gives at the last refresh.
+The item x SKU tables are views over a slice of documents created this month and last
+(rebuilt every 60 s) and one of older documents (rebuilt hourly; `0005`).
 Rates are fractions (0.05 = 5 %) and NULL when their denominator is 0. Days and hours
 are GMT+8 (Asia/Shanghai).
 """

@@ -37,7 +37,9 @@ META_COLUMNS = ("kafka_at",)
 def fact_views(spec: StreamSpec) -> list[str]:
     return [
         build_sql.items_view(spec),
+        build_sql.joined_view(spec),
         build_sql.wide_view(spec),
+        build_sql.joined_items_view(spec),
         build_sql.item_wide_view(spec),
     ]
 

@@ -10,9 +10,12 @@ For stream ``s`` the views are:
   ``s_checked``      the string columns + ``invalid_reason`` (NULL when usable)
   ``s_parsed``       typed columns of the usable records
   ``s_items_checked``one row per item of a usable document, with ``item_invalid_reason``
-  ``s_wide``         documents widened with shop and warehouse (LEFT JOIN, so a missing
+  ``s_joined``       documents joined with shop and warehouse (LEFT JOIN, so a missing
                      dimension lands as unknown and is re-widened when it arrives)
-  ``s_item_wide``    items widened with SKU, shop and warehouse
+  ``s_wide``         the document rows of ``s_joined``
+  ``s_joined_items`` one row per usable item of ``s_joined`` (shop and warehouse joined
+                     once per document, not once per item)
+  ``s_item_wide``    those items widened with the SKU
 Facts are kept in join state for ``FACT_STATE_TTL`` so that a late or changed dimension
 re-widens recent facts; older facts are re-widened by the nightly backfill.
 """
@@ -111,7 +114,8 @@ FROM {spec.stream}_checked
 WHERE invalid_reason IS NULL"""
 
 
-def items_view(spec: StreamSpec) -> str:
+def _unnest_items(spec: StreamSpec) -> tuple[str, str, str]:
+    """(typed item columns, the item's invalid reason, the UNNEST clause) of ``items``."""
     raw_names = ", ".join(f"raw_{f.name}" for f in spec.items)
     typed_items = ",\n  ".join(f"{typed('raw_' + f.name, f)} AS item_{f.name}" for f in spec.items)
     reason = reason_case(problems(
@@ -119,16 +123,23 @@ def items_view(spec: StreamSpec) -> str:
         reason_prefix="item: ",
     )).replace("missing raw_", "missing ").replace("numeric raw_", "numeric ").replace(
         "malformed raw_", "malformed ")
-    document = ", ".join(f"p.`{f.name}`" for f in spec.fields)
+    unnest = f"CROSS JOIN UNNEST(d.`items`) WITH ORDINALITY AS t({raw_names}, item_position)"
+    return typed_items, reason, unnest
+
+
+def items_view(spec: StreamSpec) -> str:
+    """Every item of a usable document with its invalid reason (for the dead letters)."""
+    typed_items, reason, unnest = _unnest_items(spec)
+    document = ", ".join(f"d.`{f.name}`" for f in spec.fields)
     raw_item = ", ".join(f"KEY '{f.name}' VALUE raw_{f.name}" for f in spec.items)
     return f"""
 CREATE TEMPORARY VIEW {spec.stream}_items_checked AS
-SELECT {document}, p.kafka_at, item_position,
+SELECT {document}, d.kafka_at, item_position,
   {typed_items},
   JSON_OBJECT({raw_item} NULL ON NULL) AS item_payload,
   {reason} AS item_invalid_reason
-FROM {spec.stream}_parsed AS p
-CROSS JOIN UNNEST(p.`items`) WITH ORDINALITY AS t({raw_names}, item_position)"""
+FROM {spec.stream}_parsed AS d
+{unnest}"""
 
 
 def raw_payload(spec: StreamSpec) -> str:
@@ -164,69 +175,111 @@ def label(column: str, mapping: dict[str, str]) -> str:
     return f"CASE CAST({column} AS STRING) {whens} ELSE CAST({column} AS STRING) END"
 
 
-def shop_columns(alias: str = "sh") -> str:
-    return (
-        f"COALESCE({alias}.shop_site, '') AS platform, COALESCE({alias}.owner, '') AS shop_owner, "
-        f"COALESCE({alias}.region, '') AS shop_region, "
-        f"COALESCE({alias}.platform_fee_rate, CAST(0 AS DECIMAL(9, 6))) AS platform_fee_rate"
-    )
+def _document_columns(spec: StreamSpec) -> list[tuple[str, str]]:
+    """(expression, name) of a document widened with shop ``sh`` and warehouse ``w``."""
+    if "shop_name" in spec.field_names():
+        shop_name = "COALESCE(NULLIF(f.shop_name, ''), sh.shop_name, '')"
+    else:
+        shop_name = "COALESCE(sh.shop_name, '')"
+    columns = [(f"f.{name}", name) for name in spec.field_names() if name != "shop_name"]
+    columns += [
+        (shop_name, "shop_name"),
+        ("COALESCE(sh.shop_site, '')", "platform"),
+        ("COALESCE(sh.owner, '')", "shop_owner"),
+        ("COALESCE(sh.region, '')", "shop_region"),
+        ("COALESCE(sh.platform_fee_rate, CAST(0 AS DECIMAL(9, 6)))", "platform_fee_rate"),
+        ("COALESCE(w.warehouse_name, '')", "warehouse_name"),
+        ("COALESCE(w.province, '')", "province"),
+        ("CASE WHEN sh.shop_id IS NULL THEN 'unknown_shop' ELSE 'ok' END", "dim_status"),
+        ("DATE_FORMAT(f.kafka_at, 'yyyy-MM-dd HH:mm:ss.SSS')", "kafka_at"),
+    ]
+    columns += [(label(f"f.{column}", mapping), f"{column}_label")
+                for column, mapping in spec.labels.items()]  # fmt: skip
+    return columns
 
 
-def wide_view(spec: StreamSpec) -> str:
-    labels = "".join(
-        f",\n  {label('f.' + column, mapping)} AS {column}_label"
-        for column, mapping in spec.labels.items()
-    )
-    shop_name = "COALESCE(NULLIF(f.shop_name, ''), sh.shop_name, '')" if "shop_name" in spec.field_names() else "COALESCE(sh.shop_name, '')"
-    other = [f"f.{name}" for name in spec.field_names() if name != "shop_name"]
+def joined_view(spec: StreamSpec) -> str:
+    """Documents joined with shop and warehouse once, for the document rows and their items.
+
+    The items array and the shop's own name ride along, so the item rows are unnested
+    from the widened document and only join the SKU: one shop and one warehouse lookup
+    per document instead of one per item.
+    """
+    columns = [f"{expression} AS {name}" for expression, name in _document_columns(spec)]
+    if spec.items:
+        columns += ["f.`items` AS `items`", "COALESCE(sh.shop_name, '') AS dim_shop_name"]
+    body = ",\n  ".join(columns)
     return f"""
-CREATE TEMPORARY VIEW {spec.stream}_wide AS
+CREATE TEMPORARY VIEW {spec.stream}_joined AS
 SELECT /*+ STATE_TTL('f' = '{FACT_STATE_TTL}') */
-  {', '.join(other)},
-  {shop_name} AS shop_name,
-  {shop_columns()},
-  COALESCE(w.warehouse_name, '') AS warehouse_name,
-  COALESCE(w.province, '') AS province,
-  CASE WHEN sh.shop_id IS NULL THEN 'unknown_shop' ELSE 'ok' END AS dim_status,
-  DATE_FORMAT(f.kafka_at, 'yyyy-MM-dd HH:mm:ss.SSS') AS kafka_at{labels}
+  {body}
 FROM {spec.stream}_parsed AS f
 LEFT JOIN shop_dim AS sh ON f.shop_id = sh.shop_id
 LEFT JOIN warehouse_latest AS w ON f.wms_co_id = w.wms_co_id"""
 
 
-def item_wide_view(spec: StreamSpec) -> str:
-    item_names = [f"f.item_{item.name} AS {item.name}" for item in spec.items if item.name != "name"]
-    document = [f"f.{name}" for name in spec.key + ("shop_id", "wms_co_id", "modified", "ts")]
-    extra = [
-        f"f.{name}" for name in ("o_id", "status", "io_date", "created", "as_date")
-        if name in spec.field_names() and f"f.{name}" not in document
+def wide_view(spec: StreamSpec) -> str:
+    """The document rows: every widened document column (a missing shop lands as unknown)."""
+    names = ", ".join(name for _, name in _document_columns(spec))
+    return f"""
+CREATE TEMPORARY VIEW {spec.stream}_wide AS
+SELECT {names}
+FROM {spec.stream}_joined"""
+
+
+_ITEM_SHOP_COLUMNS = ("platform", "shop_owner", "shop_region", "platform_fee_rate", "province")
+
+
+def _item_document_columns(spec: StreamSpec) -> list[str]:
+    """The document columns an item row carries."""
+    names = [*spec.key, "shop_id", "wms_co_id", "modified", "ts"]
+    return names + [
+        name for name in ("o_id", "status", "io_date", "created", "as_date")
+        if name in spec.field_names() and name not in names
     ]  # fmt: skip
-    labels = "".join(
-        f",\n  {label('f.' + column, mapping)} AS {column}_label"
-        for column, mapping in spec.labels.items()
-        if column in ("status",)
-    )
+
+
+def _item_labels(spec: StreamSpec, alias: str) -> str:
+    return "".join(f",\n  {alias}.status_label" for column in spec.labels if column == "status")
+
+
+def joined_items_view(spec: StreamSpec) -> str:
+    """One row per usable item of a widened document (invalid ones are dead-lettered)."""
+    typed_items, reason, unnest = _unnest_items(spec)
+    carried = [*_item_document_columns(spec), *_ITEM_SHOP_COLUMNS, "dim_shop_name", "dim_status",
+               "kafka_at"]  # fmt: skip
+    return f"""
+CREATE TEMPORARY VIEW {spec.stream}_joined_items AS
+SELECT {', '.join(f"d.{name}" for name in carried)}, item_position,
+  {typed_items}{_item_labels(spec, "d")}
+FROM {spec.stream}_joined AS d
+{unnest}
+WHERE ({reason}) IS NULL"""
+
+
+def item_wide_view(spec: StreamSpec) -> str:
+    """The item rows: the widened document's items, joined with the SKU."""
+    document = _item_document_columns(spec)
+    labels = _item_labels(spec, "f")
+    item_names = [f"f.item_{item.name} AS {item.name}" for item in spec.items if item.name != "name"]
     return f"""
 CREATE TEMPORARY VIEW {spec.stream}_item_wide AS
 SELECT /*+ STATE_TTL('f' = '{FACT_STATE_TTL}') */
-  {', '.join(document + extra)},
+  {', '.join(f"f.{name}" for name in document)},
   {', '.join(item_names)},
   COALESCE(s.sku_name, NULLIF(f.item_name, ''), '') AS sku_name,
   COALESCE(s.category, '') AS category,
   COALESCE(s.brand, '') AS brand,
   COALESCE(s.cost_price, CAST(0 AS DECIMAL(18, 4))) AS cost_price,
-  COALESCE(sh.shop_name, '') AS shop_name,
-  {shop_columns()},
-  COALESCE(w.province, '') AS province,
+  f.dim_shop_name AS shop_name,
+  {', '.join(f"f.{name}" for name in _ITEM_SHOP_COLUMNS)},
   CONCAT_WS(',',
     IF(s.sku_id IS NULL, 'unknown_sku', CAST(NULL AS STRING)),
-    IF(sh.shop_id IS NULL, 'unknown_shop', CAST(NULL AS STRING))) AS dim_gaps,
+    IF(f.dim_status = 'unknown_shop', 'unknown_shop', CAST(NULL AS STRING))) AS dim_gaps,
   IF(f.item_qty < 0, 'negative qty', '') AS anomaly_reason,
-  DATE_FORMAT(f.kafka_at, 'yyyy-MM-dd HH:mm:ss.SSS') AS kafka_at{labels}
-FROM (SELECT * FROM {spec.stream}_items_checked WHERE item_invalid_reason IS NULL) AS f
-LEFT JOIN sku_latest AS s ON f.item_sku_id = s.sku_id
-LEFT JOIN shop_dim AS sh ON f.shop_id = sh.shop_id
-LEFT JOIN warehouse_latest AS w ON f.wms_co_id = w.wms_co_id"""
+  f.kafka_at{labels}
+FROM {spec.stream}_joined_items AS f
+LEFT JOIN sku_latest AS s ON f.item_sku_id = s.sku_id"""
 
 
 def sink_projection(table: str, key_expression: str, columns: dict[str, str], source: str) -> str:

@@ -21,7 +21,7 @@ class ClickHouseHttp {
     }
 
     /** Throws with ClickHouse's own error text when the server refuses the batch. */
-    void insert(String table, String body) throws IOException, InterruptedException {
+    void insert(String table, byte[] body) throws IOException, InterruptedException {
         String query = "INSERT INTO `" + table.replace("`", "") + "` FORMAT JSONEachRow";
         URI uri = URI.create(options.url().replaceAll("/+$", "") + "/?database="
                 + encode(options.database()) + "&query=" + encode(query)
@@ -31,7 +31,7 @@ class ClickHouseHttp {
                 .header("X-ClickHouse-User", options.username())
                 .header("X-ClickHouse-Key", options.password())
                 .header("Content-Type", "application/x-ndjson; charset=utf-8")
-                .POST(HttpRequest.BodyPublishers.ofString(body, StandardCharsets.UTF_8))
+                .POST(HttpRequest.BodyPublishers.ofByteArray(body))
                 .build();
         HttpResponse<String> response = client().send(request, HttpResponse.BodyHandlers.ofString());
         if (response.statusCode() != 200) {

@@ -46,7 +46,7 @@ final class ClickHouseWriter implements SinkWriter<RowData> {
             return;
         }
         buffer.add(row.getString(0).toString(), row.getString(1).toString(), row.getLong(2),
-                row.getString(3).toString());
+                row.getString(3).toBytes());
         if (buffer.size() >= options.flushMaxRows()) {
             insertBuffered();
         } else if (!timerArmed) {

@@ -1,5 +1,6 @@
 package erpbi.flink.clickhouse;
 
+import java.io.ByteArrayOutputStream;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -8,15 +9,16 @@ import java.util.Map;
  * Rows waiting for the next insert, grouped by target table, one per row key: the highest
  * version, the later on a tie. That is what the ReplacingMergeTree keeps too; doing it here
  * keeps an older version that arrived late in the same batch from hiding a re-widened newer one.
+ * Payloads stay the UTF-8 bytes Flink holds them in, from the row to the HTTP body.
  */
 final class LatestPerKeyBuffer {
 
-    private record Versioned(long version, String payload) {}
+    private record Versioned(long version, byte[] payload) {}
 
     private final Map<String, LinkedHashMap<String, Versioned>> tables = new HashMap<>();
     private int size;
 
-    void add(String table, String rowKey, long version, String payload) {
+    void add(String table, String rowKey, long version, byte[] payload) {
         LinkedHashMap<String, Versioned> rows = tables.computeIfAbsent(table, t -> new LinkedHashMap<>());
         Versioned kept = rows.get(rowKey);
         if (kept == null) {
@@ -39,16 +41,21 @@ final class LatestPerKeyBuffer {
     Map<String, Batch> drain() {
         Map<String, Batch> batches = new LinkedHashMap<>();
         for (Map.Entry<String, LinkedHashMap<String, Versioned>> table : tables.entrySet()) {
-            StringBuilder body = new StringBuilder();
+            int length = 0;
             for (Versioned row : table.getValue().values()) {
-                body.append(row.payload()).append('\n');
+                length += row.payload().length + 1;
             }
-            batches.put(table.getKey(), new Batch(body.toString(), table.getValue().size()));
+            ByteArrayOutputStream body = new ByteArrayOutputStream(length);
+            for (Versioned row : table.getValue().values()) {
+                body.writeBytes(row.payload());
+                body.write('\n');
+            }
+            batches.put(table.getKey(), new Batch(body.toByteArray(), table.getValue().size()));
         }
         tables.clear();
         size = 0;
         return batches;
     }
 
-    record Batch(String body, int rows) {}
+    record Batch(byte[] body, int rows) {}
 }

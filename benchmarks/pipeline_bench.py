@@ -19,7 +19,6 @@ import json
 import os
 import platform
 import shutil
-import signal
 import sys
 import tempfile
 import time
@@ -30,9 +29,9 @@ sys.path.insert(0, str(ROOT))  # the project's packages first: tests/ has same-n
 sys.path.append(str(ROOT / "tests"))  # for tests/support.py
 
 from kafka import KafkaProducer  # noqa: E402
-from support import isolated_settings  # noqa: E402
+from support import exit_through_finally_on_sigterm, isolated_settings  # noqa: E402
 
-from common.settings import Settings  # noqa: E402
+from common.settings import Settings, load_settings  # noqa: E402
 from erpbi import stack  # noqa: E402
 from erpbi.services import by_name  # noqa: E402
 from warehouse.client import connect  # noqa: E402
@@ -162,8 +161,7 @@ def steady_latency(settings: Settings, rate: int, seconds: int) -> dict[str, flo
 
 
 def main() -> int:
-    # stop the stack on the way out
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(143))
+    exit_through_finally_on_sigterm()  # stops the stack on the way out
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -172,7 +170,12 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=60)
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="erpbi-pipeline-bench-"))
-    settings = isolated_settings(workdir / "run")
+    # The job as a user runs it (settings.yaml / ERPBI_FLINK__*), not the tests' 2 s checkpoints.
+    flink = load_settings().flink
+    settings = isolated_settings(workdir / "run", flink={
+        "checkpoint_interval_ms": flink.checkpoint_interval_ms,
+        "flush_interval_ms": flink.flush_interval_ms,
+    })  # fmt: skip
     try:
         stack.up(settings, ["clickhouse", "kafka"], report=lambda line: None)
         throughput = backlog_throughput(settings, args.backlog)
@@ -183,7 +186,8 @@ def main() -> int:
     flink = settings.flink
     print(f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, "
           f"Python {platform.python_version()}, Flink parallelism {flink.parallelism}, "
-          f"state {flink.state_backend}, flush every {flink.flush_interval_ms} ms")  # fmt: skip
+          f"state {flink.state_backend}, flush every {flink.flush_interval_ms} ms, "
+          f"checkpoint every {flink.checkpoint_interval_ms} ms")  # fmt: skip
     print("\n| sustained throughput, Kafka -> Flink -> ClickHouse | Kafka records/s "
           "| rows landed/s |\n|---|---:|---:|")  # fmt: skip
     for (label, rate), rows_per_record in zip(throughput, (1, 3), strict=True):

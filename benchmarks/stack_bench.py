@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import signal
 import sys
 import tempfile
 import time
@@ -27,7 +26,7 @@ sys.path.insert(0, str(ROOT))  # the project's packages first: tests/ has same-n
 sys.path.append(str(ROOT / "tests"))  # for tests/support.py
 
 from kafka import KafkaProducer  # noqa: E402
-from support import isolated_settings  # noqa: E402
+from support import exit_through_finally_on_sigterm, isolated_settings  # noqa: E402
 
 from common.settings import Settings  # noqa: E402
 from connectors.simulator.control import SimulatorControl  # noqa: E402
@@ -77,7 +76,7 @@ def direct_throughput(settings: Settings, count: int) -> float:
 
 
 def main() -> int:
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(143))  # stop the stack on the way out
+    exit_through_finally_on_sigterm()  # stops the stack on the way out
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--changes", type=int, default=2000, help="ERP inventory changes (3a)")
     parser.add_argument("--direct", type=int, default=20000, help="records appended to Kafka (3b)")

@@ -25,7 +25,6 @@ import json
 import os
 import platform
 import shutil
-import signal
 import statistics
 import sys
 import tempfile
@@ -38,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the project's packages first: tests/ has same-named folders
 sys.path.append(str(ROOT / "tests"))
 
-from support import isolated_settings  # noqa: E402
+from support import exit_through_finally_on_sigterm, isolated_settings  # noqa: E402
 
 from common.settings import ClickHouseSettings, Settings  # noqa: E402
 from erpbi import stack  # noqa: E402
@@ -249,7 +248,7 @@ def percentile(values: list[float], level: float) -> float:
 
 
 def main() -> int:
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(143))  # stop the stack on exit
+    exit_through_finally_on_sigterm()  # stops the stack on the way out
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

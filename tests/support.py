@@ -1,9 +1,12 @@
-"""Helpers shared by test folders: isolated settings on free ports."""
+"""Helpers shared by test folders and benchmarks: isolated settings on free ports."""
 
 from __future__ import annotations
 
+import signal
 import socket
+import sys
 from pathlib import Path
+from types import FrameType
 
 from common.settings import Settings, load_settings
 
@@ -37,3 +40,16 @@ def isolated_settings(run_dir: Path, **sections: dict[str, object]) -> Settings:
     for name, values in sections.items():
         overrides.setdefault(name, {}).update(values)
     return Settings(**overrides)  # type: ignore[arg-type]
+
+
+def exit_through_finally_on_sigterm() -> None:
+    """SIGTERM ends a benchmark through its ``finally``, which stops its stack. Later
+    SIGTERMs are ignored so they cannot cut that cleanup short: ``timeout`` and
+    ``pkill -f`` both pass a second one on, and it used to leave Kafka and the
+    warehouse server running."""
+
+    def leave(signum: int, frame: FrameType | None) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        sys.exit(143)
+
+    signal.signal(signal.SIGTERM, leave)

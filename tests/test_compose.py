@@ -99,3 +99,16 @@ def test_secrets_come_from_the_environment_not_the_file(compose: dict[str, Any])
         for key, value in (service.get("environment") or {}).items():
             if any(word in key for word in ("PASSWORD", "SECRET")) and isinstance(value, str):
                 assert value.startswith("${"), f"{name}: {key} is hard-coded"
+
+
+def test_cluster_task_manager_runs_state_and_gc_like_the_local_job(
+    compose: dict[str, Any],
+) -> None:
+    """RocksDB's native memory and the parallel collector are task-manager settings a job
+    cannot set for itself; without them the cluster would run at the old, slower figures."""
+    properties = yaml.safe_load(
+        compose["services"]["flink-taskmanager"]["environment"]["FLINK_PROPERTIES"]
+    )
+    defaults = Settings().flink
+    assert properties["taskmanager.memory.managed.size"] == f"{defaults.state_memory_mb}m"
+    assert "-XX:+UseParallelGC" in properties["env.java.opts.taskmanager"]

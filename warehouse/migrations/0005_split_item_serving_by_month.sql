@@ -19,6 +19,10 @@
 -- next month begins. Each slice therefore covers its side of the boundary at every
 -- moment, including just after midnight on the 1st, before the hourly rebuild has run.
 --
+-- Each table's query is written once, as a plain view over every month (*_all, never
+-- read by dashboards); the two refreshes select their months from it, and ClickHouse
+-- pushes that month condition down to the partitions it reads.
+--
 -- Rows are grouped by created_month too. So a (day, shop, SKU) group may have one row
 -- per month its documents were created in. Every reader sums the rows or merges their
 -- states, and a document has one created month, so no total is counted twice.
@@ -27,6 +31,20 @@ DROP TABLE IF EXISTS rmv_sale_out_item_daily;
 DROP TABLE IF EXISTS dws_sale_out_item_daily;
 DROP TABLE IF EXISTS rmv_sku_aftersale_daily;
 DROP TABLE IF EXISTS dws_sku_aftersale_daily;
+
+CREATE VIEW IF NOT EXISTS dws_sale_out_item_daily_all
+AS SELECT toDate(ifNull(io_date, modified)) AS day, shop_id, sku_id,
+          toYYYYMM(ifNull(created, modified)) AS created_month,
+          any(shop_owner) AS shop_owner, any(platform) AS platform,
+          any(sku_name) AS sku_name, any(category) AS category,
+          uniqExactState(io_id) AS documents,
+          toInt64(sum(qty)) AS units,
+          sum(toDecimal128(sale_amount, 4)) AS amount
+FROM dwd_sale_out_item FINAL
+WHERE status = 'Confirmed'
+GROUP BY day, shop_id, sku_id, created_month
+SETTINGS prefer_column_name_to_alias = 1, do_not_merge_across_partitions_select_final = 1
+COMMENT 'What the item x SKU serving slices are built from (reads DWD with FINAL: not for dashboards)';
 
 CREATE TABLE IF NOT EXISTS dws_sale_out_item_daily_recent
 (
@@ -51,45 +69,45 @@ COMMENT 'DWS: confirmed outbound items per day x shop x SKU, documents created b
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS rmv_sale_out_item_daily_recent
 REFRESH EVERY 60 SECOND TO dws_sale_out_item_daily_recent AS
-SELECT toDate(ifNull(io_date, modified)) AS day, shop_id, sku_id,
-       toYYYYMM(ifNull(created, modified)) AS created_month,
-       any(shop_owner) AS shop_owner, any(platform) AS platform,
-       any(sku_name) AS sku_name, any(category) AS category,
-       uniqExactState(io_id) AS documents,
-       toInt64(sum(qty)) AS units,
-       sum(toDecimal128(sale_amount, 4)) AS amount
-FROM dwd_sale_out_item FINAL
-WHERE toYYYYMM(ifNull(created, modified)) >= toYYYYMM(addMonths(toDate(now(), 'Asia/Shanghai'), -1))
-  AND status = 'Confirmed'
-GROUP BY day, shop_id, sku_id, created_month
+SELECT * FROM dws_sale_out_item_daily_all
+WHERE created_month >= toYYYYMM(addMonths(toDate(now(), 'Asia/Shanghai'), -1))
 SETTINGS prefer_column_name_to_alias = 1, do_not_merge_across_partitions_select_final = 1;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS rmv_sale_out_item_daily_history
 REFRESH EVERY 1 HOUR TO dws_sale_out_item_daily_history AS
-SELECT toDate(ifNull(io_date, modified)) AS day, shop_id, sku_id,
-       toYYYYMM(ifNull(created, modified)) AS created_month,
-       any(shop_owner) AS shop_owner, any(platform) AS platform,
-       any(sku_name) AS sku_name, any(category) AS category,
-       uniqExactState(io_id) AS documents,
-       toInt64(sum(qty)) AS units,
-       sum(toDecimal128(sale_amount, 4)) AS amount
-FROM dwd_sale_out_item FINAL
-WHERE toYYYYMM(ifNull(created, modified)) < toYYYYMM(toDate(now(), 'Asia/Shanghai'))
-  AND status = 'Confirmed'
-GROUP BY day, shop_id, sku_id, created_month
+SELECT * FROM dws_sale_out_item_daily_all
+WHERE created_month < toYYYYMM(toDate(now(), 'Asia/Shanghai'))
 SETTINGS prefer_column_name_to_alias = 1, do_not_merge_across_partitions_select_final = 1;
 
 CREATE VIEW IF NOT EXISTS dws_sale_out_item_daily
-AS SELECT day, shop_id, sku_id, created_month, shop_owner, platform, sku_name, category,
-          documents, units, amount
-FROM dws_sale_out_item_daily_recent
+AS SELECT * FROM dws_sale_out_item_daily_recent
 WHERE created_month >= toYYYYMM(addMonths(toDate(now(), 'Asia/Shanghai'), -1))
 UNION ALL
-SELECT day, shop_id, sku_id, created_month, shop_owner, platform, sku_name, category,
-       documents, units, amount
-FROM dws_sale_out_item_daily_history
+SELECT * FROM dws_sale_out_item_daily_history
 WHERE created_month < toYYYYMM(addMonths(toDate(now(), 'Asia/Shanghai'), -1))
 COMMENT 'DWS: confirmed outbound items per day x shop x SKU x created month (_recent for this month and last, _history before)';
+
+CREATE VIEW IF NOT EXISTS dws_sku_aftersale_daily_all
+AS SELECT day, sku_id, created_month, sum(out_documents) AS out_documents,
+          sum(as_documents) AS as_documents
+FROM (
+    SELECT toDate(ifNull(io_date, modified)) AS day, sku_id,
+           toYYYYMM(ifNull(created, modified)) AS created_month,
+           uniqExact(io_id) AS out_documents, toUInt64(0) AS as_documents
+    FROM dwd_sale_out_item FINAL
+    WHERE status = 'Confirmed'
+    GROUP BY day, sku_id, created_month
+    UNION ALL
+    SELECT toDate(ifNull(as_date, modified)) AS day, sku_id,
+           toYYYYMM(ifNull(created, modified)) AS created_month,
+           toUInt64(0) AS out_documents, uniqExact(as_id) AS as_documents
+    FROM dwd_refund_item FINAL
+    WHERE status != 'Cancelled'
+    GROUP BY day, sku_id, created_month
+)
+GROUP BY day, sku_id, created_month
+SETTINGS do_not_merge_across_partitions_select_final = 1
+COMMENT 'What the per-SKU after-sale serving slices are built from (reads DWD with FINAL: not for dashboards)';
 
 CREATE TABLE IF NOT EXISTS dws_sku_aftersale_daily_recent
 (
@@ -108,58 +126,20 @@ COMMENT 'DWS: outbound and after-sale documents per day x SKU, documents created
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS rmv_sku_aftersale_daily_recent
 REFRESH EVERY 60 SECOND TO dws_sku_aftersale_daily_recent AS
-SELECT day, sku_id, created_month, sum(out_documents) AS out_documents,
-       sum(as_documents) AS as_documents
-FROM (
-    SELECT toDate(ifNull(io_date, modified)) AS day, sku_id,
-           toYYYYMM(ifNull(created, modified)) AS created_month,
-           uniqExact(io_id) AS out_documents, toUInt64(0) AS as_documents
-    FROM dwd_sale_out_item FINAL
-    WHERE toYYYYMM(ifNull(created, modified)) >= toYYYYMM(addMonths(toDate(now(), 'Asia/Shanghai'), -1))
-      AND status = 'Confirmed'
-    GROUP BY day, sku_id, created_month
-    UNION ALL
-    SELECT toDate(ifNull(as_date, modified)) AS day, sku_id,
-           toYYYYMM(ifNull(created, modified)) AS created_month,
-           toUInt64(0) AS out_documents, uniqExact(as_id) AS as_documents
-    FROM dwd_refund_item FINAL
-    WHERE toYYYYMM(ifNull(created, modified)) >= toYYYYMM(addMonths(toDate(now(), 'Asia/Shanghai'), -1))
-      AND status != 'Cancelled'
-    GROUP BY day, sku_id, created_month
-)
-GROUP BY day, sku_id, created_month
+SELECT * FROM dws_sku_aftersale_daily_all
+WHERE created_month >= toYYYYMM(addMonths(toDate(now(), 'Asia/Shanghai'), -1))
 SETTINGS do_not_merge_across_partitions_select_final = 1;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS rmv_sku_aftersale_daily_history
 REFRESH EVERY 1 HOUR TO dws_sku_aftersale_daily_history AS
-SELECT day, sku_id, created_month, sum(out_documents) AS out_documents,
-       sum(as_documents) AS as_documents
-FROM (
-    SELECT toDate(ifNull(io_date, modified)) AS day, sku_id,
-           toYYYYMM(ifNull(created, modified)) AS created_month,
-           uniqExact(io_id) AS out_documents, toUInt64(0) AS as_documents
-    FROM dwd_sale_out_item FINAL
-    WHERE toYYYYMM(ifNull(created, modified)) < toYYYYMM(toDate(now(), 'Asia/Shanghai'))
-      AND status = 'Confirmed'
-    GROUP BY day, sku_id, created_month
-    UNION ALL
-    SELECT toDate(ifNull(as_date, modified)) AS day, sku_id,
-           toYYYYMM(ifNull(created, modified)) AS created_month,
-           toUInt64(0) AS out_documents, uniqExact(as_id) AS as_documents
-    FROM dwd_refund_item FINAL
-    WHERE toYYYYMM(ifNull(created, modified)) < toYYYYMM(toDate(now(), 'Asia/Shanghai'))
-      AND status != 'Cancelled'
-    GROUP BY day, sku_id, created_month
-)
-GROUP BY day, sku_id, created_month
+SELECT * FROM dws_sku_aftersale_daily_all
+WHERE created_month < toYYYYMM(toDate(now(), 'Asia/Shanghai'))
 SETTINGS do_not_merge_across_partitions_select_final = 1;
 
 CREATE VIEW IF NOT EXISTS dws_sku_aftersale_daily
-AS SELECT day, sku_id, created_month, out_documents, as_documents
-FROM dws_sku_aftersale_daily_recent
+AS SELECT * FROM dws_sku_aftersale_daily_recent
 WHERE created_month >= toYYYYMM(addMonths(toDate(now(), 'Asia/Shanghai'), -1))
 UNION ALL
-SELECT day, sku_id, created_month, out_documents, as_documents
-FROM dws_sku_aftersale_daily_history
+SELECT * FROM dws_sku_aftersale_daily_history
 WHERE created_month < toYYYYMM(addMonths(toDate(now(), 'Asia/Shanghai'), -1))
 COMMENT 'DWS: outbound and after-sale documents per day x SKU x created month (_recent for this month and last, _history before)';

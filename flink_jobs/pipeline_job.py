@@ -24,7 +24,7 @@ from common.settings import Settings, load_settings
 from flink_jobs import dimensions_sql, inventory_sql
 from flink_jobs import sql_builder as build_sql
 from flink_jobs.kafka_tables import dead_letter_sink, kafka_source, landing_sink
-from flink_jobs.runtime import build_environment
+from flink_jobs.runtime import build_environment, plan_fingerprint
 from flink_jobs.specs import FACT_STREAMS, INVENTORY, StreamSpec
 
 JOB_NAME = "erpbi-pipeline"
@@ -44,16 +44,14 @@ def fact_views(spec: StreamSpec) -> list[str]:
     ]
 
 
-def fact_sink_rows(
-    table_env: Any, spec: StreamSpec, document_table: str, item_table: str
-) -> list[str]:
+def fact_sink_rows(spec: StreamSpec, document_table: str, item_table: str) -> list[str]:
     """Sink rows for a document view and its item view: every view column, plus versions."""
     rows = []
-    for view, table, key in (
-        (f"{spec.stream}_wide", document_table, spec.key),
-        (f"{spec.stream}_item_wide", item_table, (*spec.key, spec.item_key)),
-    ):
-        names = table_env.from_path(view).get_schema().get_field_names()
+    for view, names, table, key in (
+        (f"{spec.stream}_wide", build_sql.wide_columns(spec), document_table, spec.key),
+        (f"{spec.stream}_item_wide", build_sql.item_wide_columns(spec), item_table,
+         (*spec.key, spec.item_key)),
+    ):  # fmt: skip
         columns = {name: name for name in names if name not in META_COLUMNS}
         columns |= {"_version": "ts", "_kafka_at": "kafka_at"}
         key_sql = "CONCAT_WS('|', " + ", ".join(f"CAST({k} AS STRING)" for k in key) + ")"
@@ -68,39 +66,44 @@ LANDING_TABLES = {
 }
 
 
+def job_sql(settings: Settings) -> tuple[list[str], list[str]]:
+    """The job as SQL: the table and view definitions, then the INSERTs of one statement set."""
+    group = f"{settings.kafka.topic_prefix}-flink-pipeline"
+    definitions = [kafka_source(stream, settings, group) for stream in RAW_STREAMS]
+    for spec in PARSED_STREAMS:
+        definitions += [build_sql.json_source(spec, settings, group),
+                        dead_letter_sink(settings, spec.stream)]  # fmt: skip
+    definitions += dimensions_sql.views()
+    for spec in PARSED_STREAMS:
+        definitions += [build_sql.checked_view(spec), build_sql.parsed_view(spec)]
+    definitions += [inventory_sql.inventory_latest_view(), inventory_sql.inventory_wide_view()]
+    for spec in FACT_STREAMS:
+        definitions += fact_views(spec)
+    definitions.append(landing_sink(settings))
+    inserts = [build_sql.dead_letter_insert(spec) for spec in PARSED_STREAMS]
+    sink_rows = [inventory_sql.inventory_sink_rows(), *dimensions_sql.sink_rows()]
+    for spec in FACT_STREAMS:
+        sink_rows += fact_sink_rows(spec, *LANDING_TABLES[spec.stream])
+    inserts.append("INSERT INTO landing\n" + "\nUNION ALL\n".join(sink_rows))
+    return definitions, inserts
+
+
 def build(settings: Settings, restore: bool = True) -> Any:
     """Wire the job graph; returns the StatementSet ready to execute as one job.
 
     Every INSERT (dead letters and landing rows) is in one statement set, so the planner
     reads each Kafka topic once and the whole graph runs in the JVM: no Python operator
-    sits on the record path.
+    sits on the record path. A retained checkpoint is restored only if it was taken by
+    this same graph (``runtime.plan_fingerprint``).
     """
-    _, table_env = build_environment(settings, JOB_NAME, restore=restore)
-    group = f"{settings.kafka.topic_prefix}-flink-pipeline"
-    for stream in RAW_STREAMS:
-        table_env.execute_sql(kafka_source(stream, settings, group))
-    views = dimensions_sql.views()
-    for spec in PARSED_STREAMS:
-        table_env.execute_sql(build_sql.json_source(spec, settings, group))
-        table_env.execute_sql(dead_letter_sink(settings, spec.stream))
-        views += [build_sql.checked_view(spec), build_sql.parsed_view(spec)]
-    views += [
-        inventory_sql.inventory_latest_view(),
-        inventory_sql.inventory_wide_view(),
-    ]
-    for spec in FACT_STREAMS:
-        views += fact_views(spec)
-    for view in views:
-        table_env.execute_sql(view)
-    table_env.execute_sql(landing_sink(settings))
-
+    definitions, inserts = job_sql(settings)
+    plan = plan_fingerprint([*definitions, *inserts])
+    _, table_env = build_environment(settings, JOB_NAME, restore=restore, plan=plan)
+    for statement in definitions:
+        table_env.execute_sql(statement)
     statements = table_env.create_statement_set()
-    for spec in PARSED_STREAMS:
-        statements.add_insert_sql(build_sql.dead_letter_insert(spec))
-    sink_rows = [inventory_sql.inventory_sink_rows(), *dimensions_sql.sink_rows()]
-    for spec in FACT_STREAMS:
-        sink_rows += fact_sink_rows(table_env, spec, *LANDING_TABLES[spec.stream])
-    statements.add_insert_sql("INSERT INTO landing\n" + "\nUNION ALL\n".join(sink_rows))
+    for statement in inserts:
+        statements.add_insert_sql(statement)
     return statements
 
 

@@ -9,8 +9,10 @@ buffer) continue exactly where the last checkpoint left them.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -98,14 +100,51 @@ def prune_old_jobs(root: Path, keep: Path | None) -> None:
     if not root.exists():
         return
     for job_dir in root.iterdir():
-        if keep is not None and keep.is_relative_to(job_dir):
+        if not job_dir.is_dir() or (keep is not None and keep.is_relative_to(job_dir)):
             continue
         shutil.rmtree(job_dir, ignore_errors=True)
 
 
+PLAN_FILE = "plan.sha256"
+_CONNECTOR_OPTIONS = re.compile(r"\)\s*WITH\s*\((?:[^()']|'(?:[^']|'')*')*\)\s*$")
+
+
+def plan_fingerprint(statements: list[str]) -> str:
+    """What identifies the job graph: its SQL without the connector options (addresses,
+    credentials and topic settings change no operator or its state)."""
+    digest = hashlib.sha256()
+    for statement in statements:
+        digest.update(_CONNECTOR_OPTIONS.sub(")", statement.strip()).encode())
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def restorable(root: Path, checkpoint: Path | None, plan: str | None) -> Path | None:
+    """The checkpoint to restore, unless the graph that took it differs from ``plan``.
+
+    Flink maps state to operators by ids derived from the graph, so a checkpoint of an
+    earlier graph (after an upgrade) may not restore, or may restore into the wrong
+    operators. The job then starts fresh: Kafka is read again from the earliest retained
+    offsets and the landing tables collapse what they already hold.
+    """
+    if checkpoint is None or plan is None:
+        return checkpoint
+    stored = root / PLAN_FILE
+    taken_by = stored.read_text().strip() if stored.exists() else "unknown"
+    if taken_by == plan:
+        return checkpoint
+    LOG.warning(
+        "the job graph changed since checkpoint %s was taken (plan %s, now %s): starting "
+        "fresh from the earliest Kafka offsets instead of restoring it",
+        checkpoint, taken_by[:12], plan[:12],
+    )  # fmt: skip
+    return None
+
+
 def build_environment(
-    settings: Settings, job_name: str, restore: bool = True
+    settings: Settings, job_name: str, restore: bool = True, plan: str | None = None
 ) -> tuple[StreamExecutionEnvironment, StreamTableEnvironment]:
+    """The job's environment; ``plan`` (``plan_fingerprint``) guards the restore."""
     from pyflink.common import Configuration
     from pyflink.datastream import StreamExecutionEnvironment
     from pyflink.table import StreamTableEnvironment
@@ -115,7 +154,10 @@ def build_environment(
     root = checkpoint_root(settings, job_name)
     root.mkdir(parents=True, exist_ok=True)
     restore_from = latest_checkpoint(root) if restore and flink.mode == "local" else None
+    restore_from = restorable(root, restore_from, plan)
     prune_old_jobs(root, restore_from)
+    if plan is not None:
+        (root / PLAN_FILE).write_text(plan + "\n")
 
     config = Configuration()
     values = {

@@ -218,9 +218,14 @@ LEFT JOIN shop_dim AS sh ON f.shop_id = sh.shop_id
 LEFT JOIN warehouse_latest AS w ON f.wms_co_id = w.wms_co_id"""
 
 
+def wide_columns(spec: StreamSpec) -> list[str]:
+    """The columns of ``s_wide``, in order."""
+    return [name for _, name in _document_columns(spec)]
+
+
 def wide_view(spec: StreamSpec) -> str:
     """The document rows: every widened document column (a missing shop lands as unknown)."""
-    names = ", ".join(name for _, name in _document_columns(spec))
+    names = ", ".join(wide_columns(spec))
     return f"""
 CREATE TEMPORARY VIEW {spec.stream}_wide AS
 SELECT {names}
@@ -257,11 +262,23 @@ FROM {spec.stream}_joined AS d
 WHERE ({reason}) IS NULL"""
 
 
+def _item_names(spec: StreamSpec) -> list[str]:
+    return [item.name for item in spec.items if item.name != "name"]
+
+
+def item_wide_columns(spec: StreamSpec) -> list[str]:
+    """The columns of ``s_item_wide``, in order."""
+    labels = ["status_label" for column in spec.labels if column == "status"]
+    return [*_item_document_columns(spec), *_item_names(spec), "sku_name", "category", "brand",
+            "cost_price", "shop_name", *_ITEM_SHOP_COLUMNS, "dim_gaps", "anomaly_reason",
+            "kafka_at", *labels]  # fmt: skip
+
+
 def item_wide_view(spec: StreamSpec) -> str:
     """The item rows: the widened document's items, joined with the SKU."""
     document = _item_document_columns(spec)
     labels = _item_labels(spec, "f")
-    item_names = [f"f.item_{item.name} AS {item.name}" for item in spec.items if item.name != "name"]
+    item_names = [f"f.item_{name} AS {name}" for name in _item_names(spec)]
     return f"""
 CREATE TEMPORARY VIEW {spec.stream}_item_wide AS
 SELECT /*+ STATE_TTL('f' = '{FACT_STATE_TTL}') */

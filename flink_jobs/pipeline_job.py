@@ -97,7 +97,7 @@ def build(settings: Settings, restore: bool = True) -> Any:
     this same graph (``runtime.plan_fingerprint``).
     """
     definitions, inserts = job_sql(settings)
-    plan = plan_fingerprint([*definitions, *inserts])
+    plan = plan_fingerprint([*definitions, *inserts], settings.flink.state_backend)
     _, table_env = build_environment(settings, JOB_NAME, restore=restore, plan=plan)
     for statement in definitions:
         table_env.execute_sql(statement)

@@ -107,15 +107,22 @@ def prune_old_jobs(root: Path, keep: Path | None) -> None:
 
 PLAN_FILE = "plan.sha256"
 _CONNECTOR_OPTIONS = re.compile(r"\)\s*WITH\s*\((?:[^()']|'(?:[^']|'')*')*\)\s*$")
+_TOPIC_OPTION = re.compile(r"'topic'\s*=\s*'([^']*)'")
 
 
-def plan_fingerprint(statements: list[str]) -> str:
-    """What identifies the job graph: its SQL without the connector options (addresses,
-    credentials and topic settings change no operator or its state)."""
-    digest = hashlib.sha256()
+def plan_fingerprint(statements: list[str], state_backend: str) -> str:
+    """What identifies the job graph and its state: the job's SQL, with connector options
+    reduced to their topics (the sources' offsets belong to those topics; addresses and
+    credentials change no operator or its state), and the state backend (a checkpoint of
+    one backend does not restore into the other)."""
+    digest = hashlib.sha256(f"state.backend.type={state_backend}".encode())
     for statement in statements:
-        digest.update(_CONNECTOR_OPTIONS.sub(")", statement.strip()).encode())
-        digest.update(b"\0")
+        text = statement.strip()
+        options = _CONNECTOR_OPTIONS.search(text)
+        if options:
+            topics = _TOPIC_OPTION.findall(options.group(0))
+            text = text[: options.start()] + ") topics " + " ".join(topics)
+        digest.update(b"\0" + text.encode())
     return digest.hexdigest()
 
 

@@ -14,9 +14,13 @@ a ``shop_id`` column.
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from typing import Any
 
+from clickhouse_connect.driver.exceptions import DatabaseError
+
+LOG = logging.getLogger(__name__)
 SHOP_COLUMN = "shop_id"
 POLICY_NAME = "shop_owner_rows"
 
@@ -60,3 +64,32 @@ def row_policy_statements(database: str, tables: list[str], admins: list[str]) -
         f"FOR SELECT USING {owner_condition(database)} TO ALL EXCEPT {exempt}"
         for table in tables
     ]
+
+
+def apply_row_policies(client: Any, database: str, admins: list[str]) -> int:
+    """Create or replace the policy on every shop table; returns how many tables."""
+    statements = row_policy_statements(database, shop_tables(client), admins)
+    for statement in statements:
+        client.command(statement)
+    return len(statements)
+
+
+def policies_in_use(client: Any) -> bool:
+    """Whether this database's shop tables are under row policies: a real server where
+    ``erpbi warehouse access --apply-row-policies`` has run. False where the server cannot
+    tell (the single-machine server has no access control) or the login may not look."""
+    try:
+        result = client.query(
+            "SELECT count() FROM system.row_policies "
+            f"WHERE database = currentDatabase() AND short_name = '{POLICY_NAME}'"
+        )
+    except DatabaseError as error:
+        LOG.info("row policies not readable here (%s): none kept up to date", str(error)[:120])
+        return False
+    return int(result.result_rows[0][0]) > 0
+
+
+def keep_row_policies(client: Any, database: str, admins: list[str]) -> int:
+    """After migrations: once policies are in use, a table a migration added gets one too
+    (or its rows would be open to every shop owner until someone re-applied them)."""
+    return apply_row_policies(client, database, admins) if policies_in_use(client) else 0

@@ -62,12 +62,8 @@ def main(clickhouse: ClickHouseSettings, argv: Sequence[str]) -> int:
             for owner, shops in access.owners(client).items():
                 print(f"{owner:<16} {', '.join(map(str, shops))}")
             if args.apply_row_policies:
-                statements = access.row_policy_statements(
-                    clickhouse.database, access.shop_tables(client), [clickhouse.user]
-                )
-                for statement in statements:
-                    client.command(statement)
-                print(f"row policy {access.POLICY_NAME} on {len(statements)} table(s)")
+                tables = access.apply_row_policies(client, clickhouse.database, [clickhouse.user])
+                print(f"row policy {access.POLICY_NAME} on {tables} table(s)")
         elif args.action == "serving-status":
             for row in serving.refresh_status(client):
                 error = f"  error: {row['exception']}" if row["exception"] else ""

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from common.settings import ClickHouseSettings
+from warehouse import access
 from warehouse.client import connect
 from warehouse.metrics import build as metric_views
 
@@ -79,4 +80,6 @@ def migrate(settings: ClickHouseSettings) -> list[Migration]:
         applied.append(migration)
     created = metric_views.apply(client)
     LOG.info("metric views: %d created or replaced", created)
+    if applied and (policed := access.keep_row_policies(client, database, [settings.user])):
+        LOG.info("row policy %s kept on %d shop table(s)", access.POLICY_NAME, policed)
     return applied

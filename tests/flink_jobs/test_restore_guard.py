@@ -12,8 +12,9 @@ from flink_jobs.runtime import PLAN_FILE, plan_fingerprint, restorable
 
 
 def plan_of(run_dir: Path, **sections: dict[str, object]) -> str:
-    definitions, inserts = pipeline_job.job_sql(isolated_settings(run_dir, **sections))
-    return plan_fingerprint([*definitions, *inserts])
+    settings = isolated_settings(run_dir, **sections)
+    definitions, inserts = pipeline_job.job_sql(settings)
+    return plan_fingerprint([*definitions, *inserts], settings.flink.state_backend)
 
 
 def test_the_plan_is_stable_and_ignores_addresses_and_credentials(tmp_path: Path) -> None:
@@ -23,12 +24,19 @@ def test_the_plan_is_stable_and_ignores_addresses_and_credentials(tmp_path: Path
     assert plan_of(tmp_path / "b", clickhouse={"password": "another-secret"}) == first
 
 
+def test_the_plan_changes_with_the_topics_and_the_state_backend(tmp_path: Path) -> None:
+    """Source offsets belong to their topics; a RocksDB checkpoint is no hashmap one."""
+    first = plan_of(tmp_path / "a")
+    assert plan_of(tmp_path / "b", kafka={"topic_prefix": "other"}) != first
+    assert plan_of(tmp_path / "c", flink={"state_backend": "hashmap"}) != first
+
+
 def test_the_plan_changes_with_the_graph(tmp_path: Path) -> None:
     definitions, inserts = pipeline_job.job_sql(isolated_settings(tmp_path / "run"))
-    before = plan_fingerprint([*definitions, *inserts])
+    before = plan_fingerprint([*definitions, *inserts], "rocksdb")
     changed = [sql.replace("LEFT JOIN sku_latest", "JOIN sku_latest") for sql in definitions]
     assert changed != definitions
-    assert plan_fingerprint([*changed, *inserts]) != before
+    assert plan_fingerprint([*changed, *inserts], "rocksdb") != before
 
 
 def test_a_checkpoint_is_restored_only_into_the_graph_that_took_it(tmp_path: Path) -> None:

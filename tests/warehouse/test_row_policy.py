@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from clickhouse_connect.driver.client import Client
@@ -147,3 +148,32 @@ def test_operators_see_who_owns_which_shop(secured: Settings) -> None:
     assert result.returncode == 0, result.stderr
     lines = dict(line.split(maxsplit=1) for line in result.stdout.splitlines())
     assert lines["alice"] == "880001, 880003" and lines["bob"] == "880002"
+
+
+class PolicedServer:
+    """A real server's answers, as far as keeping row policies goes."""
+
+    def __init__(self, policies: int, tables: list[str]) -> None:
+        self.policies, self.tables, self.commands = policies, tables, []
+
+    def query(self, sql: str) -> Any:
+        rows = [[self.policies]] if "system.row_policies" in sql else [[t] for t in self.tables]
+        return type("Result", (), {"result_rows": rows})()
+
+    def command(self, sql: str) -> None:
+        self.commands.append(sql)
+
+
+def test_a_table_a_migration_adds_gets_the_row_policy_once_policies_are_in_use() -> None:
+    server = PolicedServer(policies=9, tables=["dwd_sale_out", "dws_sale_out_item_daily_recent"])
+    assert access.keep_row_policies(server, "erp", ["default"]) == 2
+    assert any("ON erp.dws_sale_out_item_daily_recent FOR SELECT" in sql for sql in server.commands)
+    unpoliced = PolicedServer(policies=0, tables=["dwd_sale_out"])
+    assert access.keep_row_policies(unpoliced, "erp", ["default"]) == 0 and not unpoliced.commands
+
+
+def test_the_single_machine_server_keeps_no_policies_and_migrates(secured: Settings) -> None:
+    """No access control there (the filter is applied per request): migrate skips them."""
+    admin = connect(secured.clickhouse)
+    assert access.policies_in_use(admin) is False
+    assert access.keep_row_policies(admin, secured.clickhouse.database, ["default"]) == 0

@@ -244,8 +244,9 @@ def _item_document_columns(spec: StreamSpec) -> list[str]:
     ]  # fmt: skip
 
 
-def _item_labels(spec: StreamSpec, alias: str) -> str:
-    return "".join(f",\n  {alias}.status_label" for column in spec.labels if column == "status")
+def _item_labels(spec: StreamSpec) -> list[str]:
+    """The label columns an item row carries (its document's status, where it has one)."""
+    return ["status_label" for column in spec.labels if column == "status"]
 
 
 def joined_items_view(spec: StreamSpec) -> str:
@@ -253,48 +254,47 @@ def joined_items_view(spec: StreamSpec) -> str:
     typed_items, reason, unnest = _unnest_items(spec)
     carried = [*_item_document_columns(spec), *_ITEM_SHOP_COLUMNS, "dim_shop_name", "dim_status",
                "kafka_at"]  # fmt: skip
+    labels = "".join(f",\n  d.{name}" for name in _item_labels(spec))
     return f"""
 CREATE TEMPORARY VIEW {spec.stream}_joined_items AS
 SELECT {', '.join(f"d.{name}" for name in carried)}, item_position,
-  {typed_items}{_item_labels(spec, "d")}
+  {typed_items}{labels}
 FROM {spec.stream}_joined AS d
 {unnest}
 WHERE ({reason}) IS NULL"""
 
 
-def _item_names(spec: StreamSpec) -> list[str]:
-    return [item.name for item in spec.items if item.name != "name"]
+def _item_wide_columns(spec: StreamSpec) -> list[tuple[str, str]]:
+    """(expression, name) of an item row ``f`` widened with the SKU ``s``."""
+    columns = [(f"f.{name}", name) for name in _item_document_columns(spec)]
+    columns += [(f"f.item_{item.name}", item.name) for item in spec.items if item.name != "name"]
+    columns += [
+        ("COALESCE(s.sku_name, NULLIF(f.item_name, ''), '')", "sku_name"),
+        ("COALESCE(s.category, '')", "category"),
+        ("COALESCE(s.brand, '')", "brand"),
+        ("COALESCE(s.cost_price, CAST(0 AS DECIMAL(18, 4)))", "cost_price"),
+        ("f.dim_shop_name", "shop_name"),
+        *((f"f.{name}", name) for name in _ITEM_SHOP_COLUMNS),
+        ("CONCAT_WS(',', IF(s.sku_id IS NULL, 'unknown_sku', CAST(NULL AS STRING)), "
+         "IF(f.dim_status = 'unknown_shop', 'unknown_shop', CAST(NULL AS STRING)))", "dim_gaps"),
+        ("IF(f.item_qty < 0, 'negative qty', '')", "anomaly_reason"),
+        ("f.kafka_at", "kafka_at"),
+    ]  # fmt: skip
+    return columns + [(f"f.{name}", name) for name in _item_labels(spec)]
 
 
 def item_wide_columns(spec: StreamSpec) -> list[str]:
     """The columns of ``s_item_wide``, in order."""
-    labels = ["status_label" for column in spec.labels if column == "status"]
-    return [*_item_document_columns(spec), *_item_names(spec), "sku_name", "category", "brand",
-            "cost_price", "shop_name", *_ITEM_SHOP_COLUMNS, "dim_gaps", "anomaly_reason",
-            "kafka_at", *labels]  # fmt: skip
+    return [name for _, name in _item_wide_columns(spec)]
 
 
 def item_wide_view(spec: StreamSpec) -> str:
     """The item rows: the widened document's items, joined with the SKU."""
-    document = _item_document_columns(spec)
-    labels = _item_labels(spec, "f")
-    item_names = [f"f.item_{name} AS {name}" for name in _item_names(spec)]
+    body = ",\n  ".join(f"{expression} AS {name}" for expression, name in _item_wide_columns(spec))
     return f"""
 CREATE TEMPORARY VIEW {spec.stream}_item_wide AS
 SELECT /*+ STATE_TTL('f' = '{FACT_STATE_TTL}') */
-  {', '.join(f"f.{name}" for name in document)},
-  {', '.join(item_names)},
-  COALESCE(s.sku_name, NULLIF(f.item_name, ''), '') AS sku_name,
-  COALESCE(s.category, '') AS category,
-  COALESCE(s.brand, '') AS brand,
-  COALESCE(s.cost_price, CAST(0 AS DECIMAL(18, 4))) AS cost_price,
-  f.dim_shop_name AS shop_name,
-  {', '.join(f"f.{name}" for name in _ITEM_SHOP_COLUMNS)},
-  CONCAT_WS(',',
-    IF(s.sku_id IS NULL, 'unknown_sku', CAST(NULL AS STRING)),
-    IF(f.dim_status = 'unknown_shop', 'unknown_shop', CAST(NULL AS STRING))) AS dim_gaps,
-  IF(f.item_qty < 0, 'negative qty', '') AS anomaly_reason,
-  f.kafka_at{labels}
+  {body}
 FROM {spec.stream}_joined_items AS f
 LEFT JOIN sku_latest AS s ON f.item_sku_id = s.sku_id"""
 

@@ -88,11 +88,18 @@ def checkpoint_root(settings: Settings, job_name: str) -> Path:
 
 
 def latest_checkpoint(root: Path) -> Path | None:
-    """The newest complete retained checkpoint (a ``chk-N`` folder with ``_metadata``)."""
-    candidates = [meta.parent for meta in root.glob("*/chk-*/_metadata")]
-    if not candidates:
+    """The newest complete retained checkpoint (a ``chk-N`` folder with ``_metadata``).
+
+    Newest by when its ``_metadata`` was written, not by the folder's time: Flink deletes
+    a subsumed checkpoint's files after the next one completes, which touches its folder,
+    and a job killed during that deletion leaves an older, half-deleted checkpoint whose
+    folder looks newest.
+    """
+    metadata = list(root.glob("*/chk-*/_metadata"))
+    if not metadata:
         return None
-    return max(candidates, key=lambda path: (path.stat().st_mtime, int(path.name[4:])))
+    newest = max(metadata, key=lambda meta: (meta.stat().st_mtime, int(meta.parent.name[4:])))
+    return newest.parent
 
 
 def prune_old_jobs(root: Path, keep: Path | None) -> None:

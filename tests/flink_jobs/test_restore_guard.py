@@ -8,7 +8,7 @@ from pathlib import Path
 from support import isolated_settings
 
 from flink_jobs import pipeline_job
-from flink_jobs.runtime import PLAN_FILE, plan_fingerprint, restorable
+from flink_jobs.runtime import PLAN_FILE, latest_checkpoint, plan_fingerprint, restorable
 
 
 def plan_of(run_dir: Path, **sections: dict[str, object]) -> str:
@@ -47,3 +47,16 @@ def test_a_checkpoint_is_restored_only_into_the_graph_that_took_it(tmp_path: Pat
     assert restorable(tmp_path, checkpoint, "plan-a") == checkpoint
     assert restorable(tmp_path, checkpoint, "plan-b") is None
     assert restorable(tmp_path, None, "plan-a") is None
+
+
+def test_a_half_deleted_older_checkpoint_is_not_taken_for_the_newest(tmp_path: Path) -> None:
+    """A kill during Flink's deletion of a subsumed checkpoint touches its folder last."""
+    import os
+
+    older, newer = tmp_path / "job-1" / "chk-5", tmp_path / "job-1" / "chk-7"
+    for at, checkpoint in ((1000, older), (2000, newer)):
+        checkpoint.mkdir(parents=True)
+        (checkpoint / "_metadata").write_text("m")
+        os.utime(checkpoint / "_metadata", (at, at))
+    os.utime(older, (3000, 3000))  # its files being deleted
+    assert latest_checkpoint(tmp_path) == newer

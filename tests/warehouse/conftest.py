@@ -4,18 +4,30 @@ Every contract test runs against the in-process chDB server (started once per te
 on a free port with a temporary data path). When `CLICKHOUSE_URL` is set
 (e.g. http://default:@host:8123) the same tests also run against that real ClickHouse,
 which is what keeps the chDB server honest: a behaviour only counts if both agree.
+
+`secured` is the server as `erpbi up` starts it with two shop-owner logins (alice, bob) and
+a few documents of their shops and of a shop nobody owns (880004).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from collections.abc import Iterator
 from urllib.parse import unquote, urlsplit
 
 import pytest
+from clickhouse_connect.driver.client import Client
 from clickhouse_targets import Target
+from shop_owners import ALICE_SHOPS, BOB_SHOPS, OWNERS, login
+from support import isolated_settings
 
+from common.settings import Settings
+from erpbi import stack
+from erpbi.services import by_name
+from warehouse import serving
+from warehouse.client import connect
 from warehouse.server import ServerConfig, WarehouseServer
 
 LOCAL_PASSWORD = "contract-pw"
@@ -59,3 +71,36 @@ def scratch_db(target: Target) -> Iterator[str]:
     target.sql(f"CREATE DATABASE {name}")
     yield name
     target.sql(f"DROP DATABASE IF EXISTS {name}")
+
+
+@pytest.fixture(scope="package")
+def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    settings = isolated_settings(
+        tmp_path_factory.mktemp("rls") / "run", clickhouse={"shop_owners": OWNERS}
+    )
+    stack.start_service(settings, by_name("clickhouse"), report=lambda line: None)
+    admin = connect(settings.clickhouse)
+    shops = [(shop, "alice") for shop in ALICE_SHOPS] + [(shop, "bob") for shop in BOB_SHOPS]
+    rows = [{"shop_id": shop, "shop_name": f"店{shop}", "shop_owner": owner, "_version": 1}
+            for shop, owner in shops]  # fmt: skip
+    rows.append({"shop_id": 880004, "shop_name": "无主店", "shop_owner": "", "_version": 1})
+    admin.command("INSERT INTO dim_shop FORMAT JSONEachRow " + "\n".join(map(json.dumps, rows)))
+    documents = [
+        {"io_id": f"RLS-{shop}", "o_id": f"O-{shop}", "shop_id": shop, "status": "Confirmed",
+         "pay_amount": "10", "modified": "2026-11-20 10:00:00",
+         "io_date": "2026-11-20 10:00:00", "ts": 1, "_version": 1}
+        for shop in (*ALICE_SHOPS, *BOB_SHOPS, 880004)
+    ]  # fmt: skip
+    admin.command("INSERT INTO dwd_sale_out SETTINGS date_time_input_format = 'best_effort' "
+                  "FORMAT JSONEachRow " + "\n".join(map(json.dumps, documents)))  # fmt: skip
+    serving.refresh_now(admin)
+    admin.close()
+    yield settings
+    stack.down(settings, ["clickhouse"], report=lambda line: None)
+
+
+@pytest.fixture
+def alice(secured: Settings) -> Iterator[Client]:
+    client = login(secured, "alice", OWNERS["alice"])
+    yield client
+    client.close()

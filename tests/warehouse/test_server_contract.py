@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from pathlib import Path
 
 import pytest
 from clickhouse_connect.driver.exceptions import DatabaseError
@@ -146,6 +147,22 @@ def test_unknown_table(target: Target) -> None:
 def test_multi_statements_are_refused(target: Target) -> None:
     response = target.http(data=b"SELECT 1; SELECT 2")
     assert response.headers["X-ClickHouse-Exception-Code"] == "62"
+
+
+def test_into_outfile_is_never_written_over_http(target: Target, tmp_path: Path) -> None:
+    """The clause is clickhouse-client's: a server's HTTP interface refuses it (358)."""
+    exported = tmp_path / "exported.tsv"
+    response = target.http(data=f"SELECT 1 INTO OUTFILE '{exported}' FORMAT TSV".encode())
+    assert response.status_code == 500
+    _assert_clickhouse_error(
+        response.status_code,
+        dict(response.headers),
+        response.text,
+        358,
+        "INTO_OUTFILE_NOT_ALLOWED",
+    )
+    assert "INTO OUTFILE is not allowed" in response.text
+    assert not exported.exists()
 
 
 def test_errors_reach_clickhouse_connect_with_code(target: Target) -> None:

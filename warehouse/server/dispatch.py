@@ -3,6 +3,12 @@
 This is the part a client can observe: which parameters are settings, how the URL query and
 the body combine, what GET and `readonly` allow, how INSERT data is found, and which headers
 and status come back. The HTTP mechanics (sockets, framing, logging) live in handler.py.
+
+`INTO OUTFILE` is refused for everybody, admins included, with ClickHouse's own answer
+(358 INTO_OUTFILE_NOT_ALLOWED, HTTP 500): a ClickHouse server's HTTP handler runs every
+query with allow_into_outfile = false, since the clause is clickhouse-client's (it writes
+on the client's machine). chDB is clickhouse-local and would write the file on this host.
+Shop owners are refused earlier by the row policy, with 497 ACCESS_DENIED.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from warehouse.server.engine import (
 )
 from warehouse.server.errors import (
     BAD_ARGUMENTS,
+    INTO_OUTFILE_NOT_ALLOWED,
     NOT_IMPLEMENTED,
     READONLY,
     SYNTAX_ERROR,
@@ -38,6 +45,7 @@ from warehouse.server.sqltext import (
     StatementKind,
     classify,
     find_insert_head,
+    into_outfile_start,
     require_single_statement,
 )
 
@@ -196,6 +204,8 @@ class QueryDispatcher:
         if insert is not None:
             _check_readonly(StatementKind.INSERT_DATA, readonly, method)
             self.policy.check_insert(user)
+            if into_outfile_start(insert.head) is not None:
+                raise ClickHouseError.of(INTO_OUTFILE_NOT_ALLOWED, "INTO OUTFILE is not allowed")
             head = InsertHead(
                 insert.head.encode("latin-1").decode("utf-8"),
                 insert.input_format,
@@ -217,7 +227,13 @@ class QueryDispatcher:
             raise ClickHouseError.of(SYNTAX_ERROR, "Empty query")
         kind = classify(sql)
         _check_readonly(kind, readonly, method)
-        row_filter = self.policy.filter_settings(user, kind, sql)
+        query_parameters = {
+            key[len("param_") :]: value for key, value in params.items() if key.startswith("param_")
+        }
+        database = self.engine.effective_state(context).database
+        row_filter = self.policy.filter_settings(user, kind, sql, database, query_parameters)
+        if into_outfile_start(sql) is not None:  # after the policy: a shop owner is told 497
+            raise ClickHouseError.of(INTO_OUTFILE_NOT_ALLOWED, "INTO OUTFILE is not allowed")
         if row_filter:
             context = replace(context, settings={**context.settings, **row_filter})
         default_format = (
@@ -225,9 +241,6 @@ class QueryDispatcher:
             or headers.get("X-ClickHouse-Format")
             or DEFAULT_OUTPUT_FORMAT
         )
-        query_parameters = {
-            key[len("param_") :]: value for key, value in params.items() if key.startswith("param_")
-        }
 
         def execute() -> EngineResult:
             return self.engine.execute(sql, kind, context, default_format, query_parameters)

@@ -7,34 +7,60 @@ database that has a ``shop_id`` column is read through ``additional_table_filter
 source of truth, fed by the shop sheet). The engine applies the filter to the table itself,
 so it holds through views, joins and subqueries.
 
-What keeps an owner from lifting it: only read statements (and USE) are allowed; the
-setting may not be named anywhere in the request; table functions other than pure
-generators are refused (``merge()`` would read a table under another name). Admins (the
-server's own user) are not restricted.
+What keeps an owner from lifting it or reading around it: only read statements (and USE)
+are allowed; the filter setting may not be named anywhere in the request, and the settings
+in PINNED_SETTINGS may not be set (in the URL or a SETTINGS clause, bare or quoted):
+``database`` would move unqualified names into another database behind the table check,
+``dialect`` would make the engine parse the text differently from the check, the format
+schema and template settings read or write files on the host, introspection functions
+read the server's memory. ``INTO OUTFILE`` is refused
+(497 for a shop owner; for everybody, see dispatch.py). What the statement reads is checked
+in shop_owner_reads.py: tables of the warehouse database, a few system tables, no table
+function but pure generators (``merge()`` would read a table under another name), no
+``file()``. Admins (the server's own user) are not restricted.
 """
 
 from __future__ import annotations
 
-import re
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from warehouse.access import shop_tables_sql
+from warehouse.server.ast_dump import MalformedAstDump, parse_ast_dump
 from warehouse.server.errors import ACCESS_DENIED, ClickHouseError
-from warehouse.server.sqltext import StatementKind, quote_string, tokens, without_output_format
+from warehouse.server.shop_owner_reads import (
+    SYSTEM_DATABASE,
+    ReadRefused,
+    ShopOwnerReads,
+    shop_owner_may_not,
+)
+from warehouse.server.sqltext import (
+    StatementKind,
+    Token,
+    first_keyword,
+    into_outfile_start,
+    quote_string,
+    settings_clause_names,
+    tokens,
+    without_output_format,
+)
 
 FILTER_SETTING = "additional_table_filters"
+PINNED_SETTINGS = frozenset({FILTER_SETTING, "database", "dialect", "output_format_schema",
+                             "allow_introspection_functions"})  # fmt: skip
+PINNED_SETTING_PREFIXES = ("format_schema", "format_template")
 ALLOWED_KINDS = frozenset({StatementKind.READ, StatementKind.USE})
-GENERATOR_FUNCTIONS = frozenset({"numbers", "numbers_mt", "zeros", "zeros_mt", "generateseries",
-                                 "generate_series", "values", "null"})  # fmt: skip
-# In EXPLAIN AST output (as text: the request's own FORMAT clause is removed first, since
-# clickhouse-connect asks for Native, where lines are not separated by newlines) a table
-# function is a Function node on the line right under a TableExpression.
-_TABLE_FUNCTION = re.compile(r"TableExpression\b[^\n]*\n[^\n]*?Function (\w+)")
 
-Query = Callable[[str], list[list[str]]]  # runs SQL as the admin, returns TSV rows
+
+class AdminQuery(Protocol):
+    """Runs SQL as the admin (no row filter) and returns its TSV rows."""
+
+    def __call__(
+        self, sql: str, parameters: Mapping[str, str] | None = None
+    ) -> list[list[str]]: ...
 
 
 @dataclass
@@ -46,7 +72,7 @@ class _Cached:
 class ShopRowPolicy:
     """Decides, per request, what a user may run and with which row filter."""
 
-    def __init__(self, database: str, admins: frozenset[str], query: Query,
+    def __init__(self, database: str, admins: frozenset[str], query: AdminQuery,
                  cache_seconds: float = 5.0) -> None:  # fmt: skip
         self._database = database
         self._admins = admins
@@ -54,29 +80,47 @@ class ShopRowPolicy:
         self._cache_seconds = cache_seconds
         self._cache: dict[str, _Cached] = {}
         self._lock = threading.Lock()
+        self._reads = ShopOwnerReads(database, self._catalogue_columns)
 
     def restricted(self, user: str) -> bool:
         return user not in self._admins
 
     def check_settings(self, user: str, settings: Mapping[str, str]) -> None:
-        """URL or session settings of a shop owner may not touch the row filter."""
-        if self.restricted(user) and FILTER_SETTING in settings:
-            raise self._denied(user, f"may not set {FILTER_SETTING}")
+        """URL settings of a shop owner may not touch the row filter or a pinned setting."""
+        if self.restricted(user):
+            self._refuse_pinned(user, list(settings))
 
     def check_insert(self, user: str) -> None:
         if self.restricted(user):
             raise self._denied(user, "may only read (shop owners have read access)")
 
-    def filter_settings(self, user: str, kind: StatementKind, sql: str) -> dict[str, str]:
-        """The settings that restrict ``user``'s statement; refuses what could lift them."""
+    def filter_settings(
+        self,
+        user: str,
+        kind: StatementKind,
+        sql: str,
+        current_database: str,
+        query_parameters: Mapping[str, str],
+    ) -> dict[str, str]:
+        """The settings that restrict ``user``'s statement; refuses what could lift them.
+
+        ``current_database`` is where the statement's unqualified names resolve (the URL's
+        ``database``, else the session's USE, else the server's default).
+        """
         if not self.restricted(user):
             return {}
         if kind not in ALLOWED_KINDS:
             raise self._denied(user, "may only read (shop owners have read access)")
+        if into_outfile_start(sql) is not None:
+            raise self._denied(user, "may not write files on the server (INTO OUTFILE)")
         if any(token.is_word and token.text.lower() == FILTER_SETTING for token in tokens(sql)):
             raise self._denied(user, f"may not set {FILTER_SETTING}")
+        self._refuse_pinned(user, settings_clause_names(sql))
         if kind is StatementKind.READ:
-            self._refuse_table_functions(user, sql)
+            try:
+                self._check_read(sql, current_database, query_parameters)
+            except ReadRefused as refused:
+                raise ClickHouseError.of(ACCESS_DENIED, f"{user}: {refused}") from None
         shops = ", ".join(str(shop) for shop in self._shops(user)) or "NULL"
         condition = f"shop_id IN ({shops})"
         filters = ", ".join(
@@ -84,6 +128,36 @@ class ShopRowPolicy:
             for table in self._shop_tables()
         )
         return {FILTER_SETTING: "{" + filters + "}"}
+
+    def _refuse_pinned(self, user: str, names: list[str | None]) -> None:
+        for name in names:
+            lowered = "" if name is None else name.lower()
+            if (
+                name is None
+                or lowered in PINNED_SETTINGS
+                or lowered.startswith(PINNED_SETTING_PREFIXES)
+            ):
+                raise self._denied(user, f"may not set {name or 'a setting named with escapes'}")
+
+    def _check_read(
+        self, sql: str, current_database: str, query_parameters: Mapping[str, str]
+    ) -> None:
+        """What a read statement reads, from the engine's parse of it (see shop_owner_reads)."""
+        keyword = first_keyword(sql)
+        if keyword == "CHECK":
+            raise shop_owner_may_not("run CHECK TABLE")
+        all_tokens = list(tokens(sql))
+        second_word = all_tokens[1].text.upper() if len(all_tokens) > 1 else ""
+        if keyword == "SHOW" and second_word != "CREATE":
+            self._reads.check_show_listing(sql, current_database)
+            return
+        _refuse_forged_lines(all_tokens, query_parameters)
+        rows = self._query(f"EXPLAIN AST {without_output_format(sql)}", query_parameters)
+        try:
+            root = parse_ast_dump("\n".join("\t".join(row) for row in rows))
+        except MalformedAstDump:
+            raise shop_owner_may_not("run a statement this server cannot check") from None
+        self._reads.check_parsed(root, current_database)
 
     # -- lookups (as the admin, cached) --------------------------------------------------
 
@@ -94,6 +168,18 @@ class ShopRowPolicy:
             "ORDER BY shop_id",
         )
         return [int(row[0]) for row in rows]
+
+    def _catalogue_columns(self) -> dict[str, frozenset[str]]:
+        """Every column the engine's system.tables and system.columns have."""
+        rows = self._cached(
+            "catalogue",
+            f"SELECT table, name FROM system.columns WHERE database = '{SYSTEM_DATABASE}' "
+            "AND table IN ('tables', 'columns')",
+        )
+        columns: dict[str, set[str]] = {}
+        for table, name in rows:
+            columns.setdefault(table, set()).add(name)
+        return {table: frozenset(names) for table, names in columns.items()}
 
     def _shop_tables(self) -> list[str]:
         rows = self._cached("tables", shop_tables_sql(quote_string(self._database)))
@@ -110,15 +196,22 @@ class ShopRowPolicy:
             self._cache[key] = _Cached(rows, now + self._cache_seconds)
         return rows
 
-    def _refuse_table_functions(self, user: str, sql: str) -> None:
-        ast = self._query(f"EXPLAIN AST {without_output_format(sql)}")
-        text = "\n".join("\t".join(row) for row in ast)
-        for function in _TABLE_FUNCTION.findall(text):
-            if function.lower() not in GENERATOR_FUNCTIONS:
-                raise self._denied(user, f"may not use the table function {function}()")
-
     @staticmethod
     def _denied(user: str, what: str) -> ClickHouseError:
         return ClickHouseError.of(
             ACCESS_DENIED, f"{user}: Not enough privileges: a shop owner {what}"
         )
+
+
+def _refuse_forged_lines(all_tokens: list[Token], query_parameters: Mapping[str, str]) -> None:
+    """The engine prints identifiers raw in EXPLAIN AST: one with a line break forges lines.
+
+    Quoted names with a line break or an escape (which could make one) are refused, and so
+    are Identifier query parameters holding a line break.
+    """
+    for token in all_tokens:
+        if token.text[:1] in ('"', "`") and ("\n" in token.text or "\\" in token.text):
+            raise shop_owner_may_not("use a quoted name with a line break or an escape")
+    takes_identifiers = any(token.text.lower() == "identifier" for token in all_tokens)
+    if takes_identifiers and any("\n" in value for value in query_parameters.values()):
+        raise shop_owner_may_not("pass an Identifier parameter with a line break")

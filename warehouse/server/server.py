@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections.abc import Mapping
 from types import FrameType, TracebackType
 
 from warehouse.server.auth import UserDirectory
@@ -51,10 +52,20 @@ class WarehouseServer:
         self._thread: threading.Thread | None = None
         self._stopped = False
 
-    def _admin_query(self, sql: str) -> list[list[str]]:
-        """Run a lookup for the row policy as the server itself; rows of text fields."""
-        result = self.engine.execute(sql, StatementKind.READ, ExecutionContext(), "TSVRaw")
-        return [line.split("\t") for line in result.body.decode("utf-8").splitlines()]
+    def _admin_query(
+        self, sql: str, parameters: Mapping[str, str] | None = None
+    ) -> list[list[str]]:
+        """Run a lookup for the row policy as the server itself; rows of text fields.
+
+        Rows end at \\n only (splitlines() would also split at U+2028 inside a value).
+        """
+        result = self.engine.execute(
+            sql, StatementKind.READ, ExecutionContext(), "TSVRaw", parameters
+        )
+        lines = result.body.decode("utf-8").split("\n")
+        if lines[-1] == "":
+            lines.pop()  # the newline that ends the last row
+        return [line.split("\t") for line in lines]
 
     @property
     def port(self) -> int:

@@ -5,7 +5,10 @@ must settle first: what kind of statement is it (read, write, SET, USE, INSERT w
 which output FORMAT does it ask for, where does an INSERT's inline data start, and does the
 text hold more than one statement (ClickHouse's HTTP interface refuses multi-statements;
 chDB would silently run them all). Strings, quoted identifiers and comments are skipped so
-a `;` or `FORMAT` inside them never counts.
+a `;` or `FORMAT` inside them never counts. What counts as a string or a comment follows
+ClickHouse's Lexer.cpp (`//` and nested `/* */` comments, `$tag$` heredocs, Unicode quotes):
+the shop-owner checks read SETTINGS and INTO OUTFILE from these tokens, so a string that
+ends earlier or later here than in the engine would hide a clause from them.
 """
 
 from __future__ import annotations
@@ -17,8 +20,10 @@ from enum import Enum
 
 from warehouse.server.errors import SYNTAX_ERROR, ClickHouseError
 
-_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_WORD = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
 _NUMBER_OR_OTHER = re.compile(r"[0-9][A-Za-z0-9_.]*|\S")
+_WORD_CHAR = re.compile(r"[A-Za-z0-9_]")
+_UNICODE_QUOTES = {"\u2018": "\u2019", "\u201c": "\u201d"}  # ‘string’ and “identifier”
 
 # Statements allowed under readonly=1 (and, with SET/USE, under readonly=2).
 _READ_KEYWORDS = frozenset(
@@ -59,23 +64,59 @@ def tokens(sql: str, start: int = 0) -> Iterator[Token]:
         char = sql[position]
         if char.isspace():
             position += 1
-        elif sql.startswith("--", position) or (
-            char == "#" and sql.startswith(("# ", "#!"), position)
-        ):
+        elif sql.startswith(("--", "//", "# ", "#!"), position):
             newline = sql.find("\n", position)
             position = length if newline < 0 else newline + 1
         elif sql.startswith("/*", position):
-            close = sql.find("*/", position + 2)
-            position = length if close < 0 else close + 2
+            position = _comment_end(sql, position)
         elif char in "'\"`":
             end = _quoted_end(sql, position, char)
             yield Token(sql[position:end], position, end, is_word=False)
             position = end
+        elif char in _UNICODE_QUOTES:  # no escapes inside, as in the engine
+            close = sql.find(_UNICODE_QUOTES[char], position + 1)
+            end = length if close < 0 else close + 1
+            yield Token(sql[position:end], position, end, is_word=False)
+            position = end
+        elif char == "$" and (heredoc_end := _heredoc_end(sql, position)) is not None:
+            yield Token(sql[position:heredoc_end], position, heredoc_end, is_word=False)
+            position = heredoc_end
+        elif char == "$" and not _WORD_CHAR.match(sql, position + 1):
+            yield Token("$", position, position + 1, is_word=False)
+            position += 1
         else:
             match = _WORD.match(sql, position) or _NUMBER_OR_OTHER.match(sql, position)
             assert match is not None  # \S always matches a non-space character
             yield Token(match.group(), position, match.end(), is_word=match.re is _WORD)
             position = match.end()
+
+
+def _comment_end(sql: str, start: int) -> int:
+    """Index just past a `/* ... */` comment; they nest, as in the SQL standard."""
+    position = start + 2
+    depth = 1
+    while position + 2 <= len(sql):
+        if sql.startswith("/*", position):
+            depth += 1
+            position += 2
+        elif sql.startswith("*/", position):
+            depth -= 1
+            position += 2
+            if depth == 0:
+                return position
+        else:
+            position += 1
+    return len(sql)
+
+
+def _heredoc_end(sql: str, start: int) -> int | None:
+    """Index just past a `$tag$ ... $tag$` string starting at `start`, if there is one."""
+    tag_end = sql.find("$", start + 1)
+    if tag_end < 0:
+        return None
+    tag = sql[start : tag_end + 1]
+    close = sql.find(tag, tag_end + 1)
+    return None if close < 0 else close + len(tag)
 
 
 def _quoted_end(sql: str, start: int, quote: str) -> int:
@@ -213,6 +254,76 @@ def _data_start(text: str, position: int) -> int:
     if position < len(text) and text[position] == "\n":
         return position + 1
     return position
+
+
+def into_outfile_start(sql: str) -> int | None:
+    """Where the statement's `INTO OUTFILE` clause starts, if it has one anywhere.
+
+    ClickHouse's HTTP interface never writes that file (the clause is clickhouse-client's);
+    chDB would write it on this host. Token level, so `'INTO OUTFILE'` in a string or a
+    comment between the words changes nothing; `INSERT INTO outfile` names a table.
+    """
+    previous: Token | None = None
+    into: Token | None = None
+    for token in tokens(sql):
+        word = token.text.upper() if token.is_word else ""
+        if into is not None and word == "OUTFILE":
+            return into.start
+        after_insert = previous is not None and previous.text.upper() == "INSERT"
+        into = token if word == "INTO" and not after_insert else None
+        previous = token
+    return None
+
+
+def identifier_name(token: Token) -> str | None:
+    """The name a bare or quoted identifier token stands for; None if it uses escapes.
+
+    Escapes (`\\x74`) are left to the engine: callers that must know the name refuse them.
+    """
+    if token.is_word:
+        return token.text
+    if token.text[:1] == "\u201c" and token.text.endswith("\u201d") and len(token.text) > 1:
+        return token.text[1:-1]
+    quote = token.text[:1]
+    if quote not in ('"', "`") or len(token.text) < 2 or not token.text.endswith(quote):
+        return None
+    inner = token.text[1:-1]
+    return None if "\\" in inner else inner.replace(quote * 2, quote)
+
+
+_SETTINGS_CLAUSE_ENDS = frozenset(
+    {"SELECT", "FROM", "WHERE", "FORMAT", "INTO", "UNION", "EXCEPT", "INTERSECT"}
+)
+
+
+def settings_clause_names(sql: str) -> list[str | None]:
+    """The names `SETTINGS name = value, ...` clauses set (None: a name written with escapes).
+
+    Names may be quoted (`"additional_table_filters" = {}` works as well as the bare word).
+    A clause runs from SETTINGS to the bracket that closes its subquery or the next clause.
+    """
+    all_tokens = list(tokens(sql))
+    names: list[str | None] = []
+    depth = 0
+    clause_depth: int | None = None
+    for index, token in enumerate(all_tokens):
+        upper = token.text.upper() if token.is_word else token.text
+        if upper in ("(", "[", "{"):
+            depth += 1
+        elif upper in (")", "]", "}"):
+            depth -= 1
+            if clause_depth is not None and depth < clause_depth:
+                clause_depth = None
+        elif upper == "SETTINGS":
+            clause_depth = depth
+        elif upper in _SETTINGS_CLAUSE_ENDS and clause_depth == depth:
+            clause_depth = None
+        if clause_depth != depth or index == 0 or index + 1 >= len(all_tokens):
+            continue
+        opens_pair = all_tokens[index - 1].text.upper() in ("SETTINGS", ",")
+        if opens_pair and all_tokens[index + 1].text == "=" and upper != "SETTINGS":
+            names.append(identifier_name(token))
+    return names
 
 
 def quote_string(value: str) -> str:

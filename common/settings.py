@@ -133,6 +133,12 @@ class FlinkSettings(_Section):
     flush_interval_ms: int = 1000
     flush_max_rows: int = 20000
     sink_retry_max_seconds: float = 30.0
+    # Rows the sink keeps for tables ClickHouse does not take right now (5xx, too many parts);
+    # they are in every checkpoint until they land. Past this the job waits (back-pressure).
+    sink_max_pending_rows: int = Field(default=50_000, ge=1000)
+    # `erpbi status` counts dead letters appended this recently; rows ClickHouse refused in
+    # that window mark the pipeline degraded.
+    status_dead_letter_window_minutes: int = Field(default=60, ge=1)
 
 
 class SupersetSettings(_Section):

@@ -23,6 +23,7 @@ from pathlib import Path
 from common.settings import Settings, load_settings
 from erpbi import stack
 from erpbi.services import SERVICES
+from flink_jobs.health import PipelineHealth, pipeline_health
 
 SERVICE_NAMES = [service.name for service in SERVICES]
 
@@ -37,7 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    up = commands.add_parser("up", help="start the stack (or the named services) and wait until ready")
+    up = commands.add_parser(
+        "up", help="start the stack (or the named services) and wait until ready"
+    )
     up.add_argument("services", nargs="*", choices=[[]] + SERVICE_NAMES, metavar="SERVICE")
     down = commands.add_parser("down", help="stop the stack (or the named services)")
     down.add_argument("services", nargs="*", choices=[[]] + SERVICE_NAMES, metavar="SERVICE")
@@ -63,8 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
     jobs.add_argument("action", choices=["deploy", "status", "cancel"])
 
     commands.add_parser(
-        "simulator", help="drive the ERP simulator (stock, promotions, faults, traffic)",
-        add_help=False, prefix_chars="\0",
+        "simulator",
+        help="drive the ERP simulator (stock, promotions, faults, traffic)",
+        add_help=False,
+        prefix_chars="\0",
     ).add_argument("simulator_args", nargs=argparse.REMAINDER)
 
     dims = commands.add_parser("dims", help="dimension data users maintain")
@@ -75,8 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("file", type=Path, help="a .csv or .xlsx file; headers in English or 中文")
 
     commands.add_parser(
-        "warehouse", help="warehouse: migrate, metrics, refresh, serving-status, explain-change",
-        add_help=False, prefix_chars="\0",
+        "warehouse",
+        help="warehouse: migrate, metrics, refresh, serving-status, explain-change",
+        add_help=False,
+        prefix_chars="\0",
     ).add_argument("warehouse_args", nargs=argparse.REMAINDER)
     return parser
 
@@ -111,16 +118,54 @@ def _down(settings: Settings, args: argparse.Namespace) -> int:
 
 def _status(settings: Settings, args: argparse.Namespace) -> int:
     rows = stack.status(settings)
+    health = _pipeline_health(settings, {row.name: row.ready for row in rows})
     if args.json:
-        print(json.dumps([row.__dict__ for row in rows], indent=2))
+        print(json.dumps({"services": [row.__dict__ for row in rows],
+                          "pipeline": health.as_dict() if health else None}, indent=2))  # fmt: skip
     else:
         print(f"{'service':<16} {'state':<9} {'pid':>7} {'rss MiB':>8}  address")
         for row in rows:
             state = "ready" if row.ready else ("starting" if row.running else "stopped")
             pid = str(row.pid) if row.pid else "-"
             print(f"{row.name:<16} {state:<9} {pid:>7} {row.rss_mb:8.0f}  {row.listens}")
+        if health is not None:
+            print(format_pipeline_health(health))
         print(f"logs: {settings.paths.logs_dir}")
-    return 0 if all(row.ready for row in rows) else 3
+    healthy = health is None or not health.degraded
+    return 0 if all(row.ready for row in rows) and healthy else 3
+
+
+def _pipeline_health(settings: Settings, ready: dict[str, bool]) -> PipelineHealth | None:
+    """The pipeline's landing health, when Kafka and the job can be asked."""
+    from kafka.errors import KafkaError
+
+    from erpbi.jobs import rest_base
+    from erpbi.services import ODS_STREAMS
+
+    if not ready.get("kafka", settings.flink.mode == "cluster"):
+        return None
+    try:
+        return pipeline_health(settings, rest_base(settings), ODS_STREAMS)
+    except KafkaError as error:
+        print(f"pipeline health unknown: Kafka did not answer ({error})", file=sys.stderr)
+        return None
+
+
+def format_pipeline_health(health: PipelineHealth) -> str:
+    """The ``pipeline`` line of ``erpbi status`` and, under it, the recent dead letters."""
+    if not health.sink.reachable:
+        state, detail = "unknown", "no running pipeline job answered"
+    else:
+        state = "degraded" if health.degraded else "ok"
+        detail = " | ".join(health.problems()) or "every table landing"
+    lines = [f"{'pipeline':<16} {state:<9} {detail}"]
+    if health.dead_letters:
+        lines.append(f"dead letters in the last {health.window_minutes} min:")
+        for letter in health.dead_letters:
+            at = time.strftime("%H:%M:%S", time.localtime(letter.last_at_ms / 1000))
+            lines.append(f"  {letter.stream:<20} {letter.stage:<32} {letter.count:>6}  "
+                         f"last {at}: {' '.join(letter.last_reason.split())[:160]}")  # fmt: skip
+    return "\n".join(lines)
 
 
 def _logs(settings: Settings, args: argparse.Namespace) -> int:

@@ -13,6 +13,8 @@ from __future__ import annotations
 from flink_jobs.sql_builder import sink_projection
 
 DIMENSION_STREAMS = ("sku", "warehouse", "shop", "shop_sheet")
+# The dead-letter stream of each dimension table (dim_shop joins the shop list and the sheet).
+STREAM_BY_TABLE = {"dim_sku": "sku", "dim_warehouse": "warehouse", "dim_shop": "shop"}
 
 
 def _latest(view: str, stream: str, key: str, columns: str, order: str, where: str) -> str:
@@ -32,7 +34,9 @@ def _text(name: str, alias: str | None = None) -> str:
 
 def _number(name: str, kind: str, alias: str | None = None) -> str:
     zero = f"CAST(0 AS {kind})"
-    return f"COALESCE(TRY_CAST(JSON_VALUE(payload, '$.{name}') AS {kind}), {zero}) AS {alias or name}"
+    return (
+        f"COALESCE(TRY_CAST(JSON_VALUE(payload, '$.{name}') AS {kind}), {zero}) AS {alias or name}"
+    )
 
 
 INGESTED = _number("_ingested_at", "BIGINT", "ingested_at")

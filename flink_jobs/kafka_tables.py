@@ -53,14 +53,17 @@ CREATE TABLE dlq_{stream} (
 )"""
 
 
-def landing_sink(settings: Settings, name: str = "landing") -> str:
+def landing_sink(settings: Settings, stream_by_table: dict[str, str], name: str = "landing") -> str:
     """Rows for ClickHouse: the project's ``erpbi-clickhouse`` sink (flink_jobs/clickhouse-sink).
 
     Each row is ``(target_table, row_key, row_version, payload)``; the sink batches the
     JSONEachRow ``payload`` lines per table, flushing every ``flush_interval_ms`` and
-    before each checkpoint, retrying with backoff while ClickHouse is unavailable.
+    before each checkpoint. Rows ClickHouse refuses go to the dead-letter topic of their
+    table's stream (``stream_by_table``); a table that cannot be written right now is
+    retried with backoff while the others go on.
     """
     clickhouse, flink = settings.clickhouse, settings.flink
+    streams = ",".join(f"{table}={stream}" for table, stream in sorted(stream_by_table.items()))
     password = clickhouse.password.get_secret_value().replace("'", "''")
     return f"""
 CREATE TABLE {name} (
@@ -76,5 +79,9 @@ CREATE TABLE {name} (
   'password' = '{password}',
   'flush-interval' = '{flink.flush_interval_ms}ms',
   'flush-max-rows' = '{flink.flush_max_rows}',
-  'retry-max-backoff' = '{int(flink.sink_retry_max_seconds * 1000)}ms'
+  'retry-max-backoff' = '{int(flink.sink_retry_max_seconds * 1000)}ms',
+  'max-pending-rows' = '{flink.sink_max_pending_rows}',
+  'dead-letter.bootstrap-servers' = '{settings.kafka.bootstrap_servers}',
+  'dead-letter.streams' = '{streams}',
+  'dead-letter.topic-pattern' = '{settings.kafka.topic("dlq", "{stream}")}'
 )"""

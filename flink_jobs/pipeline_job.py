@@ -59,11 +59,11 @@ def fact_sink_rows(spec: StreamSpec, document_table: str, item_table: str) -> li
     return rows
 
 
-LANDING_TABLES = {
-    "outbound": ("dwd_sale_out", "dwd_sale_out_item"),
-    "refund": ("dwd_refund", "dwd_refund_item"),
-    "aftersale_received": ("dwd_aftersale_received", "dwd_aftersale_received_item"),
-}
+def stream_by_table() -> dict[str, str]:
+    """Landing table -> the stream whose dead-letter topic takes the rows ClickHouse refuses."""
+    tables = {spec.document_table: spec.stream for spec in PARSED_STREAMS}
+    tables |= {spec.item_table: spec.stream for spec in FACT_STREAMS}
+    return tables | dimensions_sql.STREAM_BY_TABLE
 
 
 def job_sql(settings: Settings) -> tuple[list[str], list[str]]:
@@ -79,11 +79,11 @@ def job_sql(settings: Settings) -> tuple[list[str], list[str]]:
     definitions += [inventory_sql.inventory_latest_view(), inventory_sql.inventory_wide_view()]
     for spec in FACT_STREAMS:
         definitions += fact_views(spec)
-    definitions.append(landing_sink(settings))
+    definitions.append(landing_sink(settings, stream_by_table()))
     inserts = [build_sql.dead_letter_insert(spec) for spec in PARSED_STREAMS]
     sink_rows = [inventory_sql.inventory_sink_rows(), *dimensions_sql.sink_rows()]
     for spec in FACT_STREAMS:
-        sink_rows += fact_sink_rows(spec, *LANDING_TABLES[spec.stream])
+        sink_rows += fact_sink_rows(spec, spec.document_table, spec.item_table)
     inserts.append("INSERT INTO landing\n" + "\nUNION ALL\n".join(sink_rows))
     return definitions, inserts
 

@@ -26,6 +26,8 @@ class StreamSpec:
     stream: str
     key: tuple[str, ...]
     fields: tuple[Field, ...]
+    document_table: str  # the ClickHouse table the documents land in (its DDL decides the checks)
+    item_table: str = ""  # the table of the items, if the documents have them
     items: tuple[Field, ...] = ()
     item_key: str = ""
     version_field: str = "ts"
@@ -68,6 +70,8 @@ RECEIVED_WAREHOUSE = {"1": "主仓", "2": "销退仓", "3": "进货仓", "4": "�
 
 OUTBOUND = StreamSpec(
     stream="outbound",
+    document_table="dwd_sale_out",
+    item_table="dwd_sale_out_item",
     key=("io_id",),
     fields=_fields(
         "io_id:string! o_id:string so_id:string co_id:bigint shop_id:bigint! shop_name:string "
@@ -87,6 +91,8 @@ OUTBOUND = StreamSpec(
 
 REFUND = StreamSpec(
     stream="refund",
+    document_table="dwd_refund",
+    item_table="dwd_refund_item",
     key=("as_id",),
     fields=_fields(
         "as_id:string! as_date:time outer_as_id:string o_id:string so_id:string type:string "
@@ -106,6 +112,8 @@ REFUND = StreamSpec(
 
 AFTERSALE_RECEIVED = StreamSpec(
     stream="aftersale_received",
+    document_table="dwd_aftersale_received",
+    item_table="dwd_aftersale_received_item",
     key=("io_id",),
     fields=_fields(
         "io_id:string! o_id:string so_id:string as_id:string io_date:time warehouse:string "
@@ -122,6 +130,7 @@ AFTERSALE_RECEIVED = StreamSpec(
 
 INVENTORY = StreamSpec(
     stream="inventory",
+    document_table="dws_inventory",
     key=("sku_id", "wms_co_id"),
     fields=_fields(
         "sku_id:string! wms_co_id:bigint! i_id:string name:string qty:bigint! order_lock:bigint "

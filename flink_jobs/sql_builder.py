@@ -22,12 +22,14 @@ re-widens recent facts; older facts are re-widened by the nightly backfill.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from common.settings import Settings
+from flink_jobs.column_checks import TargetColumn, checks_for, flink_decimal, targets_by_field
 from flink_jobs.kafka_tables import source_options
 from flink_jobs.specs import Field, StreamSpec
 
 FACT_STATE_TTL = "2d"
-ERP_TIME = "yyyy-MM-dd HH:mm:ss"
 
 
 def json_source(spec: StreamSpec, settings: Settings, group: str) -> str:
@@ -54,46 +56,71 @@ CREATE TABLE ods_{spec.stream}_json (
 )"""
 
 
-def typed(column: str, item: Field) -> str:
-    """The typed SQL expression of a string column (optional numbers default to 0)."""
+def typed(column: str, item: Field, targets: list[TargetColumn] | None = None) -> str:
+    """The typed SQL expression of a string column (optional numbers default to 0).
+
+    Decimals take the precision and scale of the columns they land in (``targets``).
+    """
     if item.type == "string":
         return f"COALESCE({column}, '')" if not item.required else column
     if item.type == "bigint":
         cast = f"TRY_CAST({column} AS BIGINT)"
         return cast if item.required else f"COALESCE({cast}, CAST(0 AS BIGINT))"
     if item.type == "decimal":
-        return f"COALESCE(TRY_CAST({column} AS DECIMAL(18, 4)), CAST(0 AS DECIMAL(18, 4)))"
+        kind = flink_decimal(targets or [])
+        return f"COALESCE(TRY_CAST({column} AS {kind}), CAST(0 AS {kind}))"
     return f"NULLIF({column}, '')"  # time: kept as the ERP's GMT+8 string, validated below
 
 
-def problems(fields: tuple[Field, ...], column_prefix: str = "", reason_prefix: str = "") -> list[tuple[str, str]]:
-    """(condition, reason) pairs over string columns; the first match wins."""
+def problems(
+    fields: tuple[Field, ...], targets: Mapping[str, list[TargetColumn]],
+    column_name: str = "`{}`", reason_prefix: str = "",
+) -> list[tuple[str, str]]:  # fmt: skip
+    """(condition, reason) pairs over string columns; the first match wins.
+
+    Besides presence and parseability, each value must fit every warehouse column it lands
+    in (``targets``: field -> columns, from the DDL; see ``flink_jobs.column_checks``).
+    """
     checks: list[tuple[str, str]] = []
     for item in fields:
-        column = f"{column_prefix}`{item.name}`"
+        column = column_name.format(item.name)
         if item.required:
             checks.append((f"COALESCE({column}, '') = ''", f"{reason_prefix}missing {item.name}"))
-        if item.type in ("bigint", "decimal"):
-            kind = "BIGINT" if item.type == "bigint" else "DECIMAL(18, 4)"
-            checks.append(
-                (f"COALESCE({column}, '') <> '' AND TRY_CAST({column} AS {kind}) IS NULL",
-                 f"{reason_prefix}non-numeric {item.name}")
-            )  # fmt: skip
-        if item.type == "time":
-            checks.append(
-                (f"COALESCE({column}, '') <> '' AND TO_TIMESTAMP({column}, '{ERP_TIME}') IS NULL",
-                 f"{reason_prefix}malformed {item.name} (want {ERP_TIME})")
-            )  # fmt: skip
+        checks += checks_for(
+            column, item.name, item.type, targets.get(item.name, []), reason_prefix
+        )
     return checks
 
 
+def document_targets(spec: StreamSpec) -> dict[str, list[TargetColumn]]:
+    """Document field -> the columns it lands in: the document table's, and the item table's
+    for the document columns every item row carries."""
+    found = targets_by_field([spec.document_table])
+    if spec.item_table:
+        carried = set(_item_document_columns(spec))
+        for name, columns in targets_by_field([spec.item_table]).items():
+            if name in carried:
+                found.setdefault(name, []).extend(columns)
+    return found
+
+
+def item_targets(spec: StreamSpec) -> dict[str, list[TargetColumn]]:
+    """Item field -> the item table's column of that name (not the carried document ones)."""
+    carried = set(_item_document_columns(spec))
+    return {name: columns for name, columns in targets_by_field([spec.item_table]).items()
+            if name not in carried}  # fmt: skip
+
+
 def reason_case(checks: list[tuple[str, str]]) -> str:
-    whens = "\n    ".join(f"WHEN {condition} THEN '{reason}'" for condition, reason in checks)
+    whens = "\n    ".join(
+        f"WHEN {condition} THEN '{reason.replace(chr(39), chr(39) * 2)}'"
+        for condition, reason in checks
+    )
     return f"CASE\n    {whens}\n    ELSE CAST(NULL AS STRING)\n  END"
 
 
 def checked_view(spec: StreamSpec) -> str:
-    checks = problems(spec.fields)
+    checks = problems(spec.fields, document_targets(spec))
     if spec.items:
         checks.append(("`items` IS NULL", "missing items array"))
     return f"""
@@ -103,7 +130,9 @@ FROM ods_{spec.stream}_json AS r"""
 
 
 def parsed_view(spec: StreamSpec) -> str:
-    columns = ",\n  ".join(f"{typed('`' + f.name + '`', f)} AS `{f.name}`" for f in spec.fields)
+    targets = document_targets(spec)
+    columns = ",\n  ".join(f"{typed('`' + f.name + '`', f, targets.get(f.name))} AS `{f.name}`"
+                            for f in spec.fields)  # fmt: skip
     items = ", `items`" if spec.items else ""
     return f"""
 CREATE TEMPORARY VIEW {spec.stream}_parsed AS
@@ -117,12 +146,12 @@ WHERE invalid_reason IS NULL"""
 def _unnest_items(spec: StreamSpec) -> tuple[str, str, str]:
     """(typed item columns, the item's invalid reason, the UNNEST clause) of ``items``."""
     raw_names = ", ".join(f"raw_{f.name}" for f in spec.items)
-    typed_items = ",\n  ".join(f"{typed('raw_' + f.name, f)} AS item_{f.name}" for f in spec.items)
-    reason = reason_case(problems(
-        tuple(Field(f"raw_{f.name}", f.type, f.required) for f in spec.items),
-        reason_prefix="item: ",
-    )).replace("missing raw_", "missing ").replace("numeric raw_", "numeric ").replace(
-        "malformed raw_", "malformed ")
+    targets = item_targets(spec)
+    typed_items = ",\n  ".join(f"{typed('raw_' + f.name, f, targets.get(f.name))} AS item_{f.name}"
+                                for f in spec.items)  # fmt: skip
+    reason = reason_case(
+        problems(spec.items, targets, column_name="raw_{}", reason_prefix="item: ")
+    )
     unnest = f"CROSS JOIN UNNEST(d.`items`) WITH ORDINALITY AS t({raw_names}, item_position)"
     return typed_items, reason, unnest
 
@@ -147,7 +176,10 @@ def raw_payload(spec: StreamSpec) -> str:
     pairs = [f"KEY '{f.name}' VALUE `{f.name}`" for f in spec.fields]
     if spec.items:
         pairs.append("KEY 'items' VALUE CAST(`items` AS STRING)")
-    pairs += ["KEY '_kafka_partition' VALUE kafka_partition", "KEY '_kafka_offset' VALUE kafka_offset"]
+    pairs += [
+        "KEY '_kafka_partition' VALUE kafka_partition",
+        "KEY '_kafka_offset' VALUE kafka_offset",
+    ]
     return f"JSON_OBJECT({', '.join(pairs)} NULL ON NULL)"
 
 
@@ -257,7 +289,7 @@ def joined_items_view(spec: StreamSpec) -> str:
     labels = "".join(f",\n  d.{name}" for name in _item_labels(spec))
     return f"""
 CREATE TEMPORARY VIEW {spec.stream}_joined_items AS
-SELECT {', '.join(f"d.{name}" for name in carried)}, item_position,
+SELECT {", ".join(f"d.{name}" for name in carried)}, item_position,
   {typed_items}{labels}
 FROM {spec.stream}_joined AS d
 {unnest}

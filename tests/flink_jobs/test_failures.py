@@ -1,22 +1,27 @@
-"""Exactness after failures: the Flink job killed mid-stream, ClickHouse away for 30 s, the
-Kafka broker restarted. Afterwards every key holds exactly its latest version in the
-deduplicated view: nothing lost, nothing duplicated."""
+"""Exactness after failures: the Flink job killed mid-stream, ClickHouse away for 30 s, one
+table answering HTTP 500 (too many parts) across a kill, the Kafka broker restarted.
+Afterwards every key holds exactly its latest version in the deduplicated view: nothing
+lost, nothing duplicated."""
 
 from __future__ import annotations
 
 import json
 import random
 import time
+import urllib.request
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from clickhouse_connect.driver.client import Client
+from clickhouse_fault_proxy import FaultProxy
+from flink_support import poll
 from kafka import KafkaProducer
+from test_fact_streams import outbound
 
 from common.settings import Settings
 from erpbi import stack
 from erpbi.services import by_name
-from flink_support import poll
 
 pytestmark = pytest.mark.integration
 
@@ -48,11 +53,19 @@ class VersionedFeed:
         for sku_id, ts, qty in batch:
             if ts > self.latest.get(sku_id, (0, 0))[0]:
                 self.latest[sku_id] = (ts, qty)
-            record = {"sku_id": sku_id, "wms_co_id": self.wms_co_id, "qty": qty, "ts": ts,
-                      "modified": "2026-11-22 12:00:00"}
+            record = {
+                "sku_id": sku_id,
+                "wms_co_id": self.wms_co_id,
+                "qty": qty,
+                "ts": ts,
+                "modified": "2026-11-22 12:00:00",
+            }
             key = {"sku_id": sku_id, "wms_co_id": self.wms_co_id}
-            self.producer.send(self.settings.kafka.topic("ods", "inventory"),
-                               key=json.dumps(key).encode(), value=json.dumps(record).encode())
+            self.producer.send(
+                self.settings.kafka.topic("ods", "inventory"),
+                key=json.dumps(key).encode(),
+                value=json.dumps(record).encode(),
+            )
         self.producer.flush(timeout=120)
 
     def landed(self, warehouse: Client) -> dict[str, tuple[int, int]]:
@@ -72,8 +85,10 @@ class VersionedFeed:
         stale = [key for key in self.latest if key in landed and landed[key] != self.latest[key]]
         extra = [key for key in landed if key not in self.latest]
         sample = [(key, landed[key], self.latest[key]) for key in stale[:3]]
-        return (f"{len(missing)} missing, {len(stale)} stale {sample}, {len(extra)} unexpected "
-                f"of {len(self.latest)} keys")
+        return (
+            f"{len(missing)} missing, {len(stale)} stale {sample}, {len(extra)} unexpected "
+            f"of {len(self.latest)} keys"
+        )
 
     def duplicates(self, warehouse: Client) -> int:
         return int(warehouse.query(
@@ -94,14 +109,14 @@ def feed(request: pytest.FixtureRequest, job_settings: Settings) -> Iterator[Ver
 
 
 def test_flink_job_killed_mid_stream_restarts_exactly(
-    feed: VersionedFeed, job_settings: Settings, warehouse: Client
+    feed: VersionedFeed, job_settings: Settings, pipeline_settings: Settings, warehouse: Client
 ) -> None:
     feed.send_round()
     assert poll(lambda: len(feed.landed(warehouse)) >= 300, 120), "nothing landed before the kill"
     job = stack.process_for(job_settings, by_name("flink-pipeline"))
     job.kill()
     feed.send_round()
-    stack.start_service(job_settings, by_name("flink-pipeline"), report=lambda line: None)
+    stack.start_service(pipeline_settings, by_name("flink-pipeline"), report=lambda line: None)
     assert poll(lambda: feed.exact(warehouse), 180), feed.difference(warehouse)
     assert feed.duplicates(warehouse) == 0
 
@@ -129,3 +144,56 @@ def test_kafka_broker_restart_loses_and_duplicates_nothing(
     feed.send_round()
     assert poll(lambda: feed.exact(warehouse), 240), feed.difference(warehouse)
     assert feed.duplicates(warehouse) == 0
+
+
+def completed_checkpoints(settings: Settings) -> int:
+    from erpbi.jobs import list_jobs, rest_base
+
+    (job,) = [j for j in list_jobs(settings) if j.get("state") == "RUNNING"]
+    with urllib.request.urlopen(
+        f"{rest_base(settings)}/jobs/{job['jid']}/checkpoints", timeout=5
+    ) as reply:
+        return int(json.load(reply)["counts"]["completed"])
+
+
+def test_a_table_answering_5xx_holds_back_no_other_table_and_loses_nothing_across_a_kill(
+    feed: VersionedFeed,
+    job_settings: Settings,
+    pipeline_settings: Settings,
+    warehouse: Client,
+    producer: Any,
+    clickhouse_proxy: FaultProxy,
+) -> None:
+    """ClickHouse answers every insert into dws_inventory with TOO_MANY_PARTS (HTTP 500) while
+    outbound documents keep landing; checkpoints keep completing with the waiting rows in
+    them, so a kill -9 during the refusal loses nothing once the table takes inserts again."""
+    from erpbi.jobs import rest_base
+    from flink_jobs.health import sink_health
+
+    feed.send_round()
+    assert poll(lambda: feed.exact(warehouse), 180), feed.difference(warehouse)
+    with clickhouse_proxy.refusing("dws_inventory"):
+        feed.send_round()
+        stalled = poll(lambda: sink_health(rest_base(job_settings)).stalled_tables, 60)
+        assert "dws_inventory" in stalled and "HTTP 500" in stalled and "Code: 252." in stalled, (
+            stalled
+        )
+        producer("outbound", outbound("IO-WHILE-INVENTORY-STALLS", ts=3))
+        assert poll(
+            lambda: (
+                warehouse.query(
+                    "SELECT 1 FROM dwd_sale_out WHERE io_id = 'IO-WHILE-INVENTORY-STALLS'"
+                ).result_rows
+            ),
+            60,
+        )
+        before = completed_checkpoints(job_settings)
+        assert poll(lambda: completed_checkpoints(job_settings) >= before + 2, 60), (
+            "checkpoints stopped while one table was refused"
+        )
+        assert not feed.exact(warehouse), "the refused table took the new versions anyway"
+        stack.process_for(job_settings, by_name("flink-pipeline")).kill()
+    stack.start_service(pipeline_settings, by_name("flink-pipeline"), report=lambda line: None)
+    assert poll(lambda: feed.exact(warehouse), 180), feed.difference(warehouse)
+    assert feed.duplicates(warehouse) == 0
+    assert not sink_health(rest_base(job_settings)).stalled_tables

@@ -9,8 +9,13 @@ import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 
-/** One INSERT ... FORMAT JSONEachRow over ClickHouse's HTTP interface. */
-class ClickHouseHttp {
+/**
+ * One INSERT ... FORMAT JSONEachRow over ClickHouse's HTTP interface.
+ *
+ * <p>Unknown fields are not skipped: a column the job writes and the table lacks is an error
+ * (dead-lettered with ClickHouse's text), never a silent loss.
+ */
+class ClickHouseHttp implements Inserter {
 
     private static final Duration TIMEOUT = Duration.ofSeconds(60);
     private final SinkOptions options;
@@ -20,12 +25,12 @@ class ClickHouseHttp {
         this.options = options;
     }
 
-    /** Throws with ClickHouse's own error text when the server refuses the batch. */
-    void insert(String table, byte[] body) throws IOException, InterruptedException {
+    @Override
+    public void insert(String table, byte[] body) throws InsertFailure, InterruptedException {
         String query = "INSERT INTO `" + table.replace("`", "") + "` FORMAT JSONEachRow";
         URI uri = URI.create(options.url().replaceAll("/+$", "") + "/?database="
                 + encode(options.database()) + "&query=" + encode(query)
-                + "&date_time_input_format=best_effort&input_format_skip_unknown_fields=1");
+                + "&date_time_input_format=best_effort");
         HttpRequest request = HttpRequest.newBuilder(uri)
                 .timeout(TIMEOUT)
                 .header("X-ClickHouse-User", options.username())
@@ -33,11 +38,17 @@ class ClickHouseHttp {
                 .header("Content-Type", "application/x-ndjson; charset=utf-8")
                 .POST(HttpRequest.BodyPublishers.ofByteArray(body))
                 .build();
-        HttpResponse<String> response = client().send(request, HttpResponse.BodyHandlers.ofString());
+        HttpResponse<String> response;
+        try {
+            response = client().send(request, HttpResponse.BodyHandlers.ofString());
+        } catch (IOException error) {
+            client = null; // forget the connection pool: the server may have restarted
+            throw InsertFailure.unreachable(error);
+        }
         if (response.statusCode() != 200) {
-            String text = response.body();
-            throw new IOException("HTTP " + response.statusCode() + ": "
-                    + (text.length() > 300 ? text.substring(0, 300) : text).strip());
+            throw InsertFailure.answered(response.statusCode(),
+                    response.headers().firstValue("X-ClickHouse-Exception-Code").orElse(null),
+                    response.body());
         }
     }
 
@@ -49,11 +60,6 @@ class ClickHouseHttp {
                     .build();
         }
         return client;
-    }
-
-    /** Forget the connection pool after a failure (the server may have restarted). */
-    void reset() {
-        client = null;
     }
 
     private static String encode(String value) {

@@ -36,6 +36,17 @@ public final class ClickHouseSinkFactory implements DynamicTableSinkFactory {
             .withDescription("Buffered rows are inserted at least this often (and at each checkpoint).");
     public static final ConfigOption<Integer> FLUSH_MAX_ROWS = ConfigOptions.key("flush-max-rows")
             .intType().defaultValue(20000);
+    public static final ConfigOption<Integer> MAX_PENDING_ROWS = ConfigOptions.key("max-pending-rows")
+            .intType().defaultValue(50000)
+            .withDescription("Rows kept for tables ClickHouse does not take right now; past this the job waits.");
+    public static final ConfigOption<String> DEAD_LETTER_BOOTSTRAP_SERVERS = ConfigOptions
+            .key("dead-letter.bootstrap-servers").stringType().noDefaultValue()
+            .withDescription("Kafka for the rows ClickHouse refuses.");
+    public static final ConfigOption<String> DEAD_LETTER_STREAMS = ConfigOptions.key("dead-letter.streams")
+            .stringType().noDefaultValue()
+            .withDescription("table=stream,...: the stream whose dead-letter topic takes a table's refused rows.");
+    public static final ConfigOption<String> DEAD_LETTER_TOPIC_PATTERN = ConfigOptions
+            .key("dead-letter.topic-pattern").stringType().defaultValue("erp.dlq.{stream}");
     public static final ConfigOption<Duration> RETRY_MAX_BACKOFF = ConfigOptions.key("retry-max-backoff")
             .durationType().defaultValue(Duration.ofSeconds(30))
             .withDescription("Upper bound of the backoff between retries while ClickHouse is away.");
@@ -47,13 +58,13 @@ public final class ClickHouseSinkFactory implements DynamicTableSinkFactory {
 
     @Override
     public Set<ConfigOption<?>> requiredOptions() {
-        return Set.of(URL);
+        return Set.of(URL, DEAD_LETTER_BOOTSTRAP_SERVERS, DEAD_LETTER_STREAMS);
     }
 
     @Override
     public Set<ConfigOption<?>> optionalOptions() {
         return Set.of(DATABASE, USERNAME, PASSWORD, FLUSH_INTERVAL, FLUSH_MAX_ROWS, RETRY_MAX_BACKOFF,
-                FactoryUtil.SINK_PARALLELISM);
+                MAX_PENDING_ROWS, DEAD_LETTER_TOPIC_PATTERN, FactoryUtil.SINK_PARALLELISM);
     }
 
     @Override
@@ -74,7 +85,11 @@ public final class ClickHouseSinkFactory implements DynamicTableSinkFactory {
                 options.get(PASSWORD),
                 options.get(FLUSH_INTERVAL).toMillis(),
                 options.get(FLUSH_MAX_ROWS),
-                options.get(RETRY_MAX_BACKOFF).toMillis());
+                options.get(RETRY_MAX_BACKOFF).toMillis(),
+                options.get(MAX_PENDING_ROWS),
+                options.get(DEAD_LETTER_BOOTSTRAP_SERVERS),
+                options.get(DEAD_LETTER_STREAMS),
+                options.get(DEAD_LETTER_TOPIC_PATTERN));
         return new ClickHouseDynamicSink(sinkOptions, options.getOptional(FactoryUtil.SINK_PARALLELISM).orElse(null));
     }
 }

@@ -1,8 +1,9 @@
 package erpbi.flink.clickhouse;
 
 import java.io.ByteArrayOutputStream;
-import java.util.HashMap;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -13,20 +14,22 @@ import java.util.Map;
  */
 final class LatestPerKeyBuffer {
 
-    private record Versioned(long version, byte[] payload) {}
-
-    private final Map<String, LinkedHashMap<String, Versioned>> tables = new HashMap<>();
+    private final Map<String, LinkedHashMap<String, LandingRow>> tables = new LinkedHashMap<>();
     private int size;
 
-    void add(String table, String rowKey, long version, byte[] payload) {
-        LinkedHashMap<String, Versioned> rows = tables.computeIfAbsent(table, t -> new LinkedHashMap<>());
-        Versioned kept = rows.get(rowKey);
+    void add(LandingRow row) {
+        LinkedHashMap<String, LandingRow> rows = tables.computeIfAbsent(row.table(), t -> new LinkedHashMap<>());
+        LandingRow kept = rows.get(row.key());
         if (kept == null) {
-            rows.put(rowKey, new Versioned(version, payload));
+            rows.put(row.key(), row);
             size++;
-        } else if (version >= kept.version()) {
-            rows.put(rowKey, new Versioned(version, payload));
+        } else if (row.version() >= kept.version()) {
+            rows.put(row.key(), row);
         }
+    }
+
+    void addAll(List<LandingRow> rows) {
+        rows.forEach(this::add);
     }
 
     int size() {
@@ -37,25 +40,33 @@ final class LatestPerKeyBuffer {
         return size == 0;
     }
 
-    /** One JSONEachRow body per table, in the order keys were first seen. */
-    Map<String, Batch> drain() {
-        Map<String, Batch> batches = new LinkedHashMap<>();
-        for (Map.Entry<String, LinkedHashMap<String, Versioned>> table : tables.entrySet()) {
-            int length = 0;
-            for (Versioned row : table.getValue().values()) {
-                length += row.payload().length + 1;
-            }
-            ByteArrayOutputStream body = new ByteArrayOutputStream(length);
-            for (Versioned row : table.getValue().values()) {
-                body.writeBytes(row.payload());
-                body.write('\n');
-            }
-            batches.put(table.getKey(), new Batch(body.toByteArray(), table.getValue().size()));
-        }
-        tables.clear();
-        size = 0;
-        return batches;
+    /** Every waiting row, the buffer unchanged. */
+    List<LandingRow> rows() {
+        List<LandingRow> all = new ArrayList<>(size);
+        tables.values().forEach(rows -> all.addAll(rows.values()));
+        return all;
     }
 
-    record Batch(byte[] body, int rows) {}
+    /** Every table's rows, in the order keys were first seen; the buffer is empty after. */
+    Map<String, List<LandingRow>> drain() {
+        Map<String, List<LandingRow>> drained = new LinkedHashMap<>();
+        tables.forEach((table, rows) -> drained.put(table, new ArrayList<>(rows.values())));
+        tables.clear();
+        size = 0;
+        return drained;
+    }
+
+    /** One JSONEachRow body: the payloads, one per line. */
+    static byte[] body(List<LandingRow> rows) {
+        int length = 0;
+        for (LandingRow row : rows) {
+            length += row.payload().length + 1;
+        }
+        ByteArrayOutputStream body = new ByteArrayOutputStream(length);
+        for (LandingRow row : rows) {
+            body.writeBytes(row.payload());
+            body.write('\n');
+        }
+        return body.toByteArray();
+    }
 }

@@ -27,6 +27,7 @@ from kafka import KafkaConsumer, TopicPartition
 from common.settings import Settings
 
 JOB_NAME = "erpbi-pipeline"
+SINK_VERTEX = "landing"  # the ClickHouse sink's table in the job's SQL (pipeline_job.job_sql)
 SINK_METRICS = (
     "erpbiStalledTables",
     "erpbiPendingRows",
@@ -105,6 +106,8 @@ def sink_health(rest_base: str) -> SinkHealth:
         vertices = _get_json(f"{rest_base}/jobs/{job['jid']}").get("vertices", [])
         values: dict[str, list[str]] = {name: [] for name in SINK_METRICS}
         for vertex in vertices:
+            if not vertex.get("name", "").startswith(SINK_VERTEX):
+                continue  # only the sink has these metrics: one request, not one per operator
             base = f"{rest_base}/jobs/{job['jid']}/vertices/{vertex['id']}/metrics"
             ids = [m["id"] for m in _get_json(base) if m["id"].rsplit(".", 1)[-1] in values]
             if not ids:

@@ -32,8 +32,11 @@ def isolated_settings(run_dir: Path, **sections: dict[str, object]) -> Settings:
         },
         "superset": {"port": free_port()},
         "simulator": {
-            "port": (sim_port := free_port()), "sku_count": 200, "warehouse_count": 2,
-            "live_orders_per_hour": 0, "backfill_days": 1,
+            "port": (sim_port := free_port()),
+            "sku_count": 200,
+            "warehouse_count": 2,
+            "live_orders_per_hour": 0,
+            "backfill_days": 1,
         },
         "jushuitan": {"base_url": f"http://127.0.0.1:{sim_port}", "poll_interval_seconds": 0.5},
     }
@@ -53,3 +56,31 @@ def exit_through_finally_on_sigterm() -> None:
         sys.exit(143)
 
     signal.signal(signal.SIGTERM, leave)
+
+
+def dead_letters_for(
+    settings: Settings, stream: str, wanted: set[str], key: str, timeout: float = 60.0
+) -> dict[str, dict[str, object]]:
+    """The dead letters on ``<prefix>.dlq.<stream>`` whose payload's ``key`` is in ``wanted``,
+    read until all of them are there or ``timeout`` passes (whatever was found by then)."""
+    import json
+    import time
+
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(
+        settings.kafka.topic("dlq", stream), bootstrap_servers=settings.kafka.bootstrap_servers,
+        auto_offset_reset="earliest", consumer_timeout_ms=1000,
+    )  # fmt: skip
+    found: dict[str, dict[str, object]] = {}
+    deadline = time.monotonic() + timeout
+    try:
+        while set(found) != wanted and time.monotonic() < deadline:
+            for message in consumer:
+                letter = json.loads(message.value)
+                payload = json.loads(letter["payload"])
+                if payload.get(key) in wanted:
+                    found[payload[key]] = letter
+    finally:
+        consumer.close()
+    return found

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from clickhouse_connect.driver.client import Client
 from kafka import KafkaConsumer, KafkaProducer
+from support import dead_letters_for
 from test_inventory_slice import (
     FRESHNESS_DEADLINE_SECONDS,
     INITIAL_LOAD_DEADLINE_SECONDS,
@@ -68,25 +69,8 @@ def broken_copies(document: dict[str, Any]) -> dict[str, bytes]:
 
 
 def dead_letter_reasons(settings: Settings, stream: str, ids: set[str], key: str) -> dict[str, str]:
-    consumer = KafkaConsumer(
-        settings.kafka.topic("dlq", stream), bootstrap_servers=settings.kafka.bootstrap_servers,
-        auto_offset_reset="earliest", consumer_timeout_ms=1000,
-    )  # fmt: skip
-    found: dict[str, str] = {}
-
-    def collect() -> bool:
-        for message in consumer:
-            letter = json.loads(message.value)
-            payload = json.loads(letter["payload"])
-            if payload.get(key) in ids:
-                found[payload[key]] = f"{letter['stage']}: {letter['reason']}"
-        return set(found) == ids
-
-    try:
-        poll(collect, 60.0)
-    finally:
-        consumer.close()
-    return found
+    letters = dead_letters_for(settings, stream, ids, key)
+    return {name: f"{letter['stage']}: {letter['reason']}" for name, letter in letters.items()}
 
 
 def erpbi_status(settings: Settings) -> subprocess.CompletedProcess[str]:

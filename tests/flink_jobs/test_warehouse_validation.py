@@ -9,14 +9,13 @@ inventory included, keeps landing.
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
 import pytest
 from clickhouse_connect.driver.client import Client
 from flink_support import poll
-from kafka import KafkaConsumer
+from support import dead_letters_for
 from test_fact_streams import outbound
 
 from common.settings import Settings
@@ -33,29 +32,9 @@ BAD_OUTBOUND = {
 }
 
 
-def dead_letters(
-    settings: Settings, stream: str, wanted: set[str], key: str
-) -> dict[str, dict[str, Any]]:
-    consumer = KafkaConsumer(
-        settings.kafka.topic("dlq", stream), bootstrap_servers=settings.kafka.bootstrap_servers,
-        auto_offset_reset="earliest", consumer_timeout_ms=1000,
-    )  # fmt: skip
-    found: dict[str, dict[str, Any]] = {}
-
-    def collect() -> bool:
-        for message in consumer:
-            letter = json.loads(message.value)
-            payload = json.loads(letter["payload"])
-            if payload.get(key) in wanted:
-                found[payload[key]] = letter
-        return set(found) == wanted
-
-    try:
-        assert poll(collect, timeout=60), (
-            f"dead letters after 60 s: {sorted(found)} of {sorted(wanted)}"
-        )
-    finally:
-        consumer.close()
+def dead_letters(settings: Settings, stream: str, wanted: set[str], key: str) -> dict[str, Any]:
+    found = dead_letters_for(settings, stream, wanted, key)
+    assert set(found) == wanted, f"dead letters after 60 s: {sorted(found)} of {sorted(wanted)}"
     return found
 
 

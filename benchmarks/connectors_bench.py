@@ -1,22 +1,27 @@
 """Connector benchmarks against the in-process Jushuitan simulator (InMemoryProducer).
 
-    .cache/venvs/core/bin/python benchmarks/connectors_bench.py [--quick]
+    .cache/venvs/core/bin/python benchmarks/connectors_bench.py [--quick] [--sections ...]
 
-1. Quota use with a backlog: requests/min achieved against 5/s + 100/min, and the quota
-   errors (199/200) the server answered. Goal: >= 95 % of the allowed calls, zero errors.
-2. 429 storm drill: a 60-second storm of HTTP 429 in follow mode; when the cadence
-   degraded, and how long after the storm it was back to normal by itself.
-3. Initial load: 30,000 SKUs x 4 warehouses plus one peak day of orders, all streams.
-   The quota-bound load needs thousands of calls (~100/min), so it runs with the
-   simulator's quota raised and reports the projected quota-bound time from the calls
-   it needed and the rate measured in 1.
-Records/s per stream come from 1 (quota-bound) and 3 (raised quota).
+Sections (``--sections``, comma-separated; default ``load,quota,storm``):
+  load   first load of the default simulator (2,000 SKUs x 4 warehouses, 2 days of
+         documents) at the real quota (5/s, 100/min), against its quota-bound minimum
+         (the fewest calls the data needs, at the quota's pace); then calls per minute
+         by stream while the ERP is quiet (the adaptive polling's idle cost).
+  large  the same first load for 30,000 SKUs x 4 warehouses with 7 days of documents
+         (about 25 minutes: quota-bound).
+  quota  requests/min achieved with a backlog, and the quota errors (199/200) answered.
+  storm  a 60-second storm of HTTP 429 in follow mode: when the cadence degraded, and
+         how long after the storm it was back to normal by itself.
+ERP -> dws_inventory freshness through the whole stack: benchmarks/freshness_bench.py.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import math
+import os
+import platform
 import sys
 import tempfile
 import threading
@@ -31,10 +36,12 @@ from common.settings import Settings, SimulatorSettings, load_settings  # noqa: 
 from connectors.base import SyncReport  # noqa: E402
 from connectors.cadence import Mode  # noqa: E402
 from connectors.cli import STREAMS, build_cadence, build_source, run_sync  # noqa: E402
+from connectors.jushuitan.source import ENDPOINTS  # noqa: E402
 from connectors.kafka_producer import InMemoryProducer  # noqa: E402
 from connectors.simulator import RunningSimulator, start_simulator  # noqa: E402
 from connectors.simulator.engine import TrafficSettings  # noqa: E402
 from connectors.simulator.gateway import SimulatorConfig  # noqa: E402
+from connectors.state import CursorStore  # noqa: E402
 
 QUOTA_CODES = ("199", "200")
 
@@ -158,49 +165,141 @@ def storm_drill(storm_seconds: float, warmup: float, rows: list[tuple[str, str]]
                  str(marks.get("errors_after", "?"))))
 
 
-def initial_load(orders_per_hour: float, quota_rate: float, rows: list[tuple[str, str]]) -> None:
-    sim = simulator(30_000, orders_per_hour, 1.0, quota=False)
-    documents = sim.store.summary()["documents"]
+def needed_calls(sim: RunningSimulator) -> int:
+    """The fewest calls a first load can make: every list at its API's page size, one
+    call per list that turns out empty, the token and the warehouse discovery."""
+    store = sim.store
+    summary = store.summary()
+    docs = summary["documents"]
+    per_warehouse: dict[int, int] = {}
+    for wms_co_id, _ in store.inventory:
+        per_warehouse[wms_co_id] = per_warehouse.get(wms_co_id, 0) + 1
+    calls = 1 + 1  # token, warehouse list (read by inventory's discovery and the stream)
+    calls += 1  # the warehouse stream's own read of its list
+    calls += max(1, math.ceil(len(store.shops) / 100))
+    calls += max(1, math.ceil(summary["sku_count"] / 50))
+    calls += sum(max(1, math.ceil(rows / 100)) for rows in per_warehouse.values())
+    calls += sum(max(1, math.ceil(docs[name] / 50)) for name in docs)
+    return calls
+
+
+def quota_minimum_seconds(calls: int, per_second: int = 5, per_minute: int = 100) -> float:
+    """The least time ``calls`` calls take from an idle quota: the minute's calls go at
+    ``per_second`` and then wait for the minute to turn."""
+    if calls <= 1:
+        return 0.0
+    full_minutes, rest = divmod(calls - 1, per_minute)
+    return full_minutes * 60.0 + rest / per_second
+
+
+def loads_done(state_dir: Path) -> dict[str, float | None]:
+    """Per stream, when its first load finished (epoch seconds) or None."""
+    store = CursorStore(state_dir)
+    done: dict[str, float | None] = {}
+    for stream in STREAMS:
+        record = store.load(stream).get("initial_load") or {}
+        finished = record.get("done_ms")
+        done[stream] = finished / 1000 if finished else None
+    return done
+
+
+def calls_by_stream(sim: RunningSimulator) -> dict[str, int]:
+    by_path = sim.gateway.state()["requests_by_path"]
+    names = {endpoint.path: name for name, endpoint in ENDPOINTS.items() if name != "shops"}
+    out: dict[str, int] = {}
+    for path, count in by_path.items():
+        name = names.get(path, path.rsplit("/", 1)[-1])
+        out[name] = out.get(name, 0) + count
+    return out
+
+
+def initial_load(
+    label: str, sku_count: int, days: float, orders_per_hour: float,
+    rows: list[tuple[str, str]], *, idle_seconds: float = 0.0, timeout: float = 3600.0,
+) -> None:
+    """A first load at the real quota (5/s, 100/min) against its quota-bound minimum;
+    then, with the ERP quiet, calls per minute by stream while idle."""
+    sim = simulator(sku_count, orders_per_hour, days, quota=True)
+    needed = needed_calls(sim)
+    minimum = quota_minimum_seconds(needed)
+    docs = sim.store.summary()["documents"]
     with tempfile.TemporaryDirectory() as tmp:
-        settings = app_settings(sim, Path(tmp), requests_per_second=0, requests_per_minute=0,
-                                min_call_interval_seconds=0.0)
-        source = build_source(settings)
-        started = time.monotonic()
-        totals = run_sync(settings, list(STREAMS), False, producer=InMemoryProducer(),
-                          source=source)  # fmt: skip
-        elapsed = time.monotonic() - started
-    calls = sim.gateway.state()["requests_by_path"]
+        settings = app_settings(sim, Path(tmp))
+        state_dir = Path(tmp) / "run" / "data" / "connectors"
+        stop = threading.Event()
+        source = build_source(settings, state_dir)
+        worker = threading.Thread(
+            target=run_sync, args=(settings, list(STREAMS), True, stop),
+            kwargs={"producer": InMemoryProducer(), "source": source, "state_dir": state_dir},
+            daemon=True,
+        )  # fmt: skip
+        started = time.time()
+        worker.start()
+        done: dict[str, float | None] = {}
+        shown = 0.0
+        while time.time() - started < timeout and worker.is_alive():
+            done = loads_done(state_dir)
+            if all(done.values()):
+                break
+            if time.time() - shown >= 15:  # progress on stderr: the large load takes ~25 min
+                shown = time.time()
+                print(f"  {label}: {sum(calls_by_stream(sim).values())} of ~{needed} calls, "
+                      f"{shown - started:.0f} s", file=sys.stderr, flush=True)
+            time.sleep(0.5)
+        calls = sum(calls_by_stream(sim).values())
+        finished = [t for t in done.values() if t]
+        elapsed = (max(finished) - started) if finished and all(done.values()) else None
+        inventory = done.get("inventory")
+        rows.append((f"initial load, {label}: {sku_count:,} SKUs x 4 warehouses, {days:g} days "
+                     f"({docs['outbound']:,} outbound, {docs['refund']:,} refund, "
+                     f"{docs['aftersale_received']:,} received)",
+                     "NOT done" if elapsed is None else
+                     f"{elapsed:.0f} s = {elapsed / max(minimum, 1e-9):.2f}x the quota-bound "
+                     f"minimum {minimum:.0f} s ({calls} calls made, {needed} needed)"))
+        if inventory:
+            rows.append((f"initial load, {label}: inventory complete after",
+                         f"{inventory - started:.0f} s"))
+        if idle_seconds and elapsed is not None:
+            before = calls_by_stream(sim)
+            time.sleep(idle_seconds)
+            after = calls_by_stream(sim)
+            minutes = idle_seconds / 60
+            per_stream = {k: (after.get(k, 0) - before.get(k, 0)) / minutes for k in after}
+            shown = ", ".join(f"{k} {v:.1f}" for k, v in sorted(per_stream.items()) if v)
+            rows.append((f"idle calls/min by stream ({idle_seconds:.0f} s, ERP quiet)",
+                         f"{sum(per_stream.values()):.1f}/min: {shown}"))
+        stop.set()
+        worker.join(timeout=60)
     sim.stop()
-    total_calls = sum(calls.values())
-    rows.append((f"initial load: 30,000 SKUs x 4 warehouses + 1 day at {orders_per_hour:.0f} "
-                 f"orders/h ({documents['outbound']} outbound docs)",
-                 f"{elapsed:.1f} s with the quota raised (unlimited), {total_calls} calls"))
-    rows.append(("initial load: projected at the real quota",
-                 f"{total_calls / quota_rate:.1f} min ({total_calls} calls at "
-                 f"{quota_rate:.1f}/min measured above)"))
-    for stream, report in totals.items():
-        rows.append((f"initial load records/s: {stream}",
-                     f"{report.records / elapsed:.0f} ({report.records} records)"))
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="short runs (smoke test)")
-    parser.add_argument("--peak-orders-per-hour", type=float, default=2000.0)
+    parser.add_argument("--sections", default="load,quota,storm",
+                        help="comma-separated: load, large, quota, storm (default: %(default)s)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
+    sections = set(args.sections.split(","))
     rows: list[tuple[str, str]] = []
     started = time.monotonic()
-    rate = quota_backlog(0.5 if args.quick else 2.0, rows)
-    storm_drill(10.0 if args.quick else 60.0, 5.0 if args.quick else 20.0, rows)
-    initial_load(200.0 if args.quick else args.peak_orders_per_hour, rate, rows)
+    if "load" in sections:
+        initial_load("default simulator", 500 if args.quick else 2000, 0.5 if args.quick else 2.0,
+                     120.0, rows, idle_seconds=30.0 if args.quick else 120.0)  # fmt: skip
+    if "large" in sections:
+        initial_load("large merchant", 30_000, 7.0, 120.0, rows)
+    if "quota" in sections:
+        quota_backlog(0.5 if args.quick else 2.0, rows)
+    if "storm" in sections:
+        storm_drill(10.0 if args.quick else 60.0, 5.0 if args.quick else 20.0, rows)
     width = max(len(name) for name, _ in rows)
     print(f"{'measure'.ljust(width)}  result")
     print(f"{'-' * width}  {'-' * 40}")
     for name, value in rows:
         print(f"{name.ljust(width)}  {value}")
-    print(f"(simulator in-process, InMemoryProducer; total {time.monotonic() - started:.0f} s)")
+    print(f"(simulator in-process, InMemoryProducer, {platform.machine()}, "
+          f"{os.cpu_count()} cores; total {time.monotonic() - started:.0f} s)")
     return 0
 
 

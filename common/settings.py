@@ -168,7 +168,21 @@ class JushuitanSettings(_Section):
     min_call_interval_seconds: float = 0.26
     requests_per_second: int = 5
     requests_per_minute: int = 100
+    # One budget per app key for every process of this machine (a file under flock in
+    # quota_ledger_dir, default <tmp>/erpbi-quota). A second machine on the same app key
+    # needs its own share: set requests_per_second/minute so that the machines sum to 5/100.
+    share_quota: bool = True
+    quota_ledger_dir: Path | None = None
+    # Adaptive polling: a stream that finds rows polls again after poll_interval_seconds
+    # (at once while a page comes back full); every empty poll doubles its pause, up to
+    # its poll_max_seconds entry.
     poll_interval_seconds: float = 2.0
+    poll_max_seconds: dict[str, float] = Field(
+        default_factory=lambda: {
+            "inventory": 8.0, "outbound": 8.0, "refund": 30.0, "aftersale_received": 30.0,
+            "sku": 60.0, "shop": 300.0, "warehouse": 300.0,
+        }  # fmt: skip
+    )
 
 
 class SimulatorSettings(_Section):

@@ -36,6 +36,7 @@ from connectors.kafka_producer import RecordProducer, encode_json
 from connectors.models import DeadLetterRecord, ErpRow, now_millis, validate_rows
 from connectors.retries import clear_window, fetch_failure_letter, park_window
 from connectors.state import CursorStore
+from connectors.urgency import Urgency
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,7 @@ class PageQuery:
     modified_begin: datetime | None = None
     modified_end: datetime | None = None
     filters: Mapping[str, Any] = field(default_factory=dict)
+    with_total: bool = False  # ask for data_count (the ts cursor does once, on a first load)
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,8 @@ class SyncReport:
     parked_windows: int = 0  # fetches that failed after retries, parked for later
     parked_letters: int = 0  # dead letters announcing newly parked windows
     rate_limited: bool = False  # a fetch ended on a quota refusal
+    more: bool = False  # a poll stopped with a backlog left: poll again at once
+    rows_seen: int = 0  # rows the source answered (produced, dead-lettered or duplicate)
     started: float = field(default_factory=time.monotonic)
 
     def add(self, progress: PageProgress) -> None:
@@ -119,6 +123,19 @@ class SyncReport:
         self.records += progress.produced
         self.dead_letters += progress.dead_letters
         self.duplicates_dropped += progress.duplicates_dropped
+        self.rows_seen += progress.rows
+
+    def merge(self, other: SyncReport) -> None:
+        """Fold one poll's report into a running total (``started`` stays)."""
+        self.pages += other.pages
+        self.records += other.records
+        self.dead_letters += other.dead_letters
+        self.duplicates_dropped += other.duplicates_dropped
+        self.rows_seen += other.rows_seen
+        self.parked_windows += other.parked_windows
+        self.parked_letters += other.parked_letters
+        self.rate_limited = self.rate_limited or other.rate_limited
+        self.more = other.more
 
     @property
     def elapsed_seconds(self) -> float:
@@ -146,7 +163,8 @@ class StreamConnector(ABC):
 
     stream: ClassVar[str]
     row_model: ClassVar[type[ErpRow]]
-    hot: ClassVar[bool] = False  # facts the big screens watch: first call on the quota
+    # Which backlog pages go first on the shared quota (a caught-up poll is always FRESH).
+    backlog_urgency: ClassVar[Urgency] = Urgency.DIMENSIONS
 
     def __init__(
         self,
@@ -169,10 +187,20 @@ class StreamConnector(ABC):
         self.stop_event = stop_event if stop_event is not None else threading.Event()
         self._unsaved_records = 0
         self._unsaved_modified: str | None = None
+        self._pages: dict[str, int] = {}  # pages read per partition in this process
 
     @abstractmethod
     def sync_once(self) -> SyncReport:
         """Catch up with the source, committing page by page; returns what was done."""
+
+    def poll_targets(self) -> list[str]:
+        """The slices the scheduler paces independently (warehouses for inventory)."""
+        return ["all"]
+
+    def poll(self, target: str) -> SyncReport:
+        """One poll of ``target``: here a whole catch-up; ts streams read one page and
+        set ``more`` while their backlog lasts."""
+        return self.sync_once()
 
     @abstractmethod
     def key_for(self, row: Any, partition: Partition) -> dict[str, Any]:

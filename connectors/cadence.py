@@ -1,16 +1,16 @@
 """When the next sync round starts: normal cadence, backoff, or degraded 5-minute cycles.
 
-Shared by every lane of one app (the quota is per app). The runner reports each stream
-sync (:meth:`Cadence.after_sync`); a sync counts as *throttled* when the server refused
+Shared by every stream worker of one app (the quota is per app). The runner reports each
+poll (:meth:`Cadence.after_sync`); a poll counts as *throttled* when the server refused
 calls for quota during it (the budget's throttle counter moved) or a page ended parked on
 a quota refusal.
 
-* NORMAL: rounds every ``poll_seconds``; after a throttled round the pause doubles up to
-  ``max_backoff_seconds``.
+* NORMAL: each worker paces its own polls (:mod:`connectors.runner`); after a throttled
+  poll the pause is at least a backoff that doubles up to ``max_backoff_seconds``.
 * DEGRADED: entered when throttling has lasted ``degrade_after_seconds`` (events less than
   ``streak_gap_seconds`` apart). Full rounds run only every ``degraded_cycle_seconds``
   (5 minutes: coarser freshness, no loss: cursors never pass unread data). Meanwhile one
-  lane probes the API with one cheap call every ``probe_seconds``; after
+  worker probes the API with one cheap call every ``probe_seconds``; after
   ``recover_after_probes`` clean probes in a row (or one clean full round) the cadence is
   NORMAL again, at once, by itself.
 """
@@ -114,7 +114,7 @@ class Cadence:
                 self._switch(Mode.DEGRADED, f"throttled for {now - start:.0f} s")
 
     def after_round(self, throttled: bool) -> None:
-        """A lane finished a round; a clean full round ends a degraded period."""
+        """A worker finished a poll; a clean one ends a degraded period."""
         with self._condition:
             if throttled:
                 doubled = max(self._backoff * 2, self.poll_seconds)
@@ -146,7 +146,7 @@ class Cadence:
         if mode is Mode.NORMAL:
             if delay > self.poll_seconds:
                 log.warning("throttled: next round in %.1f s", delay)
-            self._wait(stop, delay)
+            self.pause(stop, delay)
             return
         due = round_started + self.degraded_cycle_seconds
         next_probe = self._clock() + self.probe_seconds
@@ -161,9 +161,9 @@ class Cadence:
                     self._probe_lock.release()
                 next_probe = self._clock() + self.probe_seconds
                 continue
-            self._wait(stop, min(due, next_probe) - now)
+            self.pause(stop, min(due, next_probe) - now)
 
-    def _wait(self, stop: threading.Event, seconds: float) -> None:
+    def pause(self, stop: threading.Event, seconds: float) -> None:
         """Sleep up to ``seconds``, waking early on stop or a mode change (checked often)."""
         end = self._clock() + max(0.0, seconds)
         mode = self.mode

@@ -1,10 +1,11 @@
 """Entry points: :func:`run_sync` and :func:`sync_status` (for the erpbi CLI) and
 ``python -m connectors``.
 
-One process shares one JushuitanClient (and so one :class:`QuotaBudget`) across its
-streams. Hot streams and cold streams run on two lanes (threads) so that the budget's
-priorities matter (see :mod:`connectors.runner`). In follow mode the shared
-:class:`Cadence` backs off after throttled rounds and, under sustained throttling,
+One process shares one JushuitanClient (and so one :class:`QuotaBudget`, itself shared
+with every other process on this machine using the same app key) across its streams.
+Each stream runs on its own worker, paced by what its polls find, and each call carries
+an urgency to the budget (see :mod:`connectors.runner`). In follow mode the shared
+:class:`Cadence` backs off after throttled polls and, under sustained throttling,
 degrades to 5-minute cycles, returning to normal by itself (see :mod:`connectors.cadence`).
 A running connector rewrites ``quota-usage.json`` next to the cursor files for
 ``sync --status``.
@@ -45,6 +46,7 @@ from connectors.status import (
     state_directory,
     sync_status,
 )
+from connectors.urgency import Urgency
 from connectors.warehouse import WarehouseConnector
 
 log = logging.getLogger(__name__)
@@ -135,9 +137,12 @@ def build_cadence(
 def attach_cadence(
     cadence: Cadence, source: Source, connectors: Sequence[StreamConnector]
 ) -> None:
-    """Probe = one cheap read of the first hot stream; throttling = the budget's counter."""
+    """Probe = one cheap read of the first document stream; throttling = the budget's counter."""
     budget = budget_of(source)
-    probe_target = next((c for c in connectors if c.hot), connectors[0] if connectors else None)
+    probe_target = next(
+        (c for c in connectors if c.backlog_urgency is Urgency.DOCUMENTS),
+        connectors[0] if connectors else None,
+    )
     cadence.attach(
         probe=probe_target.probe if probe_target is not None else None,
         throttle_count=(lambda: budget.throttled_count) if budget is not None else None,
@@ -175,7 +180,8 @@ def run_sync(
 
     def report_usage(force: bool = False) -> None:
         if budget is not None and holder:
-            usage_file.write(budget.usage(), str(holder[0].mode), force=force)
+            pauses = runners[0].current_pauses() if runners else {}
+            usage_file.write(budget.usage(), str(holder[0].mode), pauses=pauses, force=force)
 
     def page_hook(progress: PageProgress) -> None:
         if runners:
@@ -201,6 +207,8 @@ def run_sync(
         follow=follow,
         stop_event=stop_event,
         cadence=holder[0],
+        poll_least_seconds=settings.jushuitan.poll_interval_seconds,
+        poll_most_seconds=settings.jushuitan.poll_max_seconds,
         after_sync=lambda report: report_usage(),
         on_stop=budget.interrupt if budget is not None else None,
     )
@@ -228,7 +236,11 @@ def sync(
 
 def print_status(settings: Settings) -> str:
     """The text of ``erpbi sync --status``."""
-    return format_status(sync_status(settings), quota_usage(settings))
+    return format_status(
+        sync_status(settings),
+        quota_usage(settings),
+        per_minute_limit=settings.jushuitan.requests_per_minute,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

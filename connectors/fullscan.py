@@ -13,9 +13,11 @@ import hashlib
 import time
 from typing import Any, ClassVar
 
+from connectors import initial_load
 from connectors.base import PageProgress, PageQuery, Partition, StreamConnector, SyncReport
 from connectors.errors import RetriableApiError
 from connectors.kafka_producer import encode_json
+from connectors.models import now_millis
 from connectors.retries import pending_windows
 
 WHOLE_LIST = Partition("all", {}, {})
@@ -56,6 +58,9 @@ class FullScanConnector(StreamConnector):
             return report
         if self.stopped:
             return report
+        initial_load.begin(state, ["all"], self.list_page_size, now_millis())
+        initial_load.record(state, "all", rows=len(raw_rows), total=0, now_ms=now_millis(),
+                            done=True)  # fmt: skip
         rows, dead = self.validate(raw_rows, WHOLE_LIST)
         digests: dict[str, str] = state.setdefault("digests", {})
         changed = []

@@ -14,6 +14,7 @@ from typing import Any
 from connectors.base import PageQuery, Partition
 from connectors.models import InventoryRow
 from connectors.tscursor import TsCursorConnector
+from connectors.urgency import Urgency
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +24,7 @@ ALL_WAREHOUSES_SUMMED = 0
 class InventoryConnector(TsCursorConnector):
     stream = "inventory"
     row_model = InventoryRow
+    backlog_urgency = Urgency.INVENTORY
 
     def __init__(self, *args: Any, warehouse_ids: Sequence[int] = (), **kwargs: Any):
         super().__init__(*args, **kwargs)

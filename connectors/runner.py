@@ -1,36 +1,69 @@
-"""Runs the streams of one app: a hot lane and a cold lane sharing one quota budget.
+"""Runs the streams of one app: one worker per stream, each poll paced by what it finds.
 
-Hot streams (outbound, refund, after-sale received) and cold ones (dimensions, inventory
-scans) run on two threads, each taking its streams in turn; the shared
-:class:`~connectors.jushuitan.quota.QuotaBudget` gives hot calls precedence, so a long
-initial SKU load never holds back the outbound screen. Each lane pauses between rounds
-as the shared :class:`~connectors.cadence.Cadence` says (normal, backoff, degraded).
+A stream's worker keeps one :class:`Pace` per target (a warehouse for inventory, the
+whole stream otherwise). After a poll that found rows the next one comes
+``poll_interval_seconds`` later; while pages come back full, at once (a backlog); each
+empty poll doubles the pause, up to the stream's ``poll_max_seconds``. The calls of a
+poll carry an urgency to the shared quota budget (:mod:`connectors.urgency`): ``FRESH``
+when the target had caught up, else its stream's backlog class, so what freshness does
+not need goes to whoever has a backlog, dimensions first, then inventory, then documents.
 
-Errors: fatal ones stop every lane and propagate. In follow mode retriable ones
-(Kafka unavailable...) are logged and the lane backs off; in once mode they propagate,
-and parked windows left at the end raise :class:`SyncIncompleteError`.
+The shared :class:`~connectors.cadence.Cadence` still rules over throttling: after a
+throttled poll the pause is at least its backoff, and in DEGRADED mode each worker polls
+once per degraded cycle while one probe a while tells when the API answers again.
+
+Once mode (``follow=False``): every stream catches up in parallel and the run returns.
+Errors: fatal ones stop every worker and propagate. In follow mode retriable ones (Kafka
+unavailable...) are logged and that target backs off; in once mode they propagate, and
+windows left parked raise :class:`SyncIncompleteError`.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 from connectors.base import PageProgress, StreamConnector, SyncReport
-from connectors.cadence import Cadence
+from connectors.cadence import Cadence, Mode
 from connectors.errors import RetriableError, SyncIncompleteError, SyncStoppedError
+from connectors.urgency import planned_calls
 
 log = logging.getLogger(__name__)
 
+GROWTH = 2.0  # an empty poll doubles the pause
+DEFAULT_MAX_SECONDS = 30.0
 
-def lanes_of(connectors: Sequence[StreamConnector]) -> dict[str, list[StreamConnector]]:
-    """``{"hot": [...], "cold": [...]}`` keeping the given order; empty lanes left out."""
-    lanes = {
-        "hot": [connector for connector in connectors if connector.hot],
-        "cold": [connector for connector in connectors if not connector.hot],
-    }
-    return {name: members for name, members in lanes.items() if members}
+
+@dataclass
+class Pace:
+    """When one target is polled next, from what its last polls found."""
+
+    target: str
+    least: float
+    most: float
+    pause: float = 0.0
+    due: float = 0.0
+    caught_up: bool = False  # the last poll ended without a backlog
+
+    def __post_init__(self) -> None:
+        self.most = max(self.most, self.least)
+        self.pause = self.least
+
+    def after(self, report: SyncReport | None, now: float, backoff: float) -> None:
+        if report is None or report.parked_windows or report.rate_limited:
+            self.due = now + max(self.pause, backoff)  # failed: the cadence backs off
+            return
+        if report.more:
+            self.caught_up, self.pause, self.due = False, self.least, now
+        elif report.rows_seen > 0:
+            self.caught_up, self.pause = True, self.least
+            self.due = now + self.least
+        else:
+            self.caught_up = True
+            self.pause = min(self.most, max(self.pause * GROWTH, self.least))
+            self.due = now + self.pause
 
 
 class SyncRunner:
@@ -41,6 +74,8 @@ class SyncRunner:
         follow: bool,
         stop_event: threading.Event,
         cadence: Cadence,
+        poll_least_seconds: float | None = None,
+        poll_most_seconds: Mapping[str, float] | None = None,
         after_sync: Callable[[SyncReport], None] | None = None,
         on_stop: Callable[[], None] | None = None,
     ):
@@ -48,16 +83,19 @@ class SyncRunner:
         self.follow = follow
         self.stop_event = stop_event
         self.cadence = cadence
+        self.least = poll_least_seconds if poll_least_seconds is not None else cadence.poll_seconds
+        self.most = dict(poll_most_seconds or {})
         self.after_sync = after_sync
-        self.on_stop = on_stop  # wakes lanes blocked in a quota wait
+        self.on_stop = on_stop  # wakes workers blocked in a quota wait
         self.totals = {c.stream: SyncReport(c.stream) for c in self.connectors}
+        self.paces: dict[str, list[Pace]] = {}
         self.errors: list[BaseException] = []
         self._lock = threading.Lock()
 
     def run(self) -> dict[str, SyncReport]:
         threads = [
-            threading.Thread(target=self._lane, args=(name, members), name=f"lane-{name}")
-            for name, members in lanes_of(self.connectors).items()
+            threading.Thread(target=self._worker, args=(c,), name=f"sync-{c.stream}")
+            for c in self.connectors
         ]
         for thread in threads:
             thread.start()
@@ -78,46 +116,97 @@ class SyncRunner:
             )
         return self.totals
 
+    def current_pauses(self) -> dict[str, float]:
+        """Per stream, the longest pause its targets now keep between polls."""
+        with self._lock:
+            return {
+                stream: round(max(pace.pause for pace in paces), 1)
+                for stream, paces in self.paces.items()
+                if paces
+            }
+
     def note_page(self, progress: PageProgress) -> None:
         """Totals grow page by page, so a long first sync shows progress when stopped."""
         with self._lock:
             self.totals[progress.stream].add(progress)
 
-    def _lane(self, name: str, members: list[StreamConnector]) -> None:
+    def _worker(self, connector: StreamConnector) -> None:
         try:
-            while not self.stop_event.is_set():
-                round_started = self.cadence.now()
-                throttled = False
-                for connector in members:
-                    if self.stop_event.is_set():
-                        break
-                    throttled |= self._sync_one(connector)
-                if not self.follow:
-                    return
-                self.cadence.after_round(throttled)
-                self.cadence.wait_for_next_round(self.stop_event, round_started)
+            if self.follow:
+                self._follow(connector)
+            else:
+                self._once(connector)
         except BaseException as error:  # handed to the main thread, which re-raises it
             with self._lock:
                 self.errors.append(error)
             self.stop_event.set()
 
-    def _sync_one(self, connector: StreamConnector) -> bool:
-        """One stream sync; returns whether it was throttled or failed."""
+    def _once(self, connector: StreamConnector) -> None:
+        """Catch up once; backlog urgency throughout (dimensions before facts)."""
+        with planned_calls(connector.backlog_urgency, caught_up=False):
+            report = connector.sync_once()
+        self._account(report)
+
+    def _targets(self, connector: StreamConnector) -> list[str]:
+        """The connector's targets (inventory asks the API for its warehouses): retried
+        with the cadence's backoff while the API refuses."""
+        while True:
+            mark = self.cadence.throttle_mark()
+            try:
+                return connector.poll_targets()
+            except RetriableError as error:
+                log.warning("%s: cannot list its targets yet (%s: %s)", connector.stream,
+                            type(error).__name__, error)  # fmt: skip
+            self.cadence.after_sync(mark, rate_limited=True)
+            self.cadence.after_round(throttled=True)
+            self.cadence.pause(self.stop_event, self.cadence.next_delay)
+            if self.stop_event.is_set():
+                raise SyncStoppedError("stopping")
+
+    def _follow(self, connector: StreamConnector) -> None:
+        paces = [
+            Pace(target, self.least, self.most.get(connector.stream, DEFAULT_MAX_SECONDS))
+            for target in self._targets(connector)
+        ]
+        with self._lock:
+            self.paces[connector.stream] = paces
+        last_started = self.cadence.now()
+        while not self.stop_event.is_set():
+            pace = min(paces, key=lambda p: p.due)
+            if self.cadence.mode is Mode.DEGRADED:
+                self.cadence.wait_for_next_round(self.stop_event, last_started)
+            else:
+                self.cadence.pause(self.stop_event, pace.due - self.cadence.now())
+                if self.cadence.mode is Mode.DEGRADED:
+                    continue  # woken by the switch: wait out the degraded cycle instead
+            if self.stop_event.is_set():
+                return
+            last_started = self.cadence.now()
+            throttled, report = self._poll(connector, pace)
+            self.cadence.after_round(throttled)
+            backoff = self.cadence.next_delay if throttled else 0.0
+            pace.after(report, self.cadence.now(), backoff)
+
+    def _poll(self, connector: StreamConnector, pace: Pace) -> tuple[bool, SyncReport | None]:
+        """One poll of one target; returns (throttled or failed, its report)."""
         mark = self.cadence.throttle_mark()
         try:
-            report = connector.sync_once()
+            with planned_calls(connector.backlog_urgency, caught_up=pace.caught_up):
+                report = connector.poll(pace.target)
         except RetriableError as error:
-            if not self.follow:
-                raise
-            log.warning("%s: %s: %s", connector.stream, type(error).__name__, error)
-            return True
+            log.warning("%s[%s]: %s: %s", connector.stream, pace.target,
+                        type(error).__name__, error)  # fmt: skip
+            return True, None
         throttled = self.cadence.after_sync(mark, report.rate_limited)
+        self._account(report)
+        return throttled, report
+
+    def _account(self, report: SyncReport) -> None:
         with self._lock:  # pages were counted as they came (note_page); parking is not a page
-            total = self.totals[connector.stream]
+            total = self.totals[report.stream]
             total.dead_letters += report.parked_letters
             total.parked_windows += report.parked_windows
-        if report.records or report.dead_letters or report.parked_windows:
+        if report.parked_windows:
             log.info("%s", report.summary())
         if self.after_sync is not None:
             self.after_sync(report)
-        return throttled

@@ -16,6 +16,7 @@ from __future__ import annotations
 from abc import abstractmethod
 from typing import Any, ClassVar
 
+from connectors import initial_load
 from connectors.base import (
     PageProgress,
     PageQuery,
@@ -23,8 +24,10 @@ from connectors.base import (
     StreamConnector,
     SyncReport,
 )
-from connectors.errors import CursorNotAdvancingError, RateLimitedError, RetriableApiError
+from connectors.errors import CursorNotAdvancingError, RetriableApiError
 from connectors.kafka_producer import encode_json
+from connectors.models import now_millis
+from connectors.urgency import Urgency
 
 
 def _raw_ts(row: Any) -> int | None:
@@ -54,25 +57,43 @@ class TsCursorConnector(StreamConnector):
     def partitions(self) -> list[Partition]:
         """The slices to cursor independently (e.g. warehouses)."""
 
+    def poll_targets(self) -> list[str]:
+        return [partition.name for partition in self.partitions()]
+
     def sync_once(self) -> SyncReport:
-        report = SyncReport(self.stream)
-        state = self.store.load(self.stream)
-        cursors: dict[str, str] = state.setdefault("cursors", {})
-        for partition in self.partitions():
+        """Every partition in turn, page after page, until each has caught up."""
+        total = SyncReport(self.stream)
+        for name in self.poll_targets():
+            while not self.stopped:
+                report = self.poll(name)
+                total.merge(report)
+                if report.parked_windows and report.rate_limited:
+                    return total  # the quota is shared: hammering on helps nobody
+                if report.parked_windows or not report.more:
+                    break
             if self.stopped:
                 break
-            window_id = f"ts:{partition.name}"
-            try:
-                self._sync_partition(partition, cursors, state, report)
-            except RetriableApiError as error:
-                cursor = int(cursors.get(partition.name, self.initial_ts))
-                query = {"partition": partition.name, "start_ts": cursor}
-                self.park(state, window_id, query, error, report)
-                if isinstance(error, RateLimitedError):
-                    break
-                continue
-            if not self.stopped:
-                self.unpark(state, window_id)
+        total.more = False
+        return total
+
+    def poll(self, target: str) -> SyncReport:
+        """One page of partition ``target`` from its cursor (``more``: a full page)."""
+        report = SyncReport(self.stream)
+        partition = next(p for p in self.partitions() if p.name == target)
+        state = self.store.load(self.stream)
+        cursors: dict[str, str] = state.setdefault("cursors", {})
+        if not cursors:
+            initial_load.begin(state, self.poll_targets(), self.page_size, now_millis())
+        window_id = f"ts:{partition.name}"
+        try:
+            report.more = self._read_page(partition, cursors, state, report)
+        except RetriableApiError as error:
+            cursor = int(cursors.get(partition.name, self.initial_ts))
+            query = {"partition": partition.name, "start_ts": cursor}
+            self.park(state, window_id, query, error, report)
+            return report
+        if not self.stopped:
+            self.unpark(state, window_id)
         return report
 
     def probe(self) -> None:
@@ -93,63 +114,71 @@ class TsCursorConnector(StreamConnector):
                 best[key] = row
         return list(best.values())
 
-    def _sync_partition(
+    def _read_page(
         self,
         partition: Partition,
         cursors: dict[str, str],
         state: dict[str, Any],
         report: SyncReport,
-    ) -> None:
+    ) -> bool:
+        """Fetch, produce, flush, save one page; True when more pages wait."""
         cursor = int(cursors.get(partition.name, self.initial_ts))
-        page_number = 0
-        while not self.stopped:
-            page = self.source.query(
+        with_total = initial_load.wants_total(state, partition.name)
+        page = self.source.query(
+            self.stream,
+            PageQuery(
+                page_size=self.page_size,
+                page_index=1,
+                start_ts=cursor,
+                filters=partition.filters,
+                with_total=with_total,
+            ),
+        )
+        fresh = [row for row in page.rows if _is_newer(row, cursor)]
+        if not fresh:
+            if initial_load.loading(state, partition.name):
+                initial_load.record(state, partition.name, rows=0, now_ms=now_millis(), done=True)
+                self.commit_page([], [], state)
+            return False
+        valid, dead = self.validate(fresh, partition)
+        unique = self._dedupe(valid, partition)
+        # Dead-lettered rows with a readable ts move the cursor too: else they repeat forever.
+        readable = [ts for ts in map(_raw_ts, fresh) if ts is not None]
+        new_cursor = max([cursor, *readable])
+        cursors[partition.name] = str(new_cursor)
+        initial_load.record(
+            state, partition.name, rows=len(fresh), now_ms=now_millis(),
+            total=page.data_count if with_total else None, done=not page.has_next,
+        )  # fmt: skip
+        self.commit_page(self.to_messages(unique, partition), dead, state)
+        self._pages[partition.name] = self._pages.get(partition.name, 0) + 1
+        self.report_page(
+            report,
+            PageProgress(
                 self.stream,
-                PageQuery(
-                    page_size=self.page_size,
-                    page_index=1,
-                    start_ts=cursor,
-                    filters=partition.filters,
-                ),
+                partition.name,
+                self._pages[partition.name],
+                len(page.rows),
+                len(unique),
+                len(dead),
+                len(page.rows) - len(fresh) + len(valid) - len(unique),
+                str(new_cursor),
+                page.has_next,
+            ),
+        )
+        if not page.has_next:
+            return False
+        if new_cursor <= cursor:
+            raise CursorNotAdvancingError(
+                f"{self.stream}[{partition.name}]: has_next but ts stayed at {cursor}"
             )
-            fresh = [row for row in page.rows if _is_newer(row, cursor)]
-            if not fresh:
-                break
-            valid, dead = self.validate(fresh, partition)
-            unique = self._dedupe(valid, partition)
-            # Dead-lettered rows with a readable ts move the cursor too: else they repeat forever.
-            readable = [ts for ts in map(_raw_ts, fresh) if ts is not None]
-            new_cursor = max([cursor, *readable])
-            cursors[partition.name] = str(new_cursor)
-            self.commit_page(self.to_messages(unique, partition), dead, state)
-            page_number += 1
-            self.report_page(
-                report,
-                PageProgress(
-                    self.stream,
-                    partition.name,
-                    page_number,
-                    len(page.rows),
-                    len(unique),
-                    len(dead),
-                    len(page.rows) - len(fresh) + len(valid) - len(unique),
-                    str(new_cursor),
-                    page.has_next,
-                ),
-            )
-            if not page.has_next:
-                break
-            if new_cursor <= cursor:
-                raise CursorNotAdvancingError(
-                    f"{self.stream}[{partition.name}]: has_next but ts stayed at {cursor}"
-                )
-            cursor = new_cursor
+        return True
 
 
 class SingleTsStreamConnector(TsCursorConnector):
     """A document stream with one cursor for the whole merchant (outbound, after-sale)."""
 
-    hot = True
+    backlog_urgency = Urgency.DOCUMENTS
     key_field: ClassVar[str]
 
     def partitions(self) -> list[Partition]:

@@ -2,10 +2,11 @@
 
 State: ``window_end`` (the end of the last fully read window, Beijing time) and
 ``boundary_keys`` (``key|modified`` of rows produced within ``overlap`` of that end).
-Each sync reads ``[window_end - overlap, now]`` in windows of at most ``window`` (the API
-allows 7 days), so rows committed late near the boundary are not missed; rows already
-produced there are dropped by key + modified. ``window_end`` never moves past the
-start of the current sync.
+The first sync reads the whole list by page (no time filter: one call per page, none
+per empty week). Each later sync reads ``[window_end - overlap, now]`` in windows of at
+most ``window`` (the API allows 7 days), so rows committed late near the boundary are
+not missed; rows already produced there are dropped by key + modified. ``window_end``
+never moves past the start of the current sync.
 
 Paging by ``page_index`` can skip a row when another row leaves the window while we
 page; if ``data_count`` changes between pages the window is read again (bounded).
@@ -27,15 +28,17 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
+from connectors import initial_load
 from connectors.base import PageProgress, PageQuery, Partition, StreamConnector, SyncReport
 from connectors.errors import RateLimitedError, RetriableApiError
-from connectors.models import BEIJING, format_erp_time, parse_erp_time
+from connectors.models import BEIJING, format_erp_time, now_millis, parse_erp_time
 from connectors.retries import pending_windows
 
 log = logging.getLogger(__name__)
 
 MAX_WINDOW = timedelta(days=7)
 WHOLE_STREAM = Partition("all")
+WHOLE_LIST_WINDOW = "list:all"
 
 
 def beijing_now() -> datetime:
@@ -44,6 +47,8 @@ def beijing_now() -> datetime:
 
 class ModifiedWindowConnector(StreamConnector):
     max_window_rereads: ClassVar[int] = 3
+    whole_list_first: bool = True  # first load without time filter (see below)
+    list_key_field: ClassVar[str] = "sku_id"  # a row's identity in the raw answer
 
     def __init__(
         self,
@@ -52,9 +57,12 @@ class ModifiedWindowConnector(StreamConnector):
         overlap: timedelta = timedelta(minutes=2),
         initial_lookback: timedelta = timedelta(days=365),
         clock: Callable[[], datetime] = beijing_now,
+        whole_list_first: bool | None = None,
         **kwargs: Any,
     ):
         super().__init__(*args, **kwargs)
+        if whole_list_first is not None:
+            self.whole_list_first = whole_list_first
         self.window = min(window, MAX_WINDOW)
         self.overlap = overlap
         self.initial_lookback = initial_lookback
@@ -89,6 +97,9 @@ class ModifiedWindowConnector(StreamConnector):
         state = self.store.load(self.stream)
         if not self._retry_parked(state, report):
             return report
+        if "window_end" not in state and self.whole_list_first:
+            if not self._read_whole_list(state, sync_start, report):
+                return report
         if "window_end" in state:
             begin = parse_erp_time(state["window_end"]) - self.overlap
         else:
@@ -116,6 +127,68 @@ class ModifiedWindowConnector(StreamConnector):
             begin = end
         return report
 
+    def _read_whole_list(
+        self, state: dict[str, Any], sync_start: datetime, report: SyncReport
+    ) -> bool:
+        """First load: the whole list by page, no time filter (the API allows neither
+        bound), so a year of mostly empty 7-day windows costs nothing. Paging can skip a
+        row when another one moves to the end while we page; then fewer distinct keys
+        than ``data_count`` came back and the list is read again (bounded). False: the
+        round should end (stop, quota) and the next one starts the list again."""
+        initial_load.begin(state, ["all"], self.page_size, now_millis())
+        initial_load.restart(state, "all")
+        seen: dict[str, datetime] = {}
+        for attempt in range(1, self.max_window_rereads + 1):
+            keys: set[Any] = set()
+            count: int | None = None
+            page_index = 1
+            while not self.stopped:
+                try:
+                    page = self.source.query(
+                        self.stream,
+                        PageQuery(page_size=self.page_size, page_index=page_index,
+                                  filters=self.window_filters(), with_total=True),
+                    )  # fmt: skip
+                except RetriableApiError as error:  # the next round reads the list again
+                    self.park(state, WHOLE_LIST_WINDOW, {"scan": "whole list"}, error, report)
+                    return False
+                count = page.data_count if page.data_count is not None else count
+                keys.update(row.get(self.list_key_field) for row in page.rows
+                            if isinstance(row, dict))  # fmt: skip
+                valid, dead = self.validate(page.rows, WHOLE_STREAM)
+                fresh = []
+                for row in valid:
+                    key = self.dedupe_key(row)
+                    if key not in seen:
+                        seen[key] = self.modified_of(row)
+                        fresh.append(row)
+                initial_load.record(state, "all", rows=len(page.rows), now_ms=now_millis(),
+                                    total=page.data_count if page_index == 1 else None)  # fmt: skip
+                self.commit_page(self.to_messages(fresh, WHOLE_STREAM), dead, state)
+                self.report_page(
+                    report,
+                    PageProgress(self.stream, "whole list", page_index, len(page.rows),
+                                 len(fresh), len(dead), len(valid) - len(fresh),
+                                 f"page {page_index}", page.has_next),
+                )  # fmt: skip
+                if not page.has_next or not page.rows:
+                    break
+                page_index += 1
+            if self.stopped:
+                return False
+            if count is None or len(keys) >= count:
+                break
+            log.warning("%s whole list changed while paging (%d of %d keys): reading again (%d)",
+                        self.stream, len(keys), count, attempt)  # fmt: skip
+        keep_from = sync_start - self.overlap
+        state["window_end"] = format_erp_time(sync_start)
+        state["boundary_keys"] = sorted(key for key, modified in seen.items()
+                                        if modified >= keep_from)  # fmt: skip
+        initial_load.record(state, "all", rows=0, now_ms=now_millis(), done=True)
+        self.commit_page([], [], state)
+        self.unpark(state, WHOLE_LIST_WINDOW)
+        return True
+
     def _park_window(
         self,
         state: dict[str, Any],
@@ -126,6 +199,8 @@ class ModifiedWindowConnector(StreamConnector):
     ) -> None:
         """Park ``[begin, end]`` (merged into an adjacent parked window when it fits)."""
         for entry in pending_windows(state):
+            if "modified_begin" not in entry["query"]:
+                continue
             old_begin = parse_erp_time(entry["query"]["modified_begin"])
             old_end = parse_erp_time(entry["query"]["modified_end"])
             if old_end >= begin - self.overlap and end - old_begin <= MAX_WINDOW:
@@ -147,6 +222,8 @@ class ModifiedWindowConnector(StreamConnector):
         for entry in pending_windows(state):
             if self.stopped:
                 return False
+            if "modified_begin" not in entry["query"]:
+                continue  # the whole-list read: sync_once starts it again
             begin = parse_erp_time(entry["query"]["modified_begin"])
             end = parse_erp_time(entry["query"]["modified_end"])
             try:
@@ -187,10 +264,13 @@ class ModifiedWindowConnector(StreamConnector):
                 fresh = []
                 for row in valid:
                     key = self.dedupe_key(row)
-                    if key in boundary or key in seen:
+                    if key in seen:
                         continue
+                    # Rows produced by the last sync are seen too (not produced again), so
+                    # they stay in the boundary while they are within the overlap.
                     seen[key] = self.modified_of(row)
-                    fresh.append(row)
+                    if key not in boundary:
+                        fresh.append(row)
                 self.commit_page(self.to_messages(fresh, WHOLE_STREAM), dead, None)
                 self.report_page(
                     report,

@@ -40,9 +40,10 @@ from connectors.errors import (
     TokenExpiredError,
 )
 from connectors.jushuitan.errors import raise_for_api_code, raise_for_http_status
-from connectors.jushuitan.quota import Priority, QuotaBudget
+from connectors.jushuitan.quota import QuotaBudget
 from connectors.jushuitan.signing import encode_biz, signed_form
 from connectors.state import atomic_write_json, read_json
+from connectors.urgency import Urgency
 
 log = logging.getLogger(__name__)
 
@@ -130,25 +131,27 @@ class JushuitanClient:
         path: str,
         biz: Mapping[str, Any],
         *,
-        priority: Priority = Priority.HOT,
+        urgency: Urgency = Urgency.FRESH,
         label: str = "",
     ) -> dict[str, Any]:
         """POST a business API and return its ``data`` object (retries included).
 
-        ``priority`` and ``label`` (the stream) go to the shared :class:`QuotaBudget`.
+        ``urgency`` and ``label`` (the stream) go to the shared :class:`QuotaBudget`.
         """
         if not self._access_token:
-            self.get_init_token()
+            with self._token_lock:  # every stream starts at once: one token request
+                if not self._access_token:
+                    self.get_init_token()
         try:
             return self._call_with_retries(
-                path, biz, authenticated=True, priority=priority, label=label
+                path, biz, authenticated=True, urgency=urgency, label=label
             )
         except TokenExpiredError:
             log.info("access token rejected on %s: renewing once", path)
             self.renew_token()
             try:
                 return self._call_with_retries(
-                    path, biz, authenticated=True, priority=priority, label=label
+                    path, biz, authenticated=True, urgency=urgency, label=label
                 )
             except TokenExpiredError as error:
                 raise FatalApiError(
@@ -237,7 +240,7 @@ class JushuitanClient:
         payload: Mapping[str, Any],
         *,
         authenticated: bool,
-        priority: Priority = Priority.HOT,
+        urgency: Urgency = Urgency.FRESH,
         label: str = "",
     ) -> dict[str, Any]:
         retrying = Retrying(
@@ -248,7 +251,7 @@ class JushuitanClient:
             reraise=True,
             before_sleep=self._before_sleep,
         )
-        return retrying(self._post_once, path, payload, authenticated, priority, label)
+        return retrying(self._post_once, path, payload, authenticated, urgency, label)
 
     def _before_sleep(self, retry_state: RetryCallState) -> None:
         self.retries_made += 1
@@ -270,10 +273,10 @@ class JushuitanClient:
         path: str,
         payload: Mapping[str, Any],
         authenticated: bool,
-        priority: Priority = Priority.HOT,
+        urgency: Urgency = Urgency.FRESH,
         label: str = "",
     ) -> dict[str, Any]:
-        with self.budget.slot(priority, label or path):
+        with self.budget.slot(urgency, label or path):
             form = self._form(payload, authenticated)  # fresh timestamp and sign per attempt
             self.calls_made += 1
             started = time.monotonic()

@@ -1,54 +1,79 @@
-"""Per-app call budget shared by every stream of one merchant: proactive, with priorities.
+"""Per-app call budget: proactive, by urgency, and shared by every process of the machine.
 
 Jushuitan quotas are per app across all APIs (5 requests/second, 100/minute; codes 199
-and 200), so one :class:`QuotaBudget` must be shared by every client of the same
-``app_key`` in a process. It is *proactive*: a call waits in :meth:`QuotaBudget.slot`
-until it fits a sliding one-second and one-minute window, so steady state never trips
-the server's limit. Windows are measured conservatively: a finished call counts from
-when its response arrived (the server stamped it at some point before that), a call in
-flight counts as "now", so latency jitter cannot squeeze six calls into the server's
-second.
+and 200). A call waits in :meth:`QuotaBudget.slot` until it fits a sliding one-second and
+one-minute window, so steady state never trips the server's limit. Windows are measured
+conservatively: a finished call counts from when its response arrived (the server stamped
+it at some point before that), a call in flight counts as "now", so latency jitter cannot
+squeeze six calls into the server's second.
 
-Priorities: ``HOT`` streams (outbound, refund, after-sale received: the big screens'
-freshness) may use the whole budget and go first whenever both wait. ``COLD`` streams
-(inventory scans, SKU, shop, warehouse) use what is left, but leave ``hot_reserved_share``
-of the minute free for hot bursts; a ``cold_reserved_share`` of the minute is theirs even
-when hot streams are busy, so a cold stream is never starved.
+With a :class:`~connectors.jushuitan.ledger.SharedLedger` (the default, see
+``jushuitan.share_quota``) the windows hold the calls of every process using the same
+app key on this machine, so ``erpbi sync``, a backfill and a manual run together stay
+inside the quota. Within a process, when several calls wait, the most urgent goes first
+(:class:`~connectors.urgency.Urgency`: a caught-up stream's poll for news, then backlog
+pages of dimensions, inventory, documents); a waiter gains one urgency level per
+``aging_seconds`` waited, so no backlog starves. Between processes the first to find a
+free slot takes it.
 
-The server can still refuse (other processes on the same app, a storm): the client then
-calls :meth:`QuotaBudget.note_throttled`, which holds every caller back and is counted so
-that the runner can degrade to coarser polling.
+The server can still refuse (another machine on the same app key, a storm): the client
+then calls :meth:`QuotaBudget.note_throttled`, which holds every caller of every process
+back and is counted so that the runner can degrade to coarser polling.
 """
 
 from __future__ import annotations
 
+import itertools
+import os
 import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
 from common.settings import JushuitanSettings
 from connectors.errors import SyncStoppedError
+from connectors.jushuitan.ledger import (
+    WINDOW_SECONDS,
+    CallEntry,
+    CallWindow,
+    LocalWindow,
+    SharedLedger,
+    WindowState,
+    default_ledger_directory,
+    ledger_path,
+)
+from connectors.urgency import Urgency
 
-
-class Priority(StrEnum):
-    HOT = "hot"
-    COLD = "cold"
+SHARED_RECHECK_SECONDS = 0.5  # another process may free a slot without waking us
 
 
 @dataclass
 class _Call:
+    entry_id: str
     started: float
     label: str
-    priority: Priority
-    finished: float | None = None  # None while in flight
+    urgency: Urgency
 
-    def stamp(self, now: float) -> float:
-        return self.finished if self.finished is not None else now
+
+@dataclass
+class Waiter:
+    urgency: Urgency
+    since: float
+
+
+def first_in_line(waiters: dict[int, Waiter], now: float, aging_seconds: float) -> int:
+    """The ticket to go next: most urgent once aged (one level per ``aging_seconds``
+    waited), the earliest ticket among equals."""
+
+    def rank(ticket: int) -> tuple[float, int]:
+        waiter = waiters[ticket]
+        aged = (now - waiter.since) / aging_seconds if aging_seconds > 0 else 0.0
+        return float(waiter.urgency) - aged, ticket
+
+    return min(waiters, key=rank)
 
 
 class QuotaBudget:
@@ -61,8 +86,9 @@ class QuotaBudget:
         requests_per_minute: int = 100,
         *,
         safety_margin_seconds: float = 0.05,
-        hot_reserved_share: float = 0.2,
-        cold_reserved_share: float = 0.1,
+        aging_seconds: float = 10.0,
+        in_flight_limit_seconds: float = 120.0,
+        window: CallWindow | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] | None = None,
     ):
@@ -70,14 +96,16 @@ class QuotaBudget:
         self.min_interval_seconds = max(0.0, min_interval_seconds)
         self.requests_per_second = requests_per_second
         self.requests_per_minute = requests_per_minute
-        self.hot_reserve = int(round(requests_per_minute * hot_reserved_share))
-        self.cold_reserve = int(round(requests_per_minute * cold_reserved_share))
+        self.aging_seconds = aging_seconds
+        self.in_flight_limit_seconds = in_flight_limit_seconds
+        self.window: CallWindow = window if window is not None else LocalWindow()
         self._clock = clock
         self._sleep = sleep  # None: real waits on the condition (woken when a slot frees)
         self._condition = threading.Condition()
-        self._calls: deque[_Call] = deque()
-        self._not_before = 0.0
-        self._hot_waiting = 0
+        self._recent: deque[_Call] = deque()  # this process's calls, for usage()
+        self._waiters: dict[int, Waiter] = {}
+        self._tickets = itertools.count()
+        self._ids = itertools.count()
         self._interrupted = False
         self.throttled_count = 0
         self.throttle_times: deque[float] = deque(maxlen=1000)
@@ -86,10 +114,15 @@ class QuotaBudget:
 
     @classmethod
     def from_settings(cls, settings: JushuitanSettings) -> QuotaBudget:
+        window: CallWindow | None = None
+        if settings.share_quota:
+            directory = settings.quota_ledger_dir or default_ledger_directory()
+            window = SharedLedger(ledger_path(directory, settings.base_url, settings.app_key))
         return cls(
             settings.min_call_interval_seconds,
             settings.requests_per_second,
             settings.requests_per_minute,
+            window=window,
         )
 
     @classmethod
@@ -98,48 +131,34 @@ class QuotaBudget:
 
     # -- admission ------------------------------------------------------------------------
 
-    def _prune(self, now: float) -> None:
-        horizon = 60.0 + self.safety_margin_seconds
-        while self._calls and now - self._calls[0].stamp(now) >= horizon:
-            self._calls.popleft()
+    def _prune(self, state: WindowState, now: float) -> None:
+        state.prune(now, WINDOW_SECONDS + self.safety_margin_seconds, self.in_flight_limit_seconds)
 
-    def seconds_until_allowed(self, priority: Priority = Priority.HOT) -> float:
-        """How long a call of ``priority`` would have to wait now (0: it may go)."""
-        with self._condition:
+    def seconds_until_allowed(self) -> float:
+        """How long a call would have to wait for the limits now (0: it may go)."""
+        with self._condition, self.window.open() as state:
             now = self._clock()
-            self._prune(now)
-            return self._wait_needed(now, priority)
+            self._prune(state, now)
+            return self._wait_needed(now, state)
 
-    def _wait_needed(self, now: float, priority: Priority) -> float:
+    def _wait_needed(self, now: float, state: WindowState) -> float:
         second = 1.0 + self.safety_margin_seconds
-        minute = 60.0 + self.safety_margin_seconds
-        wait = max(0.0, self._not_before - now)
-        if self._calls:
-            last_start = max(call.started for call in self._calls)
+        minute = WINDOW_SECONDS + self.safety_margin_seconds
+        wait = max(0.0, state.not_before - now)
+        if state.entries:
+            last_start = max(entry.started for entry in state.entries)
             wait = max(wait, last_start + self.min_interval_seconds - now)
-        stamps = sorted(call.stamp(now) for call in self._calls)
+        stamps = sorted(entry.stamp(now) for entry in state.entries)
         if self.requests_per_second > 0:
             recent = [t for t in stamps if now - t < second]
             if len(recent) >= self.requests_per_second:
                 wait = max(wait, recent[-self.requests_per_second] + second - now)
         if self.requests_per_minute > 0 and len(stamps) >= self.requests_per_minute:
             wait = max(wait, stamps[-self.requests_per_minute] + minute - now)
-        if priority is Priority.COLD:
-            wait = max(wait, self._cold_wait(now, stamps, minute))
         return wait
 
-    def _cold_wait(self, now: float, stamps: list[float], minute: float) -> float:
-        cold_used = sum(1 for call in self._calls if call.priority is Priority.COLD)
-        if cold_used < self.cold_reserve:
-            return 0.0  # the reserved share: cold goes like hot
-        if self._hot_waiting:
-            return 0.05  # hot first; woken when the hot call has gone
-        if self.requests_per_minute <= 0:
-            return 0.0
-        cold_limit = max(1, self.requests_per_minute - self.hot_reserve)
-        if len(stamps) < cold_limit:
-            return 0.0
-        return stamps[-cold_limit] + minute - now
+    def _is_first(self, ticket: int, now: float) -> bool:
+        return first_in_line(self._waiters, now, self.aging_seconds) == ticket
 
     def _pause(self, seconds: float) -> None:
         if self._sleep is None:
@@ -151,29 +170,42 @@ class QuotaBudget:
         finally:
             self._condition.acquire()
 
-    def _admit(self, priority: Priority, label: str) -> tuple[_Call, float]:
-        waited = 0.0
+    def _try_take(self, now: float) -> tuple[float, str | None]:
+        """Check and append in one critical section (across processes when shared)."""
+        with self.window.open() as state:
+            self._prune(state, now)
+            wait = self._wait_needed(now, state)
+            if wait > 0:
+                return wait, None
+            entry_id = f"{os.getpid()}-{next(self._ids)}"
+            state.entries.append(CallEntry(entry_id, now))
+            return 0.0, entry_id
+
+    def _admit(self, urgency: Urgency, label: str) -> tuple[_Call, float]:
         with self._condition:
-            if priority is Priority.HOT:
-                self._hot_waiting += 1
+            ticket = next(self._tickets)
+            self._waiters[ticket] = Waiter(urgency, self._clock())
             try:
                 while True:
                     if self._interrupted:
                         raise SyncStoppedError("stopping: quota wait interrupted")
                     now = self._clock()
-                    self._prune(now)
-                    wait = self._wait_needed(now, priority)
-                    if wait <= 0:
-                        call = _Call(now, label, priority)
-                        self._calls.append(call)
+                    if not self._is_first(ticket, now):
+                        self._pause(0.05)  # woken when the call ahead has gone
+                        continue
+                    wait, entry_id = self._try_take(now)
+                    if entry_id is not None:
+                        call = _Call(entry_id, now, label, urgency)
+                        self._recent.append(call)
                         self.total_calls += 1
+                        waited = now - self._waiters[ticket].since
                         self.total_waited_seconds += waited
                         return call, waited
+                    if self.window.shared:
+                        wait = min(wait, SHARED_RECHECK_SECONDS)
                     self._pause(wait)
-                    waited += wait
             finally:
-                if priority is Priority.HOT:
-                    self._hot_waiting -= 1
+                del self._waiters[ticket]
                 self._condition.notify_all()
 
     def interrupt(self) -> None:
@@ -184,21 +216,22 @@ class QuotaBudget:
 
     def _finish(self, call: _Call) -> None:
         with self._condition:
-            call.finished = self._clock()
+            with self.window.open() as state:
+                state.finish(call.entry_id, self._clock())
             self._condition.notify_all()
 
     @contextmanager
-    def slot(self, priority: Priority = Priority.HOT, label: str = "") -> Iterator[float]:
+    def slot(self, urgency: Urgency = Urgency.FRESH, label: str = "") -> Iterator[float]:
         """Wait for a slot, run the call inside the block; yields the seconds waited."""
-        call, waited = self._admit(priority, label)
+        call, waited = self._admit(urgency, label)
         try:
             yield waited
         finally:
             self._finish(call)
 
-    def acquire(self, priority: Priority = Priority.HOT, label: str = "") -> float:
+    def acquire(self, urgency: Urgency = Urgency.FRESH, label: str = "") -> float:
         """Take a slot stamped now (no completion time); returns the seconds waited."""
-        call, waited = self._admit(priority, label)
+        call, waited = self._admit(urgency, label)
         self._finish(call)
         return waited
 
@@ -210,7 +243,8 @@ class QuotaBudget:
             now = self._clock()
             self.throttled_count += 1
             self.throttle_times.append(now)
-            self._not_before = max(self._not_before, now + retry_after_seconds)
+            with self.window.open() as state:
+                state.not_before = max(state.not_before, now + retry_after_seconds)
 
     def last_throttled_at(self) -> float | None:
         with self._condition:
@@ -220,13 +254,20 @@ class QuotaBudget:
         return self._clock()
 
     def usage(self) -> dict[str, Any]:
-        """Calls in the last minute (total, by priority, by label) and throttling counts."""
+        """Calls in the last minute (this process by urgency and stream; all processes)."""
         with self._condition:
             now = self._clock()
-            recent = [call for call in self._calls if now - call.started < 60.0]
+            while self._recent and now - self._recent[0].started >= WINDOW_SECONDS:
+                self._recent.popleft()
+            recent = list(self._recent)
+            with self.window.open() as state:
+                self._prune(state, now)
+                everyone = sum(1 for e in state.entries if now - e.stamp(now) < WINDOW_SECONDS)
             return {
                 "calls_last_minute": len(recent),
-                "by_priority": dict(Counter(str(call.priority) for call in recent)),
+                "all_processes_last_minute": everyone,
+                "shared": self.window.shared,
+                "by_urgency": dict(Counter(call.urgency.name.lower() for call in recent)),
                 "by_stream": dict(Counter(call.label for call in recent if call.label)),
                 "throttled_total": self.throttled_count,
                 "throttled_last_minute": sum(1 for t in self.throttle_times if now - t < 60.0),
@@ -234,7 +275,5 @@ class QuotaBudget:
                 "limits": {
                     "per_second": self.requests_per_second,
                     "per_minute": self.requests_per_minute,
-                    "hot_reserve": self.hot_reserve,
-                    "cold_reserve": self.cold_reserve,
                 },
             }

@@ -1,8 +1,9 @@
 """JushuitanSource: the open API as a :class:`connectors.base.Source`.
 
 Adding a stream = one :class:`Endpoint` row in :data:`ENDPOINTS` (path, list key, page
-size maximum, name of the ts parameter if the API has one, quota priority). Hot streams
-(the facts the big screens watch) go first in the shared :class:`QuotaBudget`.
+size maximum, name of the ts parameter if the API has one). Each call carries the urgency
+the scheduler planned for it (:func:`connectors.urgency.next_call_urgency`) to the
+shared :class:`QuotaBudget`.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from typing import Any
 from connectors.base import PageQuery, SourcePage
 from connectors.errors import FatalConfigurationError
 from connectors.jushuitan.client import JushuitanClient
-from connectors.jushuitan.quota import Priority
 from connectors.models import format_erp_time
+from connectors.urgency import Urgency, next_call_urgency
 
 
 @dataclass(frozen=True)
@@ -23,21 +24,21 @@ class Endpoint:
     list_key: str
     max_page_size: int
     ts_parameter: str | None = None
-    priority: Priority = Priority.COLD
+    urgency: Urgency = Urgency.DIMENSIONS  # outside a planned poll (discovery, probes)
 
 
-HOT = Priority.HOT
+DOCUMENTS = Urgency.DOCUMENTS
 ENDPOINTS: dict[str, Endpoint] = {
-    "inventory": Endpoint("/open/inventory/query", "inventorys", 100, "ts"),
+    "inventory": Endpoint("/open/inventory/query", "inventorys", 100, "ts", Urgency.INVENTORY),
     "sku": Endpoint("/open/sku/query", "datas", 50),
     "shop": Endpoint("/open/shops/query", "datas", 100),
     "shops": Endpoint("/open/shops/query", "datas", 100),  # older name of "shop"
     # Warehouse (分仓) list; path inferred from public client code, not in the fact sheet.
     "warehouse": Endpoint("/open/wms/partner/query", "datas", 100),
-    "outbound": Endpoint("/open/orders/out/simple/query", "datas", 50, "start_ts", HOT),
-    "refund": Endpoint("/open/refund/single/query", "datas", 50, "start_ts", HOT),
+    "outbound": Endpoint("/open/orders/out/simple/query", "datas", 50, "start_ts", DOCUMENTS),
+    "refund": Endpoint("/open/refund/single/query", "datas", 50, "start_ts", DOCUMENTS),
     "aftersale_received": Endpoint(
-        "/open/aftersale/received/query", "datas", 50, "start_ts", HOT
+        "/open/aftersale/received/query", "datas", 50, "start_ts", DOCUMENTS
     ),
 }
 
@@ -79,7 +80,7 @@ class JushuitanSource:
             if endpoint.ts_parameter is None:
                 raise FatalConfigurationError(f"stream {stream!r} has no ts cursor")
             biz[endpoint.ts_parameter] = query.start_ts
-            biz["is_get_total"] = False
+            biz["is_get_total"] = query.with_total
         if (query.modified_begin is None) != (query.modified_end is None):
             raise FatalConfigurationError("modified_begin and modified_end go together")
         if query.modified_begin is not None and query.modified_end is not None:
@@ -91,7 +92,10 @@ class JushuitanSource:
     def query(self, stream: str, query: PageQuery) -> SourcePage:
         endpoint = self.endpoint(stream)
         data = self.client.call(
-            endpoint.path, self.build_biz(stream, query), priority=endpoint.priority, label=stream
+            endpoint.path,
+            self.build_biz(stream, query),
+            urgency=next_call_urgency(endpoint.urgency),
+            label=stream,
         )
         rows = data.get(endpoint.list_key) or []
         if not isinstance(rows, list):

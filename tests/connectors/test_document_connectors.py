@@ -22,6 +22,7 @@ from connectors.kafka_producer import InMemoryProducer
 from connectors.outbound import OutboundConnector
 from connectors.refund import RefundConnector
 from connectors.state import CursorStore
+from connectors.urgency import Urgency
 
 pytestmark = pytest.mark.unit
 
@@ -177,13 +178,17 @@ def test_each_document_stream_keys_by_its_id(
     erp.put(7)
     connector(erp, producer, store, KAFKA).sync_once()
     [record] = producer.on_topic(f"erp.ods.{connector.stream}")
-    assert record.key_json() == {key: 7} and connector.hot
+    assert record.key_json() == {key: 7}
+    assert connector.backlog_urgency is Urgency.DOCUMENTS
 
 
-def test_registry_lists_dimensions_first_and_marks_hot_streams() -> None:
+def test_registry_lists_dimensions_first_and_ranks_backlogs_for_the_first_screens() -> None:
     assert list(STREAMS)[:3] == ["warehouse", "shop", "sku"]
-    assert {name for name, cls in STREAMS.items() if cls.hot} == {
-        "outbound", "refund", "aftersale_received",
+    ranks = {name: cls.backlog_urgency for name, cls in STREAMS.items()}
+    assert ranks == {
+        "warehouse": Urgency.DIMENSIONS, "shop": Urgency.DIMENSIONS, "sku": Urgency.DIMENSIONS,
+        "inventory": Urgency.INVENTORY, "outbound": Urgency.DOCUMENTS,
+        "refund": Urgency.DOCUMENTS, "aftersale_received": Urgency.DOCUMENTS,
     }  # fmt: skip
 
 

@@ -54,8 +54,9 @@ class FailingWindows:
 
 def make(source: Any, producer: InMemoryProducer, store: CursorStore) -> SkuConnector:
     return SkuConnector(
-        source, producer, store, KAFKA, initial_lookback=timedelta(days=21), clock=lambda: NOW
-    )
+        source, producer, store, KAFKA, initial_lookback=timedelta(days=21), clock=lambda: NOW,
+        whole_list_first=False,
+    )  # fmt: skip
 
 
 def test_a_failing_window_is_parked_and_the_stream_goes_on(
@@ -101,6 +102,7 @@ def test_adjacent_failures_merge_into_one_parked_window(
     connector = SkuConnector(
         FailingWindows(RetriableApiError("x"), set()), producer, store, KAFKA,
         window=timedelta(hours=1), initial_lookback=timedelta(hours=3), clock=lambda: NOW,
+        whole_list_first=False,
     )  # fmt: skip
     source = connector.source
     assert isinstance(source, FailingWindows)

@@ -1,15 +1,20 @@
-"""QuotaBudget: proactive pacing on a simulated clock, and hot-before-cold priority."""
+"""QuotaBudget: proactive pacing on a simulated clock, urgency order, and one budget per
+app key shared by every process of the machine."""
 
 from __future__ import annotations
 
+import multiprocessing
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connectors.jushuitan.quota import Priority, QuotaBudget
+from connectors.jushuitan.ledger import SharedLedger, ledger_path
+from connectors.jushuitan.quota import QuotaBudget, Waiter, first_in_line
+from connectors.urgency import Urgency
 
 pytestmark = pytest.mark.unit
 
@@ -31,6 +36,7 @@ def jushuitan_budget(clock: SimulatedClock, **options: float) -> QuotaBudget:
 
 
 def assert_within_limits(stamps: list[float], per_second: int, per_minute: int) -> None:
+    stamps = sorted(stamps)
     for index, start in enumerate(stamps):
         in_second = [t for t in stamps[index:] if t - start < 1.0]
         in_minute = [t for t in stamps[index:] if t - start < 60.0]
@@ -41,10 +47,10 @@ def assert_within_limits(stamps: list[float], per_second: int, per_minute: int) 
 @settings(max_examples=25, deadline=None)
 @given(
     latencies=st.lists(st.floats(0.0, 1.5), min_size=150, max_size=260),
-    priorities=st.lists(st.sampled_from(list(Priority)), min_size=1, max_size=30),
+    urgencies=st.lists(st.sampled_from(list(Urgency)), min_size=1, max_size=30),
 )
 def test_pacing_never_exceeds_5_per_second_or_100_per_minute(
-    latencies: list[float], priorities: list[Priority]
+    latencies: list[float], urgencies: list[Urgency]
 ) -> None:
     """Server stamps = any moment between sending and the answer: limits hold for all."""
     clock = SimulatedClock()
@@ -52,7 +58,7 @@ def test_pacing_never_exceeds_5_per_second_or_100_per_minute(
     sent: list[float] = []
     answered: list[float] = []
     for number, latency in enumerate(latencies):
-        with budget.slot(priorities[number % len(priorities)], "stream"):
+        with budget.slot(urgencies[number % len(urgencies)], "stream"):
             sent.append(clock.now)
             clock.sleep(latency)
             answered.append(clock.now)
@@ -64,64 +70,106 @@ def test_backlog_uses_at_least_95_percent_of_the_quota() -> None:
     clock = SimulatedClock()
     budget = jushuitan_budget(clock, safety_margin_seconds=0.05)
     for _ in range(1000):
-        with budget.slot(Priority.HOT):
+        with budget.slot(Urgency.DOCUMENTS):
             clock.sleep(0.05)
     minutes = (clock.now - 5000.0) / 60.0
     assert 1000 / minutes >= 95.0
 
 
-def test_cold_callers_leave_headroom_for_hot_ones() -> None:
-    clock = SimulatedClock()
-    budget = QuotaBudget(0.0, 0, 100, clock=clock, sleep=clock.sleep, safety_margin_seconds=0.0)
-    for _ in range(10):  # the cold reserve (10 %) is used up
-        budget.acquire(Priority.COLD)
-    for _ in range(70):
-        budget.acquire(Priority.HOT)
-    assert budget.seconds_until_allowed(Priority.HOT) == 0.0
-    assert budget.seconds_until_allowed(Priority.COLD) > 0.0  # 20 calls kept for hot bursts
-    for _ in range(20):
-        budget.acquire(Priority.HOT)
-    assert budget.seconds_until_allowed(Priority.HOT) > 0.0  # the quota itself
-
-
-def test_cold_callers_keep_a_reserved_share() -> None:
-    clock = SimulatedClock()
-    budget = QuotaBudget(0.0, 0, 100, clock=clock, sleep=clock.sleep, safety_margin_seconds=0.0)
-    for _ in range(85):
-        budget.acquire(Priority.HOT)
-    assert budget.seconds_until_allowed(Priority.COLD) == 0.0  # none of its 10 used yet
-    usage = budget.usage()
-    assert usage["calls_last_minute"] == 85 and usage["by_priority"] == {"hot": 85}
-
-
-def test_hot_callers_go_first_when_both_wait() -> None:
+def test_a_caught_up_poll_goes_before_backlog_pages_when_both_wait() -> None:
     budget = QuotaBudget(0.0, 20, 0, safety_margin_seconds=0.0)  # real clock, 20 calls/s
     order: list[str] = []
     lock = threading.Lock()
 
-    def caller(priority: Priority, calls: int) -> None:
+    def caller(urgency: Urgency, calls: int) -> None:
         for _ in range(calls):
-            with budget.slot(priority, str(priority)):
+            with budget.slot(urgency, urgency.name):
                 with lock:
-                    order.append(str(priority))
+                    order.append(urgency.name)
 
-    cold = threading.Thread(target=caller, args=(Priority.COLD, 30))
-    hot = threading.Thread(target=caller, args=(Priority.HOT, 30))
-    cold.start()
+    backlog = threading.Thread(target=caller, args=(Urgency.DOCUMENTS, 30))
+    fresh = threading.Thread(target=caller, args=(Urgency.FRESH, 30))
+    backlog.start()
     time.sleep(0.05)
-    hot.start()
-    hot.join(10)
-    cold.join(10)
-    last_hot = max(index for index, name in enumerate(order) if name == "hot")
-    cold_before_last_hot = order[:last_hot].count("cold")
-    first_hot = order.index("hot")
-    cold_while_hot_waited = cold_before_last_hot - first_hot
-    assert cold_while_hot_waited <= 3, order
+    fresh.start()
+    fresh.join(10)
+    backlog.join(10)
+    last_fresh = max(index for index, name in enumerate(order) if name == "FRESH")
+    first_fresh = order.index("FRESH")
+    backlog_while_fresh_waited = order[:last_fresh].count("DOCUMENTS") - first_fresh
+    assert backlog_while_fresh_waited <= 3, order
+
+
+def test_backlog_classes_fill_the_first_screens_first_and_waiting_ages() -> None:
+    waiters = {
+        1: Waiter(Urgency.DOCUMENTS, since=100.0),
+        2: Waiter(Urgency.INVENTORY, since=100.0),
+        3: Waiter(Urgency.DIMENSIONS, since=100.0),
+    }
+    assert first_in_line(waiters, 100.0, aging_seconds=10.0) == 3  # dimensions first
+    del waiters[3]
+    assert first_in_line(waiters, 100.0, aging_seconds=10.0) == 2  # then inventory
+    # A document page that has waited 35 s (three levels and a half) goes before a fresh
+    # poll that just arrived: no backlog starves behind a stream of polls.
+    waiters = {1: Waiter(Urgency.DOCUMENTS, since=65.0), 2: Waiter(Urgency.FRESH, since=100.0)}
+    assert first_in_line(waiters, 100.0, aging_seconds=10.0) == 1
+    waiters[1] = Waiter(Urgency.DOCUMENTS, since=75.0)  # 25 s: not yet
+    assert first_in_line(waiters, 100.0, aging_seconds=10.0) == 2
+    assert first_in_line(waiters, 100.0, aging_seconds=0.0) == 2  # no aging: strict order
 
 
 def test_throttling_holds_everyone_back_and_is_counted() -> None:
     clock = SimulatedClock()
     budget = jushuitan_budget(clock)
     budget.note_throttled(10.0)
-    assert budget.acquire(Priority.COLD) == pytest.approx(10.0)
+    assert budget.acquire(Urgency.DOCUMENTS) == pytest.approx(10.0)
     assert budget.usage()["throttled_total"] == 1
+
+
+def test_two_budgets_on_one_ledger_see_each_others_calls_and_throttling(tmp_path: Path) -> None:
+    path = ledger_path(tmp_path, "http://127.0.0.1:1", "app")
+    first = QuotaBudget(0.0, 0, 10, safety_margin_seconds=0.0, window=SharedLedger(path))
+    second = QuotaBudget(0.0, 0, 10, safety_margin_seconds=0.0, window=SharedLedger(path))
+    for _ in range(6):
+        first.acquire(Urgency.FRESH, "outbound")
+    for _ in range(4):
+        second.acquire(Urgency.FRESH, "backfill")
+    assert second.seconds_until_allowed() > 50  # the minute is full across both
+    assert first.usage()["calls_last_minute"] == 6
+    assert first.usage()["all_processes_last_minute"] == 10
+    other = ledger_path(tmp_path, "http://127.0.0.1:1", "another-app")
+    assert QuotaBudget(0.0, 0, 10, window=SharedLedger(other)).seconds_until_allowed() == 0.0
+    path.unlink()
+    first.note_throttled(30.0)  # the server said "too many": the other process holds back
+    assert second.seconds_until_allowed() == pytest.approx(30.0, abs=0.5)
+
+
+def _calls_in_a_process(path: str, calls: int, stamps: multiprocessing.Queue) -> None:
+    budget = QuotaBudget(0.0, 10, 0, safety_margin_seconds=0.02, window=SharedLedger(Path(path)))
+    for _ in range(calls):
+        with budget.slot(Urgency.DOCUMENTS, "bulk"):
+            started = time.monotonic()
+            time.sleep(0.01)
+            stamps.put((started, time.monotonic()))
+
+
+def test_processes_sharing_a_ledger_stay_inside_the_per_second_limit_together(
+    tmp_path: Path,
+) -> None:
+    path = ledger_path(tmp_path, "http://127.0.0.1:1", "app")
+    context = multiprocessing.get_context("spawn")
+    stamps: multiprocessing.Queue = context.Queue()
+    workers = [
+        context.Process(target=_calls_in_a_process, args=(str(path), 15, stamps))
+        for _ in range(3)
+    ]
+    for worker in workers:
+        worker.start()
+    got = [stamps.get(timeout=30) for _ in range(45)]
+    for worker in workers:
+        worker.join(10)
+        assert worker.exitcode == 0
+    assert_within_limits([start for start, _ in got], 10, 10**6)
+    assert_within_limits([end for _, end in got], 10, 10**6)
+    span = max(end for _, end in got) - min(start for start, _ in got)
+    assert span < 8.0  # 45 calls at 10/s: they did share the quota, not serialise on the lock

@@ -24,6 +24,9 @@ NOW = datetime(2026, 11, 22, 12, 0, 0, tzinfo=BEIJING)
 def make(
     source: Any, producer: InMemoryProducer, store: CursorStore, **options: Any
 ) -> SkuConnector:
+    """A connector reading by windows from its first sync (the whole-list first load has
+    its own tests below)."""
+    options.setdefault("whole_list_first", False)
     return SkuConnector(
         source, producer, store, KAFKA, page_size=options.pop("page_size", 9), **options
     )

@@ -155,8 +155,7 @@ def test_ts_follows_modified_across_catalog_and_history(history: ErpStore) -> No
     assert modified[-1] <= "2026-07-20 12:00:00"
 
 
-def test_thirty_thousand_skus_generate_fast() -> None:
-    started = time.monotonic()
+def test_thirty_thousand_skus_generate_whole() -> None:
+    """The large-merchant benchmark's catalog (its generation time is in benchmarks/)."""
     catalog = generate(1, 30_000, 4, NOW)
-    assert time.monotonic() - started < 3.0
     assert len(catalog.skus) == 30_000 and len(catalog.inventory) == 120_000

@@ -5,10 +5,15 @@ A row modified while we page gets a new, higher ``ts`` and so comes back on a la
 page: nothing is missed, and versions arrive oldest first. Boundary duplicates (sources
 comparing ``>=``, the same document twice in a page) are dropped by key + ``ts``.
 
+:meth:`TsCursorConnector.poll` reads one page of one partition (the runner paces each
+partition by what it finds); :meth:`~TsCursorConnector.sync_once` reads every partition
+until it has caught up. On a first load the first page asks for ``data_count`` once,
+for the progress in ``sync --status`` (:mod:`connectors.initial_load`).
+
 A page that still fails after the client's retries parks the partition (its cursor does
 not move, see :mod:`connectors.retries`); other partitions go on, unless the failure
 was a quota refusal, which ends this stream's round (the quota is shared: hammering on
-helps nobody). The next sync resumes from the cursor, which is the retry.
+helps nobody). The next poll resumes from the cursor, which is the retry.
 """
 
 from __future__ import annotations

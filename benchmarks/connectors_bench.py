@@ -203,14 +203,27 @@ def loads_done(state_dir: Path) -> dict[str, float | None]:
     return done
 
 
-def calls_by_stream(sim: RunningSimulator) -> dict[str, int]:
-    by_path = sim.gateway.state()["requests_by_path"]
+def stream_calls(by_path: dict[str, int]) -> dict[str, int]:
+    """The simulator's requests per API path, as calls per stream (token calls by path)."""
     names = {endpoint.path: name for name, endpoint in ENDPOINTS.items() if name != "shops"}
     out: dict[str, int] = {}
     for path, count in by_path.items():
         name = names.get(path, path.rsplit("/", 1)[-1])
-        out[name] = out.get(name, 0) + count
+        out[name] = out.get(name, 0) + int(count)
     return out
+
+
+def calls_by_stream(sim: RunningSimulator) -> dict[str, int]:
+    return stream_calls(sim.gateway.state()["requests_by_path"])
+
+
+def print_table(rows: list[tuple[str, str]], footer: str) -> None:
+    width = max(len(name) for name, _ in rows)
+    print(f"{'measure'.ljust(width)}  result")
+    print(f"{'-' * width}  {'-' * 40}")
+    for name, value in rows:
+        print(f"{name.ljust(width)}  {value}")
+    print(footer)
 
 
 def initial_load(
@@ -293,13 +306,8 @@ def main(argv: list[str] | None = None) -> int:
         quota_backlog(0.5 if args.quick else 2.0, rows)
     if "storm" in sections:
         storm_drill(10.0 if args.quick else 60.0, 5.0 if args.quick else 20.0, rows)
-    width = max(len(name) for name, _ in rows)
-    print(f"{'measure'.ljust(width)}  result")
-    print(f"{'-' * width}  {'-' * 40}")
-    for name, value in rows:
-        print(f"{name.ljust(width)}  {value}")
-    print(f"(simulator in-process, InMemoryProducer, {platform.machine()}, "
-          f"{os.cpu_count()} cores; total {time.monotonic() - started:.0f} s)")
+    print_table(rows, f"(simulator in-process, InMemoryProducer, {platform.machine()}, "
+                      f"{os.cpu_count()} cores; total {time.monotonic() - started:.0f} s)")
     return 0
 
 

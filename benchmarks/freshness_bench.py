@@ -30,12 +30,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the project's packages first: tests/ has same-named folders
 sys.path.append(str(ROOT / "tests"))  # for tests/support.py
 
-from connectors_bench import quota_minimum_seconds  # noqa: E402
+from connectors_bench import print_table, quota_minimum_seconds, stream_calls  # noqa: E402
 from stack_bench import erp_matches_warehouse  # noqa: E402
 from support import exit_through_finally_on_sigterm, isolated_settings  # noqa: E402
 
 from common.settings import FlinkSettings, Settings  # noqa: E402
-from connectors.jushuitan.source import ENDPOINTS  # noqa: E402
 from connectors.simulator.control import SimulatorControl  # noqa: E402
 from connectors.state import CursorStore  # noqa: E402
 from erpbi import stack  # noqa: E402
@@ -119,12 +118,7 @@ def describe(latencies: list[float]) -> str:
 
 
 def calls_by_stream(erp: SimulatorControl) -> dict[str, int]:
-    names = {endpoint.path: name for name, endpoint in ENDPOINTS.items() if name != "shops"}
-    out: dict[str, int] = {}
-    for path, count in erp.state()["requests_by_path"].items():
-        name = names.get(path, path.rsplit("/", 1)[-1])
-        out[name] = out.get(name, 0) + int(count)
-    return out
+    return stream_calls(erp.state()["requests_by_path"])
 
 
 def rate_of(erp: SimulatorControl, seconds: float) -> float:
@@ -193,13 +187,8 @@ def main() -> int:
                          f"{sum(per_minute.values()):.1f}/min: {shown}"))
         finally:
             stack.down(settings, report=lambda line: None)
-    width = max(len(name) for name, _ in rows)
-    print(f"{'measure'.ljust(width)}  result")
-    print(f"{'-' * width}  {'-' * 40}")
-    for name, value in rows:
-        print(f"{name.ljust(width)}  {value}")
-    print(f"({platform.machine()}, {os.cpu_count()} cores, default poll settings, checkpoint "
-          f"every {settings.flink.checkpoint_interval_ms} ms)")
+    print_table(rows, f"({platform.machine()}, {os.cpu_count()} cores, default poll settings, "
+                      f"checkpoint every {settings.flink.checkpoint_interval_ms} ms)")
     return 0
 
 

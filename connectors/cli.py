@@ -23,20 +23,15 @@ from pathlib import Path
 from types import FrameType
 
 from common.settings import Settings, load_settings
-from connectors.aftersale_received import AftersaleReceivedConnector
 from connectors.base import PageProgress, Source, StreamConnector, SyncReport
 from connectors.cadence import Cadence
 from connectors.errors import FatalConfigurationError
-from connectors.inventory import InventoryConnector
 from connectors.jushuitan.client import JushuitanClient
 from connectors.jushuitan.quota import QuotaBudget
 from connectors.jushuitan.source import JushuitanSource
 from connectors.kafka_producer import InMemoryProducer, KafkaRecordProducer, RecordProducer
-from connectors.outbound import OutboundConnector
-from connectors.refund import RefundConnector
+from connectors.registry import STREAMS
 from connectors.runner import SyncRunner
-from connectors.shop import ShopConnector
-from connectors.sku import SkuConnector
 from connectors.state import CursorStore
 from connectors.status import (
     QUOTA_USAGE_FILE,
@@ -47,22 +42,11 @@ from connectors.status import (
     sync_status,
 )
 from connectors.urgency import Urgency
-from connectors.warehouse import WarehouseConnector
 
 log = logging.getLogger(__name__)
 
 __all__ = ["STREAMS", "format_status", "run_sync", "state_directory", "sync_status"]
 
-# Dimensions first, so that facts of one round find their labels already in Kafka.
-STREAMS: dict[str, type[StreamConnector]] = {
-    "warehouse": WarehouseConnector,
-    "shop": ShopConnector,
-    "sku": SkuConnector,
-    "inventory": InventoryConnector,
-    "outbound": OutboundConnector,
-    "refund": RefundConnector,
-    "aftersale_received": AftersaleReceivedConnector,
-}
 SOURCES = ("jushuitan", "qimen")
 PAGE_ATTEMPTS = 3  # then the page's window is parked for retry (connectors.retries)
 DEGRADED_CYCLE_SECONDS = 300.0

@@ -22,6 +22,7 @@ from typing import Any
 from common.settings import Settings
 from connectors import initial_load
 from connectors.models import BEIJING, parse_erp_time
+from connectors.registry import STREAMS
 from connectors.retries import pending_windows
 from connectors.state import CursorStore, atomic_write_json, read_json
 
@@ -150,8 +151,6 @@ def sync_status(
     settings: Settings, *, state_dir: Path | None = None, now: datetime | None = None
 ) -> list[StreamStatus]:
     """One row per known stream (dimensions first), from the files on disk."""
-    from connectors.cli import STREAMS  # the registry; cli imports this module lazily too
-
     directory = state_dir if state_dir is not None else state_directory(settings)
     store = CursorStore(directory)
     quota = quota_usage(settings, state_dir=directory)

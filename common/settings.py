@@ -154,6 +154,18 @@ class SupersetSettings(_Section):
         return f"http://{self.host}:{self.port}"
 
 
+class PollMaxSeconds(_Section):
+    """The longest pause between two polls of a stream that keeps finding nothing."""
+
+    inventory: float = 8.0
+    outbound: float = 8.0
+    refund: float = 30.0
+    aftersale_received: float = 30.0
+    sku: float = 60.0
+    shop: float = 300.0
+    warehouse: float = 300.0
+
+
 class JushuitanSettings(_Section):
     """The ERP open API the connectors read. Defaults point at the local simulator."""
 
@@ -177,12 +189,7 @@ class JushuitanSettings(_Section):
     # (at once while a page comes back full); every empty poll doubles its pause, up to
     # its poll_max_seconds entry.
     poll_interval_seconds: float = 2.0
-    poll_max_seconds: dict[str, float] = Field(
-        default_factory=lambda: {
-            "inventory": 8.0, "outbound": 8.0, "refund": 30.0, "aftersale_received": 30.0,
-            "sku": 60.0, "shop": 300.0, "warehouse": 300.0,
-        }  # fmt: skip
-    )
+    poll_max_seconds: PollMaxSeconds = Field(default_factory=lambda: PollMaxSeconds())
 
 
 class SimulatorSettings(_Section):
@@ -248,6 +255,8 @@ def flatten_to_env(data: dict[str, Any], prefix: str = "ERPBI_") -> dict[str, st
     out: dict[str, str] = {}
     for key, value in data.items():
         name = f"{prefix}{key.upper()}"
+        if value is None:
+            continue  # unset: the child's default, not the text "None"
         if isinstance(value, dict):
             out.update(flatten_to_env(value, f"{name}__"))
         elif isinstance(value, SecretStr):

@@ -192,7 +192,7 @@ def run_sync(
         stop_event=stop_event,
         cadence=holder[0],
         poll_least_seconds=settings.jushuitan.poll_interval_seconds,
-        poll_most_seconds=settings.jushuitan.poll_max_seconds,
+        poll_most_seconds=settings.jushuitan.poll_max_seconds.model_dump(),
         after_sync=lambda report: report_usage(),
         on_stop=budget.interrupt if budget is not None else None,
     )

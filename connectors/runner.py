@@ -120,7 +120,7 @@ class SyncRunner:
         """Per stream, the longest pause its targets now keep between polls."""
         with self._lock:
             return {
-                stream: round(max(pace.pause for pace in paces), 1)
+                stream: round(max(pace.pause for pace in paces), 2)
                 for stream, paces in self.paces.items()
                 if paces
             }

@@ -98,8 +98,8 @@ class ModifiedWindowConnector(StreamConnector):
         if not self._retry_parked(state, report):
             return report
         if "window_end" not in state and self.whole_list_first:
-            if not self._read_whole_list(state, sync_start, report):
-                return report
+            self._read_whole_list(state, sync_start, report)
+            return report  # everything up to sync_start is read (or parked for retry)
         if "window_end" in state:
             begin = parse_erp_time(state["window_end"]) - self.overlap
         else:
@@ -129,12 +129,12 @@ class ModifiedWindowConnector(StreamConnector):
 
     def _read_whole_list(
         self, state: dict[str, Any], sync_start: datetime, report: SyncReport
-    ) -> bool:
+    ) -> None:
         """First load: the whole list by page, no time filter (the API allows neither
         bound), so a year of mostly empty 7-day windows costs nothing. Paging can skip a
         row when another one moves to the end while we page; then fewer distinct keys
-        than ``data_count`` came back and the list is read again (bounded). False: the
-        round should end (stop, quota) and the next one starts the list again."""
+        than ``data_count`` came back and the list is read again (bounded). A failure
+        parks the read: the next sync starts the list again."""
         initial_load.begin(state, ["all"], self.page_size, now_millis())
         initial_load.restart(state, "all")
         seen: dict[str, datetime] = {}
@@ -151,7 +151,7 @@ class ModifiedWindowConnector(StreamConnector):
                     )  # fmt: skip
                 except RetriableApiError as error:  # the next round reads the list again
                     self.park(state, WHOLE_LIST_WINDOW, {"scan": "whole list"}, error, report)
-                    return False
+                    return
                 count = page.data_count if page.data_count is not None else count
                 keys.update(row.get(self.list_key_field) for row in page.rows
                             if isinstance(row, dict))  # fmt: skip
@@ -175,7 +175,7 @@ class ModifiedWindowConnector(StreamConnector):
                     break
                 page_index += 1
             if self.stopped:
-                return False
+                return
             if count is None or len(keys) >= count:
                 break
             log.warning("%s whole list changed while paging (%d of %d keys): reading again (%d)",
@@ -187,7 +187,6 @@ class ModifiedWindowConnector(StreamConnector):
         initial_load.record(state, "all", rows=0, now_ms=now_millis(), done=True)
         self.commit_page([], [], state)
         self.unpark(state, WHOLE_LIST_WINDOW)
-        return True
 
     def _park_window(
         self,

@@ -38,7 +38,11 @@ def isolated_settings(run_dir: Path, **sections: dict[str, object]) -> Settings:
             "live_orders_per_hour": 0,
             "backfill_days": 1,
         },
-        "jushuitan": {"base_url": f"http://127.0.0.1:{sim_port}", "poll_interval_seconds": 0.5},
+        "jushuitan": {
+            "base_url": f"http://127.0.0.1:{sim_port}",
+            "poll_interval_seconds": 0.5,
+            "quota_ledger_dir": run_dir / "quota",  # a free port may be an earlier stack's
+        },
     }
     for name, values in sections.items():
         overrides.setdefault(name, {}).update(values)

@@ -144,6 +144,7 @@ def app_settings(simulator: RunningSimulator, tmp_path: Path) -> Settings:
                 poll_interval_seconds=0.05,
                 requests_per_second=10_000,
                 requests_per_minute=1_000_000,
+                quota_ledger_dir=tmp_path / "quota",  # no calls of an earlier test's port
             ),
             "paths": settings.paths.model_copy(update={"run_dir": tmp_path / "run"}),
         }

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from common.settings import KafkaSettings
-from connectors.base import PageQuery, SourcePage
+from connectors.base import PageProgress, PageQuery, SourcePage
 from connectors.jushuitan.source import JushuitanSource
 from connectors.kafka_producer import InMemoryProducer
 from connectors.models import BEIJING, format_erp_time
@@ -185,3 +185,46 @@ def test_two_edits_in_the_same_second_both_get_through(
     second = ScriptedSkuSource([SourcePage([{**sku("A", edge), "name": "v2"}], False, 1, 1)])
     make(second, producer, store, clock=lambda: NOW + timedelta(seconds=2)).sync_once()
     assert [r.value_json()["name"] for r in producer.records] == ["v1", "v2"]
+
+
+def test_the_first_load_reads_the_whole_list_one_call_per_page(
+    source: JushuitanSource,
+    producer: InMemoryProducer,
+    store: CursorStore,
+    control: SimulatorControl,
+) -> None:
+    """No time filter on the first load: 40 SKUs at 9 a page are 5 calls, however far back
+    their modified times reach (windows would cost one call per empty week)."""
+    before = control.state()["requests_by_path"].get("/open/sku/query", 0)
+    report = SkuConnector(source, producer, store, KAFKA, page_size=9).sync_once()
+    calls = control.state()["requests_by_path"]["/open/sku/query"] - before
+    assert report.records == 40 and calls == 5
+    produced = {r.key_json()["sku_id"] for r in producer.on_topic("erp.ods.sku")}
+    assert produced == {row["sku_id"] for row in control.skus()}
+    state = store.load("sku")
+    assert "window_end" in state and state["initial_load"]["done_ms"]
+    assert state["initial_load"]["parts"]["all"]["total"] == 40
+
+
+def test_a_sku_moving_to_the_end_of_the_list_while_paging_loses_no_other(
+    source: JushuitanSource,
+    producer: InMemoryProducer,
+    store: CursorStore,
+    control: SimulatorControl,
+) -> None:
+    """The list is in modified order: an edit moves a row already read to the end, every
+    row after it shifts up one place and one of them would fall between two pages."""
+    moved: list[str] = []
+
+    def edit_a_read_row(progress: PageProgress) -> None:
+        if progress.page == 1 and not moved:
+            first_read = producer.on_topic("erp.ods.sku")[0].key_json()["sku_id"]
+            control.update_sku(first_read, name="改了")
+            moved.append(first_read)
+
+    connector = SkuConnector(source, producer, store, KAFKA, page_size=9, on_page=edit_a_read_row)
+    connector.sync_once()
+    produced = {r.key_json()["sku_id"] for r in producer.on_topic("erp.ods.sku")}
+    assert produced == {row["sku_id"] for row in control.skus()}
+    latest = {r.key_json()["sku_id"]: r.value_json() for r in producer.on_topic("erp.ods.sku")}
+    assert latest[moved[0]]["name"] == "改了"

@@ -165,7 +165,10 @@ def run_sync(
     def report_usage(force: bool = False) -> None:
         if budget is not None and holder:
             pauses = runners[0].current_pauses() if runners else {}
-            usage_file.write(budget.usage(), str(holder[0].mode), pauses=pauses, force=force)
+            try:
+                usage_file.write(budget.usage(), str(holder[0].mode), pauses=pauses, force=force)
+            except OSError as error:  # status is a courtesy: never stop the sync for it
+                log.warning("cannot write %s: %s", usage_file.path, error)
 
     def page_hook(progress: PageProgress) -> None:
         if runners:
@@ -195,6 +198,7 @@ def run_sync(
         poll_most_seconds=settings.jushuitan.poll_max_seconds.model_dump(),
         after_sync=lambda report: report_usage(),
         on_stop=budget.interrupt if budget is not None else None,
+        calls_made=(lambda: budget.total_calls) if budget is not None else None,
     )
     runners.append(runner)
     try:

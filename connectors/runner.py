@@ -78,6 +78,7 @@ class SyncRunner:
         poll_most_seconds: Mapping[str, float] | None = None,
         after_sync: Callable[[SyncReport], None] | None = None,
         on_stop: Callable[[], None] | None = None,
+        calls_made: Callable[[], int] | None = None,
     ):
         self.connectors = list(connectors)
         self.follow = follow
@@ -87,6 +88,9 @@ class SyncRunner:
         self.most = dict(poll_most_seconds or {})
         self.after_sync = after_sync
         self.on_stop = on_stop  # wakes workers blocked in a quota wait
+        # The budget's call counter: a poll that made no call (a full scan not due yet)
+        # says nothing about the API, so it neither ends a degraded period nor a backoff.
+        self.calls_made = calls_made
         self.totals = {c.stream: SyncReport(c.stream) for c in self.connectors}
         self.paces: dict[str, list[Pace]] = {}
         self.errors: list[BaseException] = []
@@ -182,8 +186,10 @@ class SyncRunner:
             if self.stop_event.is_set():
                 return
             last_started = self.cadence.now()
+            calls_before = self.calls_made() if self.calls_made is not None else None
             throttled, report = self._poll(connector, pace)
-            self.cadence.after_round(throttled)
+            if throttled or calls_before is None or self.calls_made() > calls_before:
+                self.cadence.after_round(throttled)
             backoff = self.cadence.next_delay if throttled else 0.0
             pace.after(report, self.cadence.now(), backoff)
 

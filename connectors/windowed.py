@@ -136,10 +136,10 @@ class ModifiedWindowConnector(StreamConnector):
         than ``data_count`` came back and the list is read again (bounded). A failure
         parks the read: the next sync starts the list again."""
         initial_load.begin(state, ["all"], self.page_size, now_millis())
-        initial_load.restart(state, "all")
         seen: dict[str, datetime] = {}
+        keys: set[Any] = set()  # across attempts: a row skipped once is found on a reread
         for attempt in range(1, self.max_window_rereads + 1):
-            keys: set[Any] = set()
+            initial_load.restart(state, "all")
             count: int | None = None
             page_index = 1
             while not self.stopped:

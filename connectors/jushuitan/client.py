@@ -287,7 +287,7 @@ class JushuitanClient:
                     headers={"Content-Type": FORM_CONTENT_TYPE},
                     timeout=self.settings.timeout_seconds,
                 )
-            except (requests.ConnectionError, requests.Timeout) as error:
+            except requests.RequestException as error:  # refused, timed out, cut mid-body
                 raise RetriableTransportError(f"{path}: {type(error).__name__}") from error
         elapsed_ms = (time.monotonic() - started) * 1000
         log.debug("POST %s -> HTTP %s in %.0f ms", path, response.status_code, elapsed_ms)

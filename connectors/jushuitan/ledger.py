@@ -16,8 +16,10 @@ from its answer and a call in flight as "now" (see :mod:`connectors.jushuitan.qu
 and share the server's "hold back" hint, so the ledger is ours.
 
 Times are ``time.monotonic()``, which on Linux is one clock for every process of the
-machine. A call left in flight by a killed process counts as "now" until it is
-``in_flight_limit_seconds`` old, then it is dropped.
+machine within one boot; the file names its boot and is started anew after a reboot. A
+call left in flight by a killed process counts as "now" until it is
+``in_flight_limit_seconds`` old, then it is dropped. Unreadable content is replaced at
+once (held back one window, in case it listed calls).
 """
 
 from __future__ import annotations
@@ -35,6 +37,18 @@ from pathlib import Path
 from typing import Any, Protocol
 
 WINDOW_SECONDS = 60.0
+MAX_HOLD_SECONDS = 300.0  # no server hint holds every caller back longer
+
+
+def _boot_id() -> str:
+    """This boot of the machine: the ledger's monotonic times are valid within it only."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text(encoding="ascii").strip()
+    except OSError:
+        return "unknown"
+
+
+BOOT_ID = _boot_id()
 
 
 @dataclass
@@ -114,8 +128,7 @@ class SharedLedger:
         with self.lock_path.open("a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
-                state = self._read()
-                before = self._encode(state)
+                state, before = self._read()
                 yield state
                 after = self._encode(state)
                 if after != before:
@@ -123,25 +136,37 @@ class SharedLedger:
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
-    def _read(self) -> WindowState:
+    def _read(self) -> tuple[WindowState, str]:
+        """The state, and the text it was read from ("" when it must be written anew)."""
         try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-            return WindowState(
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return WindowState(), ""
+        try:
+            data = json.loads(text)
+            if data.get("boot") != BOOT_ID:
+                return WindowState(), ""  # monotonic times of an earlier boot mean nothing now
+            state = WindowState(
                 [CallEntry(str(e[0]), float(e[1]), None if e[2] is None else float(e[2]))
                  for e in data.get("calls", [])],
                 float(data.get("not_before", 0.0)),
             )  # fmt: skip
-        except FileNotFoundError:
-            return WindowState()
-        except (ValueError, TypeError, KeyError, IndexError):
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError):
             # Foreign content (writes replace the file whole, so never torn): start over,
             # held back one window so that calls it may have listed cannot be overdrawn.
-            return WindowState(not_before=time.monotonic() + WINDOW_SECONDS)
+            return WindowState(not_before=time.monotonic() + WINDOW_SECONDS), ""
+        now = time.monotonic()  # nothing of this boot can lie ahead: cap what does
+        state.entries = [entry for entry in state.entries if entry.started <= now + 1.0]
+        state.not_before = min(state.not_before, now + MAX_HOLD_SECONDS)
+        return state, text
 
     @staticmethod
     def _encode(state: WindowState) -> str:
         calls = [[entry.id, entry.started, entry.finished] for entry in state.entries]
-        return json.dumps({"calls": calls, "not_before": state.not_before}, separators=(",", ":"))
+        return json.dumps(
+            {"boot": BOOT_ID, "calls": calls, "not_before": state.not_before},
+            separators=(",", ":"),
+        )
 
     def _write(self, text: str) -> None:
         temp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")

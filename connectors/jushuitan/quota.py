@@ -27,6 +27,7 @@ import itertools
 import os
 import threading
 import time
+import uuid
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -106,6 +107,7 @@ class QuotaBudget:
         self._waiters: dict[int, Waiter] = {}
         self._tickets = itertools.count()
         self._ids = itertools.count()
+        self._budget_id = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"  # unique in the ledger
         self._interrupted = False
         self.throttled_count = 0
         self.throttle_times: deque[float] = deque(maxlen=1000)
@@ -177,7 +179,7 @@ class QuotaBudget:
             wait = self._wait_needed(now, state)
             if wait > 0:
                 return wait, None
-            entry_id = f"{os.getpid()}-{next(self._ids)}"
+            entry_id = f"{self._budget_id}-{next(self._ids)}"
             state.entries.append(CallEntry(entry_id, now))
             return 0.0, entry_id
 

@@ -95,3 +95,29 @@ def test_a_caught_up_stream_asks_for_news_first_in_line() -> None:
     assert stream.polls[0][1] is Urgency.DOCUMENTS  # nothing known yet: backlog class
     assert all(urgency is Urgency.FRESH for _, urgency in stream.polls[1:])
     assert len(stream.polls) >= 3
+
+
+@pytest.mark.parametrize(("made_a_call", "mode_after"), [(False, "degraded"), (True, "normal")])
+def test_only_a_poll_that_reached_the_api_ends_a_degraded_period(
+    made_a_call: bool, mode_after: str
+) -> None:
+    """A full scan not yet due makes no call: it is no evidence the API answers again."""
+    calls = [0]
+    stream = ScriptedStream("shop", [], Urgency.DIMENSIONS)
+    original = stream.poll
+
+    def poll(target: str) -> SyncReport:
+        calls[0] += 1 if made_a_call else 0
+        return original(target)
+
+    stream.poll = poll  # type: ignore[method-assign]
+    cadence = Cadence(0.02, degrade_after_seconds=0.0, degraded_cycle_seconds=0.05)
+    cadence.note_throttle()
+    assert str(cadence.mode) == "degraded"
+    stop = threading.Event()
+    runner = SyncRunner([stream], follow=True, stop_event=stop, cadence=cadence,
+                        calls_made=lambda: calls[0])  # type: ignore[list-item]  # fmt: skip
+    timer = threading.Timer(0.5, stop.set)
+    timer.start()
+    runner.run()
+    assert stream.polls and str(cadence.mode) == mode_after

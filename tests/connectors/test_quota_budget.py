@@ -3,6 +3,7 @@ app key shared by every process of the machine."""
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import threading
 import time
@@ -12,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connectors.jushuitan.ledger import SharedLedger, ledger_path
+from connectors.jushuitan.ledger import BOOT_ID, SharedLedger, ledger_path
 from connectors.jushuitan.quota import QuotaBudget, Waiter, first_in_line
 from connectors.urgency import Urgency
 
@@ -173,3 +174,31 @@ def test_processes_sharing_a_ledger_stay_inside_the_per_second_limit_together(
     assert_within_limits([end for _, end in got], 10, 10**6)
     span = max(end for _, end in got) - min(start for start, _ in got)
     assert span < 8.0  # 45 calls at 10/s: they did share the quota, not serialise on the lock
+
+
+def test_a_ledger_from_an_earlier_boot_or_with_future_stamps_holds_nobody_back(
+    tmp_path: Path,
+) -> None:
+    """Monotonic times restart at boot: a surviving file must not hold calls for days."""
+    path = ledger_path(tmp_path, "http://127.0.0.1:1", "app")
+    ahead = time.monotonic() + 864_000
+    path.write_text(json.dumps({"boot": "an-earlier-boot", "calls": [["x-0", ahead, ahead]] * 5,
+                                "not_before": ahead}))  # fmt: skip
+    budget = QuotaBudget(0.0, 5, 100, safety_margin_seconds=0.0, window=SharedLedger(path))
+    assert budget.seconds_until_allowed() == 0.0
+    path.write_text(json.dumps({"boot": BOOT_ID, "calls": [["x-0", ahead, ahead]] * 5,
+                                "not_before": 0.0}))  # fmt: skip
+    assert budget.seconds_until_allowed() == 0.0  # this boot, yet ahead of now: dropped
+
+
+@pytest.mark.parametrize("content", ["", "[]", "{not json"])
+def test_an_unreadable_ledger_is_replaced_and_holds_back_one_window_only(
+    tmp_path: Path, content: str
+) -> None:
+    path = ledger_path(tmp_path, "http://127.0.0.1:1", "app")
+    path.write_text(content)
+    budget = QuotaBudget(0.0, 5, 100, safety_margin_seconds=0.0, window=SharedLedger(path))
+    first = budget.seconds_until_allowed()
+    assert 55.0 < first <= 60.0  # it may have listed calls: one window of caution
+    assert json.loads(path.read_text())["boot"] == BOOT_ID  # written anew at once
+    assert budget.seconds_until_allowed() <= first  # not pushed further on every read

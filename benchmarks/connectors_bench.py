@@ -26,6 +26,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -165,22 +166,27 @@ def storm_drill(storm_seconds: float, warmup: float, rows: list[tuple[str, str]]
                  str(marks.get("errors_after", "?"))))
 
 
-def needed_calls(sim: RunningSimulator) -> int:
+def first_load_calls(
+    sku_count: int, shops: int, rows_per_warehouse: list[int], documents: dict[str, int]
+) -> int:
     """The fewest calls a first load can make: every list at its API's page size, one
-    call per list that turns out empty, the token and the warehouse discovery."""
+    call per list that turns out empty, the token and the warehouse list (read by the
+    warehouse stream and by inventory's discovery)."""
+
+    def pages(rows: int, stream: str) -> int:
+        return max(1, math.ceil(rows / ENDPOINTS[stream].max_page_size))
+
+    calls = 3 + pages(shops, "shop") + pages(sku_count, "sku")
+    calls += sum(pages(rows, "inventory") for rows in rows_per_warehouse)
+    return calls + sum(pages(count, stream) for stream, count in documents.items())
+
+
+def needed_calls(sim: RunningSimulator) -> int:
     store = sim.store
     summary = store.summary()
-    docs = summary["documents"]
-    per_warehouse: dict[int, int] = {}
-    for wms_co_id, _ in store.inventory:
-        per_warehouse[wms_co_id] = per_warehouse.get(wms_co_id, 0) + 1
-    calls = 1 + 1  # token, warehouse list (read by inventory's discovery and the stream)
-    calls += 1  # the warehouse stream's own read of its list
-    calls += max(1, math.ceil(len(store.shops) / 100))
-    calls += max(1, math.ceil(summary["sku_count"] / 50))
-    calls += sum(max(1, math.ceil(rows / 100)) for rows in per_warehouse.values())
-    calls += sum(max(1, math.ceil(docs[name] / 50)) for name in docs)
-    return calls
+    per_warehouse = Counter(wms_co_id for wms_co_id, _ in store.inventory)
+    return first_load_calls(summary["sku_count"], len(store.shops),
+                            list(per_warehouse.values()), summary["documents"])  # fmt: skip
 
 
 def quota_minimum_seconds(calls: int, per_second: int = 5, per_minute: int = 100) -> float:

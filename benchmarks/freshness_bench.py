@@ -23,6 +23,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections import Counter
 from functools import partial
 from pathlib import Path
 
@@ -30,7 +31,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the project's packages first: tests/ has same-named folders
 sys.path.append(str(ROOT / "tests"))  # for tests/support.py
 
-from connectors_bench import print_table, quota_minimum_seconds, stream_calls  # noqa: E402
+from connectors_bench import (  # noqa: E402
+    first_load_calls,
+    print_table,
+    quota_minimum_seconds,
+    stream_calls,
+)
 from stack_bench import erp_matches_warehouse  # noqa: E402
 from support import exit_through_finally_on_sigterm, isolated_settings  # noqa: E402
 
@@ -46,17 +52,10 @@ PROMOTION_ORDERS_PER_HOUR = 50_000.0
 
 
 def needed_calls(erp: SimulatorControl) -> int:
-    """The fewest calls the first load can make (lists at their API's page sizes)."""
     state = erp.state()
-    docs = state["documents"]
-    per_warehouse: dict[int, int] = {}
-    for row in erp.inventory():
-        per_warehouse[int(row["wms_co_id"])] = per_warehouse.get(int(row["wms_co_id"]), 0) + 1
-    calls = 3 + max(1, -(-len(erp.shops()) // 100))  # token, warehouse list twice, shops
-    calls += max(1, -(-state["sku_count"] // 50))
-    calls += sum(max(1, -(-rows // 100)) for rows in per_warehouse.values())
-    calls += sum(max(1, -(-count // 50)) for count in docs.values())
-    return calls
+    per_warehouse = Counter(int(row["wms_co_id"]) for row in erp.inventory())
+    return first_load_calls(state["sku_count"], len(erp.shops()),
+                            list(per_warehouse.values()), state["documents"])  # fmt: skip
 
 
 def load_started(settings: Settings) -> float | None:

@@ -12,7 +12,9 @@
    Superset's connection sends (clickhouse.dashboard_cache_seconds), then the same again
    for 130 s with the scheduled refreshes running (each one on a schedule of a minute
    or less runs at least twice; the hourly `_history` rebuilds do not).
-4. Prints the disk footprint per table.
+4. Measures small queries beside slow ones: p50/p99 of `SELECT 1` while two 3-second
+   queries run, and the wall time of 10 parallel `SELECT sleep(0.1)`.
+5. Prints the disk footprint per table.
 
 Usage: .cache/venvs/core/bin/python benchmarks/warehouse_bench.py [--items 10000000]
        [--refunds 1000000] [--skus 30000] [--rounds 20]
@@ -242,6 +244,42 @@ def run_clients(
     return timings
 
 
+def small_beside_slow(settings: Settings, probes: int = 300) -> tuple[list[float], float]:
+    """SELECT 1 latencies (ms) while two 3-second queries run; wall time of 10 sleep(0.1)."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    stop = threading.Event()
+
+    def slow() -> None:
+        slow_client = connect(settings.clickhouse)
+        while not stop.is_set():
+            slow_client.command("SELECT sleep(3)")
+        slow_client.close()
+
+    probe = connect(settings.clickhouse)
+    latencies: list[float] = []
+    with ThreadPoolExecutor(2) as pool:
+        slow_runs = [pool.submit(slow) for _ in range(2)]
+        time.sleep(0.5)  # let both slow statements reach the engine before probing
+        for _ in range(probes):
+            started = time.perf_counter()
+            probe.command("SELECT 1")
+            latencies.append((time.perf_counter() - started) * 1000)
+            time.sleep(0.01)
+        stop.set()
+        for run in slow_runs:
+            run.result()
+    clients = [connect(settings.clickhouse) for _ in range(10)]
+    started = time.perf_counter()
+    with ThreadPoolExecutor(10) as pool:
+        list(pool.map(lambda c: c.command("SELECT sleep(0.1)"), clients))
+    parallel = time.perf_counter() - started
+    for each in [probe, *clients]:
+        each.close()
+    return latencies, parallel
+
+
 def percentile(values: list[float], level: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(level * len(ordered)))] if ordered else float("nan")
@@ -279,6 +317,7 @@ def main() -> int:
             client.command(f"SYSTEM START VIEW {view}")
         # long enough for every per-minute refresh to run twice
         busy = run_clients(settings, 30, 0, cached=True, seconds=args.busy_seconds)
+        probe_ms, ten_sleeps = small_beside_slow(settings)
         disk = client.query(
             "SELECT table, sum(rows), sum(bytes_on_disk) FROM system.parts WHERE active "
             "AND database = currentDatabase() GROUP BY table ORDER BY sum(bytes_on_disk) DESC"
@@ -320,6 +359,10 @@ def main() -> int:
         + ", ".join(f"{sum(map(len, run.values())):,}" for run in runs[1:])
         + " (30-client runs: engine every time; query cache; query cache + refreshes)"
     )
+    print("\n| small queries beside slow ones | value |\n|---|---:|")
+    print(f"| SELECT 1 while two 3-second queries run: p50 ms | {statistics.median(probe_ms):.1f} |")
+    print(f"| SELECT 1 while two 3-second queries run: p99 ms | {percentile(probe_ms, 0.99):.1f} |")
+    print(f"| 10 parallel SELECT sleep(0.1): wall seconds | {ten_sleeps:.2f} |")
     print("\n| table | rows | MiB on disk |\n|---|---:|---:|")
     for table, rows, size in disk:
         print(f"| {table} | {rows:,} | {size / 2**20:,.1f} |")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,3 +71,11 @@ class Target:
         response = self.http(params={**params}, data=query.encode())
         assert response.status_code == 200, response.text
         return response.text
+
+
+@dataclass(frozen=True)
+class InFlight:
+    """How a test sees statements running inside a target's engine."""
+
+    now: Callable[[], int]
+    peak: Callable[[], int] | None  # only the chDB server keeps a high-water mark

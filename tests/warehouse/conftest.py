@@ -19,7 +19,7 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 from clickhouse_connect.driver.client import Client
-from clickhouse_targets import Target
+from clickhouse_targets import InFlight, Target
 from shop_owners import ALICE_SHOPS, BOB_SHOPS, OWNERS, login
 from support import isolated_settings
 
@@ -31,6 +31,7 @@ from warehouse.client import connect
 from warehouse.server import ServerConfig, WarehouseServer
 
 LOCAL_PASSWORD = "contract-pw"
+
 TARGET_NAMES = ["chdb"] + (["real"] if os.environ.get("CLICKHOUSE_URL") else [])
 
 
@@ -104,3 +105,21 @@ def alice(secured: Settings) -> Iterator[Client]:
     client = login(secured, "alice", OWNERS["alice"])
     yield client
     client.close()
+
+
+@pytest.fixture
+def engine_in_flight(target: Target, request: pytest.FixtureRequest) -> InFlight:
+    """Statements inside the engine now, and the most at once since the test began."""
+    if target.name != "chdb":
+        client = target.client()
+
+        def processes() -> int:  # the real server: its process list, without this query
+            return int(client.command("SELECT count() - 1 FROM system.processes"))
+
+        return InFlight(now=processes, peak=None)
+    server: WarehouseServer = request.getfixturevalue("chdb_server")
+    server.engine.reset_peak_in_flight()
+    return InFlight(
+        now=lambda: server.engine.in_flight().in_flight,
+        peak=lambda: server.engine.in_flight().peak_in_flight,
+    )

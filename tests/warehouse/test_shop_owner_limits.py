@@ -10,6 +10,7 @@ still work for the shop owner.
 from __future__ import annotations
 
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -234,3 +235,39 @@ def test_refusals_tell_which_grant_is_missing(secured: Settings) -> None:
         "Code: 497. DB::Exception: alice: Not enough privileges. To execute this query, "
         "it's necessary to have the grant SELECT ON system.parts. (ACCESS_DENIED)"
     )
+
+
+@pytest.mark.parametrize(
+    ("sql", "params"),
+    [
+        ("SELECT 1 SETTINGS max_execution_time = 100000", {}),
+        ("SELECT 1", {"max_memory_usage": "0"}),
+    ],
+)
+def test_a_shop_owner_cannot_lift_the_time_and_memory_limits(
+    secured: Settings, sql: str, params: dict[str, str]
+) -> None:
+    assert_denied(post_as(secured, "alice", sql, **params))
+
+
+def test_a_shop_owners_statements_run_under_the_time_and_memory_limits(secured: Settings) -> None:
+    response = post_as(
+        secured,
+        "alice",
+        "SELECT getSetting('max_execution_time'), getSetting('max_memory_usage') FORMAT TSV",
+    )
+    assert response.status_code == 200, response.text
+    assert response.text == f"60\t{4 << 30}\n"
+
+
+def test_a_shop_owner_flooding_the_server_leaves_the_admin_answering(secured: Settings) -> None:
+    """Twenty dashboard-style reads at once: all answer, the admin is never stuck behind them."""
+    with ThreadPoolExecutor(20) as pool:
+        floods = [pool.submit(post_as, secured, "alice", "SELECT sleep(2)") for _ in range(20)]
+        # The admin's query goes while alice's first statements hold their share.
+        admin = post_as(secured, secured.clickhouse.user, "SELECT 1")
+        answered_during_flood = not all(flood.done() for flood in floods)
+        statuses = [flood.result().status_code for flood in floods]
+    assert admin.status_code == 200 and admin.text == "1\n"
+    assert answered_during_flood
+    assert statuses == [200] * 20  # queued for their share, not refused

@@ -11,12 +11,13 @@ from __future__ import annotations
 import email.parser
 import email.policy
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import parse_qsl
 
 from warehouse.server.compression import StreamDecoder, decode_guarded, request_decoder
-from warehouse.server.errors import BAD_ARGUMENTS, NOT_IMPLEMENTED, ClickHouseError
+from warehouse.server.errors import BAD_ARGUMENTS, ClickHouseError
 
 _READ_CHUNK_BYTES = 1 << 16
 _SPOOL_IN_MEMORY_BYTES = 8 << 20
@@ -140,32 +141,67 @@ def _chunked(rfile: ReadableStream) -> Iterator[bytes]:
             raise MalformedRequest("Chunk not terminated by CRLF")
 
 
-def form_fields(content_type: str, body: RequestBody) -> dict[str, str] | None:
-    """Fields of an HTML-form body (urlencoded or multipart), or None for any other body.
+@dataclass(frozen=True)
+class FormFile:
+    """A multipart part with a filename: an external data table's content."""
 
-    clickhouse-connect sends the query and `param_*` values as multipart form fields when
-    they are too long for a URL. Multipart parts with a filename are ClickHouse "external
-    data" tables, which this server does not provide.
+    name: str
+    content: bytes
+
+
+@dataclass(frozen=True)
+class RequestForm:
+    """An HTML-form body: text fields (query, parameters, settings) and uploaded files."""
+
+    fields: dict[str, str]
+    files: tuple[FormFile, ...] = ()
+
+
+def request_form(headers: Mapping[str, str], body: RequestBody) -> RequestForm | None:
+    """The fields and files of an HTML-form body, or None when the body is SQL or data.
+
+    clickhouse-connect sends the query and `param_*` values as form fields when they are
+    too long for a URL, and external data tables as multipart files. A urlencoded body
+    without a `query` or `param_*` field is raw text, as in ClickHouse: `curl -d 'SELECT 1'`
+    and `curl --data-binary @file.parquet` both send curl's default form content type.
+    Field values keep bytes that are not UTF-8 as surrogate escapes (see engine_text).
     """
+    content_type = headers.get("Content-Type", "")
     media_type = content_type.split(";", 1)[0].strip().lower()
     if media_type not in ("application/x-www-form-urlencoded", "multipart/form-data"):
         return None
     if body.size > _MAX_FORM_BYTES:
-        raise ClickHouseError.of(BAD_ARGUMENTS, "HTML form body is too large")
+        if media_type == "multipart/form-data":
+            raise ClickHouseError.of(BAD_ARGUMENTS, "HTML form body is too large")
+        return None
     raw = body.read_all()
     if media_type == "application/x-www-form-urlencoded":
-        return dict(parse_qsl(raw.decode("utf-8"), keep_blank_values=True))
+        fields = dict(
+            parse_qsl(
+                raw.decode("utf-8", "surrogateescape"),
+                keep_blank_values=True,
+                encoding="utf-8",
+                errors="surrogateescape",
+            )
+        )
+        if not any(name == "query" or name.startswith("param_") for name in fields):
+            return None
+        return RequestForm(fields)
     message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
         b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + raw
     )
-    fields: dict[str, str] = {}
+    if not message.is_multipart():
+        raise ClickHouseError.of(BAD_ARGUMENTS, "Malformed multipart/form-data body")
+    text_fields: dict[str, str] = {}
+    files: list[FormFile] = []
     for part in message.iter_parts():
         name = part.get_param("name", header="content-disposition")
+        if not isinstance(name, str):
+            continue
+        payload = part.get_payload(decode=True)
+        content = payload if isinstance(payload, bytes) else str(payload).encode()
         if part.get_filename() is not None:
-            raise ClickHouseError.of(
-                NOT_IMPLEMENTED, "External data tables are not supported by this server"
-            )
-        if isinstance(name, str):
-            payload = part.get_payload(decode=True)
-            fields[name] = payload.decode("utf-8") if isinstance(payload, bytes) else str(payload)
-    return fields
+            files.append(FormFile(name, content))
+        else:
+            text_fields[name] = content.decode("utf-8", "surrogateescape")
+    return RequestForm(text_fields, tuple(files))

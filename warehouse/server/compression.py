@@ -186,3 +186,79 @@ def encode_response(body: bytes, method: str | None) -> bytes:
     if method is None:
         return body
     return RESPONSE_ENCODERS[method](body)
+
+
+class StreamEncoder(Protocol):
+    """Incremental response compression: one frame for the whole response, flushed per chunk.
+
+    Each `compress` returns everything needed to decode the chunk so far, so a streaming
+    client sees rows as the engine produces them; `finish` ends the frame.
+    """
+
+    def compress(self, chunk: bytes) -> bytes: ...
+
+    def finish(self) -> bytes: ...
+
+
+class _ZlibStreamEncoder:
+    def __init__(self, wbits: int) -> None:
+        self._compressor = zlib.compressobj(3, zlib.DEFLATED, wbits)
+
+    def compress(self, chunk: bytes) -> bytes:
+        return self._compressor.compress(chunk) + self._compressor.flush(zlib.Z_SYNC_FLUSH)
+
+    def finish(self) -> bytes:
+        return self._compressor.flush(zlib.Z_FINISH)
+
+
+class _ZstdStreamEncoder:
+    def __init__(self) -> None:
+        self._compressor = zstd.ZstdCompressor()
+
+    def compress(self, chunk: bytes) -> bytes:
+        return bytes(self._compressor.compress(chunk, zstd.ZstdCompressor.FLUSH_BLOCK))
+
+    def finish(self) -> bytes:
+        return bytes(self._compressor.flush(zstd.ZstdCompressor.FLUSH_FRAME))
+
+
+class _Lz4StreamEncoder:
+    def __init__(self) -> None:
+        self._compressor = lz4.frame.LZ4FrameCompressor(auto_flush=True)
+        self._started = False
+
+    def compress(self, chunk: bytes) -> bytes:
+        begin = b"" if self._started else bytes(self._compressor.begin())
+        self._started = True
+        return begin + bytes(self._compressor.compress(chunk))
+
+    def finish(self) -> bytes:
+        begin = b"" if self._started else bytes(self._compressor.begin())
+        self._started = True
+        return begin + bytes(self._compressor.flush())
+
+
+class _BrotliStreamEncoder:
+    def __init__(self) -> None:
+        self._compressor = brotli.Compressor()
+
+    def compress(self, chunk: bytes) -> bytes:
+        return bytes(self._compressor.process(chunk)) + bytes(self._compressor.flush())
+
+    def finish(self) -> bytes:
+        return bytes(self._compressor.finish())
+
+
+STREAM_ENCODERS: dict[str, Callable[[], StreamEncoder]] = {
+    "gzip": lambda: _ZlibStreamEncoder(31),  # gzip header and trailer
+    "deflate": lambda: _ZlibStreamEncoder(15),  # zlib format, as zlib.compress writes
+    "zstd": _ZstdStreamEncoder,
+    "lz4": _Lz4StreamEncoder,
+}
+if brotli is not None:
+    STREAM_ENCODERS["br"] = _BrotliStreamEncoder
+
+
+def stream_encoder(method: str) -> StreamEncoder:
+    """A fresh incremental encoder for a method `choose_response_encoding` picked."""
+    return STREAM_ENCODERS[method]()

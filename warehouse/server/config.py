@@ -7,11 +7,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# chDB connections, i.e. statements running at once. Measured on 2 cores with 30 HTTP
-# clients: 2 runs ~1.5x more small queries per second than one connection, and 4 no more;
-# but a large GROUP BY already uses every core, so parallel ones only compete (4: ~1.8x
-# slower, 2: ~1.1x). About one per core is the useful range.
-DEFAULT_ENGINE_CONNECTIONS = 2
+# chDB connections, i.e. statements running at once; more wait for one. Sized for latency,
+# not throughput: on 2 cores, 2 connections already run the most small queries per second
+# and a large GROUP BY already uses every core (each statement gets max_threads = cores),
+# but with only 2, two slow reads stall every wall screen and health check behind them.
+# With 16, a small query always finds a free connection and the OS shares the cores, so a
+# SELECT 1 answers in milliseconds beside two 3-second queries (benchmarks/warehouse_bench).
+# A connection costs about 1 MB and opens in milliseconds; shop owners get at most a
+# quarter of them each and, together, never the quarter kept for the admin (admission.py).
+DEFAULT_ENGINE_CONNECTIONS = 16
 # Results kept for reads sent with use_query_cache=1 (query_cache.py).
 DEFAULT_QUERY_CACHE_MB = 64
 

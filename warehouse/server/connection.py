@@ -9,11 +9,13 @@ difference.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from warehouse.server.errors import ClickHouseError
+from warehouse.server.external_data import ExternalTable
 from warehouse.server.pool import InFlightGauge
 from warehouse.server.sqltext import quote_identifier, quote_string
 
@@ -115,9 +117,44 @@ class EngineConnection:
         """Run one statement; engine failures become ClickHouseError with ClickHouse's text."""
         try:
             with self._gauge.running():
-                return self._connection.query(sql, fmt, params=dict(parameters) or None)
+                return self._connection.query(
+                    engine_text(sql), fmt, params=dict(parameters) or None
+                )
         except Exception as error:  # chDB raises ChdbError/RuntimeError with ClickHouse's text
             raise ClickHouseError.from_engine_text(str(error)) from None
+
+    @contextmanager
+    def stream(self, sql: str, fmt: str, parameters: Mapping[str, str]) -> Iterator[Iterator[Any]]:
+        """Run one statement whose result is read block by block while the engine works.
+
+        Yields an iterator of chDB result chunks (each one or more blocks in `fmt`); an
+        engine error in the middle is raised from it as ClickHouseError. Leaving the block
+        early cancels the statement, so a client that hangs up stops the work.
+        """
+        with self._gauge.running():
+            try:
+                streaming = self._connection.send_query(
+                    engine_text(sql), fmt, params=dict(parameters) or None
+                )
+            except Exception as error:
+                raise ClickHouseError.from_engine_text(str(error)) from None
+            finished = False
+
+            def chunks() -> Iterator[Any]:
+                nonlocal finished
+                try:
+                    yield from streaming
+                except Exception as error:
+                    finished = True  # the engine has ended it already
+                    raise ClickHouseError.from_engine_text(str(error)) from None
+                finished = True
+
+            try:
+                yield chunks()
+            finally:
+                if not finished:
+                    _quietly(streaming.cancel)
+                _quietly(streaming.close)
 
     def run_plain(self, sql: str, fmt: str = PLAIN_FORMAT) -> Any:
         """Run a statement of the server's own (no query parameters)."""
@@ -127,11 +164,29 @@ class EngineConnection:
         """The single value a statement returns, as text."""
         return bytes(self.run_plain(sql, "TSVRaw").bytes()).decode().strip()
 
+    @contextmanager
+    def external_tables(self, tables: Sequence[ExternalTable]) -> Iterator[None]:
+        """Create and fill a request's uploaded tables for the enclosed statement, then drop them.
+
+        They are temporary tables of this connection only, and this connection is lent to
+        the request alone, so no other client ever sees them.
+        """
+        created: list[ExternalTable] = []
+        try:
+            for table in tables:
+                self.run_plain(table.create_sql())
+                created.append(table)
+                self.insert(table.insert_head(), table.input_format, [table.content])
+            yield
+        finally:
+            for table in created:
+                _quietly(lambda table=table: self.run_plain(table.drop_sql()))
+
     def insert(self, head: str, input_format: str, data: Iterable[bytes]) -> Any:
         """Stream an INSERT's rows into the engine and commit; returns chDB's InsertResult."""
         with self._gauge.running():
             try:
-                inserter = self._connection.send_insert(head, input_format)
+                inserter = self._connection.send_insert(engine_text(head), input_format)
             except Exception as error:
                 raise ClickHouseError.from_engine_text(str(error)) from None
             try:
@@ -151,8 +206,21 @@ class EngineConnection:
         self._connection.close()
 
 
+def engine_text(sql: str) -> bytes:
+    """SQL as the bytes the client sent: undecodable bytes travel as surrogate escapes.
+
+    The HTTP layer decodes request text with `surrogateescape` so a string literal holding
+    arbitrary bytes (clickhouse-connect's binary parameters) reaches the engine unchanged.
+    """
+    return sql.encode("utf-8", "surrogateescape")
+
+
 def _cancel_quietly(inserter: Any) -> None:
+    _quietly(inserter.cancel)
+
+
+def _quietly(action: Any) -> None:
     try:
-        inserter.cancel()
-    except Exception:  # the insert already failed; its own error is the one to report
+        action()
+    except Exception:  # already failing or finished; the first error is the one to report
         pass

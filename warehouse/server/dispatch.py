@@ -14,20 +14,23 @@ Shop owners are refused earlier by the row policy, with 497 ACCESS_DENIED.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import re
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
+from warehouse.server.admission import Admission
 from warehouse.server.auth import UserDirectory, credentials_from_request
-from warehouse.server.body import RequestBody, form_fields
+from warehouse.server.body import RequestBody, request_form
 from warehouse.server.compression import choose_response_encoding, encode_response
 from warehouse.server.engine import (
     DEFAULT_OUTPUT_FORMAT,
     ChdbEngine,
     EngineResult,
     ExecutionContext,
+    StatementStream,
 )
 from warehouse.server.errors import (
     BAD_ARGUMENTS,
@@ -37,7 +40,13 @@ from warehouse.server.errors import (
     SYNTAX_ERROR,
     ClickHouseError,
 )
+from warehouse.server.external_data import (
+    ExternalTable,
+    external_tables,
+    is_external_table_param,
+)
 from warehouse.server.query_cache import CachePolicy, QueryCache, sized_by_body, split_settings
+from warehouse.server.result_stream import encoded_stream, exception_tag, result_body
 from warehouse.server.row_policy import ShopRowPolicy
 from warehouse.server.sessions import SessionRegistry, SessionState
 from warehouse.server.sqltext import (
@@ -46,6 +55,7 @@ from warehouse.server.sqltext import (
     classify,
     find_insert_head,
     into_outfile_start,
+    is_select,
     require_single_statement,
 )
 
@@ -95,7 +105,11 @@ _MAX_SQL_BYTES = 64 << 20
 
 @dataclass
 class HttpResponse:
-    """What the handler sends back, plus what it logs."""
+    """What the handler sends back, plus what it logs.
+
+    A streamed response has `stream` (sent with chunked transfer encoding instead of
+    `body`) and `release`, which the handler calls once it is sent or the client is gone.
+    """
 
     status: int
     body: bytes
@@ -103,6 +117,8 @@ class HttpResponse:
     query_id: str = ""
     user: str = ""
     from_cache: bool = False
+    stream: Iterator[bytes] | None = None
+    release: Callable[[], None] | None = None
 
 
 class QueryDispatcher:
@@ -116,8 +132,10 @@ class QueryDispatcher:
         policy: ShopRowPolicy,
         display_name: str,
         cache: QueryCache[EngineResult] | None = None,
+        admission: Admission | None = None,
     ) -> None:
         self.engine = engine
+        self.admission = admission or Admission(engine.pool_size, policy.restricted)
         self.cache = cache if cache is not None else sized_by_body()
         self.users = users
         self.sessions = sessions
@@ -127,9 +145,15 @@ class QueryDispatcher:
     def handle(
         self, method: str, params: dict[str, str], headers: Mapping[str, str], body: RequestBody
     ) -> HttpResponse:
-        """Run the request; every failure becomes ClickHouse's error response, never a crash."""
+        """Run the request; every failure becomes ClickHouse's error response, never a crash.
+
+        What the request holds while it runs (its HTTP session, a statement slot, an engine
+        connection) is released before returning, except for a streamed result: then the
+        response's `release` does it once the last chunk is sent.
+        """
         query_id = params.get("query_id") or str(uuid.uuid4())
         user = ""
+        held = contextlib.ExitStack()
         try:
             user = self.users.authenticate(credentials_from_request(headers, params))
             for name in ("compress", "decompress"):
@@ -139,21 +163,30 @@ class QueryDispatcher:
                         f"ClickHouse block compression ({name}=1) is not supported; "
                         "use HTTP Content-Encoding",
                     )
-            form = form_fields(headers.get("Content-Type", ""), body)
-            if form is not None and not _looks_like_parameters(form):
-                form = None  # e.g. `curl -d 'SELECT 1'`: the body is the query, as in ClickHouse
+            form = None if _body_is_insert_data(params) else request_form(headers, body)
             if form is not None:
-                params = {**params, **form}
-            with self._session(params, user) as session:
-                result = self._run(
-                    method, params, headers, body if form is None else None, session, user
-                )
-                compression_on = _setting(params, session, "enable_http_compression") in _TRUE_TEXT
+                params = {**params, **form.fields}
             if params.get("close_session", "0") in _TRUE_TEXT and params.get("session_id"):
-                self.sessions.close(params["session_id"])
-            return self._success(result, query_id, user, headers, compression_on)
+                held.callback(self.sessions.close, params["session_id"])  # after the checkout
+            session = held.enter_context(self._session(params, user))
+            held.enter_context(self.admission.slot(user))
+            external = external_tables(params, form.files if form is not None else ())
+            outcome = self._run(
+                method, params, headers, body if form is None else None, session, user, held,
+                external,
+            )  # fmt: skip
+            compression_on = _setting(params, session, "enable_http_compression") in _TRUE_TEXT
+            encoding = choose_response_encoding(headers.get("Accept-Encoding"), compression_on)
+            if isinstance(outcome, StatementStream):
+                return self._streamed(outcome, query_id, user, encoding, held)
+            held.close()
+            return self._success(outcome, query_id, user, encoding)
         except ClickHouseError as error:
+            held.close()
             return self.failure(error, query_id, user)
+        except BaseException:
+            held.close()
+            raise
 
     # -- request semantics ------------------------------------------------------------
 
@@ -177,7 +210,9 @@ class QueryDispatcher:
         body: RequestBody | None,
         session: SessionState | None,
         user: str,
-    ) -> EngineResult:
+        held: contextlib.ExitStack,
+        external: Sequence[ExternalTable] = (),
+    ) -> EngineResult | StatementStream:
         cache_controls, settings = split_settings(
             {
                 key: value
@@ -186,6 +221,7 @@ class QueryDispatcher:
                 and key not in RESERVED_PARAMS
                 and key not in HTTP_LAYER_SETTINGS
                 and not key.startswith("param_")
+                and not is_external_table_param(key, external)
             }
         )
         self.policy.check_settings(user, settings)
@@ -193,8 +229,9 @@ class QueryDispatcher:
             database=params.get("database") or headers.get("X-ClickHouse-Database") or None,
             settings=settings,
             session=session,
+            external=tuple(external),
         )
-        url_part = params.get("query", "").encode("utf-8")
+        url_part = params.get("query", "").encode("utf-8", "surrogateescape")
         body_size = body.size if body is not None else 0
         if url_part and body_size:
             url_part += b"\n"  # ClickHouse joins the URL query and the body with a newline
@@ -207,7 +244,7 @@ class QueryDispatcher:
             if into_outfile_start(insert.head) is not None:
                 raise ClickHouseError.of(INTO_OUTFILE_NOT_ALLOWED, "INTO OUTFILE is not allowed")
             head = InsertHead(
-                insert.head.encode("latin-1").decode("utf-8"),
+                insert.head.encode("latin-1").decode("utf-8", "surrogateescape"),
                 insert.input_format,
                 insert.data_offset,
             )
@@ -219,10 +256,9 @@ class QueryDispatcher:
                 BAD_ARGUMENTS, "Query text is larger than this server accepts (64 MiB)"
             )
         raw_sql = url_part + (body.read_all() if body is not None else b"")
-        try:
-            sql = require_single_statement(raw_sql.decode("utf-8"))
-        except UnicodeDecodeError:
-            raise ClickHouseError.of(SYNTAX_ERROR, "Query is not valid UTF-8") from None
+        # Bytes that are not UTF-8 (a binary string literal) survive as surrogate escapes
+        # and reach the engine as the client sent them (connection.engine_text).
+        sql = require_single_statement(raw_sql.decode("utf-8", "surrogateescape"))
         if not sql.strip():
             raise ClickHouseError.of(SYNTAX_ERROR, "Empty query")
         kind = classify(sql)
@@ -248,8 +284,14 @@ class QueryDispatcher:
         if kind is StatementKind.WRITE and _DROP_QUERY_CACHE.match(sql):
             self.cache.clear()
         cache_policy = CachePolicy.from_settings(cache_controls)
-        if cache_policy is None or kind is not StatementKind.READ:
+        if kind is not StatementKind.READ:
             return execute()
+        if cache_policy is None or external:
+            if not is_select(sql) or _setting(params, session, "wait_end_of_query") in _TRUE_TEXT:
+                return execute()  # SHOW, DESCRIBE...; or the client asked for it whole
+            return held.enter_context(
+                self.engine.stream(sql, context, default_format, query_parameters)
+            )
         state = self.engine.effective_state(context)  # session SETs + URL settings + row filter
         key = (
             user,
@@ -272,33 +314,66 @@ class QueryDispatcher:
             ("X-ClickHouse-Timezone", timezone),
         ]
 
-    def _success(
-        self,
-        result: EngineResult,
-        query_id: str,
-        user: str,
-        headers: Mapping[str, str],
-        compression_on: bool,
-    ) -> HttpResponse:
-        response_headers = self._common_headers(query_id, result.timezone)
-        if result.output_format is not None:
-            response_headers.append(("X-ClickHouse-Format", result.output_format))
-            response_headers.append(("Content-Type", content_type_for(result.output_format)))
+    def _result_headers(
+        self, query_id: str, timezone: str, output_format: str | None
+    ) -> list[tuple[str, str]]:
+        response_headers = self._common_headers(query_id, timezone)
+        if output_format is not None:
+            response_headers.append(("X-ClickHouse-Format", output_format))
+            response_headers.append(("Content-Type", content_type_for(output_format)))
         else:
             response_headers.append(("Content-Type", "text/plain; charset=UTF-8"))
+        return response_headers
+
+    def _success(
+        self, result: EngineResult, query_id: str, user: str, encoding: str | None
+    ) -> HttpResponse:
+        response_headers = self._result_headers(query_id, result.timezone, result.output_format)
         response_headers.append(
             ("X-ClickHouse-Summary", json.dumps(result.summary, separators=(",", ":")))
         )
         body = result.body
-        encoding = (
-            choose_response_encoding(headers.get("Accept-Encoding"), compression_on)
-            if body
-            else None
-        )
-        if encoding is not None:
+        if encoding is not None and body:
             body = encode_response(body, encoding)
             response_headers.append(("Content-Encoding", encoding))
         return HttpResponse(200, body, response_headers, query_id, user, result.from_cache)
+
+    def _streamed(
+        self,
+        stream: StatementStream,
+        query_id: str,
+        user: str,
+        encoding: str | None,
+        held: contextlib.ExitStack,
+    ) -> HttpResponse:
+        """Send a read's result while the engine produces it (see result_stream.py).
+
+        A result that is complete by its second chunk goes out whole, with Content-Length
+        and, if it fails, a proper error status; a longer one is streamed, and a failure
+        after its first bytes arrives as ClickHouse's tagged exception block.
+        """
+        chunks = stream.chunks
+        head = list(itertools.islice(chunks, 2))  # may raise: nothing is sent yet
+        if len(head) < 2:
+            held.close()
+            result = EngineResult(b"".join(head), stream.output_format, stream.summary(),
+                                  stream.timezone)  # fmt: skip
+            return self._success(result, query_id, user, encoding)
+        tag = exception_tag()
+        response_headers = self._result_headers(query_id, stream.timezone, stream.output_format)
+        response_headers.append(("X-ClickHouse-Exception-Tag", tag))
+        response_headers.append(
+            ("X-ClickHouse-Summary", json.dumps(stream.summary(), separators=(",", ":")))
+        )
+        if encoding is not None:
+            response_headers.append(("Content-Encoding", encoding))
+        body = result_body(
+            itertools.chain(head, chunks), tag, lambda error: error.body(self.engine.version)
+        )
+        return HttpResponse(
+            200, b"", response_headers, query_id, user,
+            stream=encoded_stream(body, encoding), release=held.pop_all().close,
+        )  # fmt: skip
 
     def failure(self, error: ClickHouseError, query_id: str = "", user: str = "") -> HttpResponse:
         """ClickHouse's error response: status from the code table, code header, text body."""
@@ -385,6 +460,7 @@ def content_type_for(format_name: str) -> str:
     return "text/plain; charset=UTF-8"
 
 
-def _looks_like_parameters(form: dict[str, str]) -> bool:
-    """A form body carries the query or query parameters; anything else is raw SQL/data."""
-    return any(name == "query" or name.startswith("param_") for name in form)
+def _body_is_insert_data(params: Mapping[str, str]) -> bool:
+    """`?query=INSERT INTO t FORMAT Parquet` with a body: the body is rows, never a form."""
+    query = params.get("query", "")
+    return bool(query) and find_insert_head(query) is not None

@@ -11,24 +11,25 @@ connection are invisible to the others, while tables, data and DDL are shared at
 A request's state (its database; its HTTP session's SET settings plus its URL settings)
 therefore belongs on the connection it borrows: each connection remembers what it has
 applied, and before a statement the borrowed one is corrected to what the request expects
-(borrowing prefers a connection already in that state). The result is materialised and
-the connection returned before the response is sent, so a slow reader holds none.
+(borrowing prefers a connection already in that state). A read's result is streamed
+(`stream()`): the connection stays lent until its last chunk is sent, so memory stays
+bounded; statements without a result set, and reads for the query cache, are
+materialised (`execute()`).
 
 Limits: at most `pool_size` statements run at once (more requests queue, first come first
-served); a long statement still occupies one connection. Parallel connections pay off for
-small queries; a large aggregation already uses every core, so on a small machine running
-several at once makes none finish sooner (see DEFAULT_ENGINE_CONNECTIONS).
+served); a long statement occupies one connection (see DEFAULT_ENGINE_CONNECTIONS).
 
-Temporary tables are refused: one would live on whichever connection ran the CREATE, so a
-later request of the same client could not see it; use ordinary tables in a scratch
-database instead.
+Temporary tables created by a client's statement are refused: one would live on whichever
+connection ran the CREATE, so a later request of the same client could not see it; use
+ordinary tables in a scratch database instead. External data (tables uploaded with one
+query) works: they live on the lent connection for that statement only.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
-from contextlib import AbstractContextManager
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +38,7 @@ import chdb
 from warehouse.server.config import DEFAULT_ENGINE_CONNECTIONS
 from warehouse.server.connection import ConnectionState, EngineConnection
 from warehouse.server.errors import NOT_IMPLEMENTED, ClickHouseError
+from warehouse.server.external_data import ExternalTable
 from warehouse.server.pool import ConnectionPool, InFlightGauge, InFlightReading
 from warehouse.server.sessions import SessionState
 from warehouse.server.sqltext import (
@@ -63,6 +65,7 @@ class ExecutionContext:
     database: str | None = None
     settings: Mapping[str, str] = field(default_factory=dict)
     session: SessionState | None = None
+    external: tuple[ExternalTable, ...] = ()  # uploaded with the query (external_data.py)
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,48 @@ class EngineResult:
     summary: dict[str, str]
     timezone: str
     from_cache: bool = False  # answered by the query cache, not the engine
+
+
+class StatementStream:
+    """A read whose result is sent while the engine produces it, block by block.
+
+    `chunks` raises ClickHouseError if the engine fails part-way; `summary()` counts what
+    has gone through so far. Valid only inside `ChdbEngine.stream()`.
+    """
+
+    def __init__(self, raw_chunks: Iterator[Any], output_format: str, timezone: str) -> None:
+        self.output_format = output_format
+        self.timezone = timezone
+        self._raw = raw_chunks
+        self._started = time.perf_counter_ns()
+        self._rows = 0
+        self._bytes = 0
+        self._read_rows = 0
+        self._read_bytes = 0
+
+    @property
+    def chunks(self) -> Iterator[bytes]:
+        """The result's bytes as the engine hands them over (empty chunks left out)."""
+        for raw in self._raw:
+            chunk = bytes(raw.bytes())
+            self._rows += raw.rows_read()
+            self._read_rows += raw.storage_rows_read()
+            self._read_bytes += raw.storage_bytes_read()
+            self._bytes += len(chunk)
+            if chunk:
+                yield chunk
+
+    def summary(self) -> dict[str, str]:
+        """X-ClickHouse-Summary for what has been produced so far."""
+        return _summary_counts(
+            read_rows=self._read_rows,
+            read_bytes=self._read_bytes,
+            written_rows=0,
+            written_bytes=0,
+            result_rows=self._rows,
+            result_bytes=self._bytes,
+            started=self._started,
+        )
 
 
 class EngineUnavailable(RuntimeError):
@@ -134,7 +179,8 @@ class ChdbEngine:
         with self._borrow(state) as connection:
             connection.prepare(state)
             try:
-                result = connection.run(sql, fmt, query_parameters or {})
+                with connection.external_tables(context.external):
+                    result = connection.run(sql, fmt, query_parameters or {})
             except ClickHouseError:
                 if kind is StatementKind.SET:  # a failed SET may have applied part of its list
                     connection.resynchronise()
@@ -152,6 +198,28 @@ class ChdbEngine:
             summary = _summary(result, body, started)
         is_result = produces_result(sql) or bool(body)
         return EngineResult(body, fmt if is_result else None, summary, timezone)
+
+    @contextmanager
+    def stream(
+        self,
+        sql: str,
+        context: ExecutionContext,
+        default_format: str = DEFAULT_OUTPUT_FORMAT,
+        query_parameters: Mapping[str, str] | None = None,
+    ) -> Iterator[StatementStream]:
+        """Run a read and hand its result over block by block; the connection stays lent.
+
+        Leaving the block before the last chunk cancels the statement.
+        """
+        fmt = output_format(sql) or default_format
+        state = self._requested_state(context, only_session=False)
+        with self._borrow(state) as connection:
+            connection.prepare(state)
+            with (
+                connection.external_tables(context.external),
+                connection.stream(sql, fmt, query_parameters or {}) as raw_chunks,
+            ):
+                yield StatementStream(raw_chunks, fmt, connection.timezone(self.server_timezone))
 
     def insert(
         self, head: InsertHead, data: Iterable[bytes], context: ExecutionContext

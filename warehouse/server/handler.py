@@ -1,8 +1,9 @@
 """HTTP mechanics: routing, keep-alive framing, and one access-log line per request.
 
 Built on the standard library's ThreadingHTTPServer speaking HTTP/1.1 with keep-alive, so
-urllib3 pools (clickhouse-connect, SQLAlchemy) reuse connections. Every response carries a
-Content-Length, and every request body is read to its end, so connections stay in step.
+urllib3 pools (clickhouse-connect, SQLAlchemy) reuse connections. A response carries a
+Content-Length, or, for a result streamed while the engine works, chunked transfer
+encoding; every request body is read to its end, so connections stay in step.
 """
 
 from __future__ import annotations
@@ -88,7 +89,10 @@ class ClickHouseRequestHandler(BaseHTTPRequestHandler):
     def _handle(self, method: str) -> None:
         started = time.perf_counter()
         url = urlsplit(self.path)
-        params = dict(parse_qsl(url.query, keep_blank_values=True))
+        # Percent-escaped bytes that are not UTF-8 stay as surrogate escapes (engine_text).
+        params = dict(
+            parse_qsl(url.query, keep_blank_values=True, encoding="utf-8", errors="surrogateescape")
+        )
         headers = HeaderMap(self.headers.items())
         try:
             body = read_body(self.rfile, dict(headers.items()))
@@ -135,19 +139,65 @@ class ClickHouseRequestHandler(BaseHTTPRequestHandler):
         )
 
     def _send(self, method: str, path: str, started: float, response: HttpResponse) -> None:
+        if response.stream is not None:
+            self._send_streamed(method, path, started, response)
+            return
         self.send_response(response.status)
         for name, value in response.headers:
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(response.body)))
+        self._send_connection_headers()
+        self.end_headers()
+        if method != "HEAD":
+            self.wfile.write(response.body)
+        self._log(method, path, started, response, len(response.body))
+
+    def _send_streamed(
+        self, method: str, path: str, started: float, response: HttpResponse
+    ) -> None:
+        """Chunked transfer encoding, one HTTP chunk per engine chunk, flushed as it comes.
+
+        However it ends (the last chunk, a client that hangs up, a server error), the
+        response's `release` frees the engine connection; an unfinished read is cancelled.
+        """
+        assert response.stream is not None
+        sent = 0
+        complete = False
+        try:
+            self.send_response(response.status)
+            for name, value in response.headers:
+                self.send_header(name, value)
+            self.send_header("Transfer-Encoding", "chunked")
+            self._send_connection_headers()
+            self.end_headers()
+            for chunk in response.stream:
+                if method != "HEAD" and chunk:
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                    self.wfile.flush()
+                    sent += len(chunk)
+            if method != "HEAD":
+                self.wfile.write(b"0\r\n\r\n")
+            complete = True
+        except OSError as error:  # the client hung up: stop reading the result
+            access_log.info("client closed the connection during a streamed result: %s", error)
+        finally:
+            if not complete:
+                self.close_connection = True
+            if response.release is not None:
+                response.release()
+        self._log(method, path, started, response, sent)
+
+    def _send_connection_headers(self) -> None:
         if self.close_connection or self.server.stopping:
             self.close_connection = True
             self.send_header("Connection", "close")
         else:
             self.send_header("Connection", "Keep-Alive")
             self.send_header("Keep-Alive", f"timeout={int(self.server.keep_alive_seconds)}")
-        self.end_headers()
-        if method != "HEAD":
-            self.wfile.write(response.body)
+
+    def _log(
+        self, method: str, path: str, started: float, response: HttpResponse, sent: int
+    ) -> None:
         access_log.info(
             '%s "%s %s" query_id=%s user=%s status=%d duration_ms=%.1f bytes=%d%s',
             self.client_address[0],
@@ -157,7 +207,7 @@ class ClickHouseRequestHandler(BaseHTTPRequestHandler):
             response.user or "-",
             response.status,
             (time.perf_counter() - started) * 1000,
-            len(response.body),
+            sent,
             " query_cache=hit" if response.from_cache else "",
         )
 

@@ -13,11 +13,11 @@ in PINNED_SETTINGS may not be set (in the URL or a SETTINGS clause, bare or quot
 ``database`` would move unqualified names into another database behind the table check,
 ``dialect`` would make the engine parse the text differently from the check, the format
 schema and template settings read or write files on the host, introspection functions
-read the server's memory. ``INTO OUTFILE`` is refused
-(497 for a shop owner; for everybody, see dispatch.py). What the statement reads is checked
-in shop_owner_reads.py: tables of the warehouse database, a few system tables, no table
-function but pure generators (``merge()`` would read a table under another name), no
-``file()``. Admins (the server's own user) are not restricted.
+read the server's memory, admission.OWNER_LIMITS bound a statement's time and memory.
+``INTO OUTFILE`` is refused (497 for a shop owner; for everybody, see dispatch.py). What
+the statement reads is checked in shop_owner_reads.py: tables of the warehouse database,
+a few system tables, no table function but pure generators (``merge()`` would read a
+table under another name), no ``file()``. Admins (the server's own user) are not restricted.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from warehouse.access import shop_tables_sql
+from warehouse.server.admission import OWNER_LIMITS
 from warehouse.server.ast_dump import MalformedAstDump, parse_ast_dump
 from warehouse.server.errors import ACCESS_DENIED, ClickHouseError
 from warehouse.server.shop_owner_reads import (
@@ -50,7 +51,7 @@ from warehouse.server.sqltext import (
 
 FILTER_SETTING = "additional_table_filters"
 PINNED_SETTINGS = frozenset({FILTER_SETTING, "database", "dialect", "output_format_schema",
-                             "allow_introspection_functions"})  # fmt: skip
+                             "allow_introspection_functions", *OWNER_LIMITS})  # fmt: skip
 PINNED_SETTING_PREFIXES = ("format_schema", "format_template")
 ALLOWED_KINDS = frozenset({StatementKind.READ, StatementKind.USE})
 
@@ -127,7 +128,7 @@ class ShopRowPolicy:
             f"{quote_string(f'{self._database}.{table}')}: {quote_string(condition)}"
             for table in self._shop_tables()
         )
-        return {FILTER_SETTING: "{" + filters + "}"}
+        return {FILTER_SETTING: "{" + filters + "}", **OWNER_LIMITS}
 
     def _refuse_pinned(self, user: str, names: list[str | None]) -> None:
         for name in names:

@@ -146,8 +146,16 @@ def first_keyword(sql: str) -> str:
 
 
 def classify(sql: str) -> StatementKind:
-    """Decide how a complete statement (not an INSERT with data) is routed."""
+    """Decide how a complete statement (not an INSERT with data) is routed.
+
+    `WITH ... INSERT INTO t SELECT ...` is an INSERT: the WITH clause only names values.
+    """
     keyword = first_keyword(sql)
+    if keyword == "WITH":
+        stream = tokens(sql)
+        next(stream)  # the WITH itself
+        if _after_with_clause(stream) is not None:
+            return StatementKind.INSERT_QUERY
     if keyword in _READ_KEYWORDS:
         return StatementKind.READ
     if keyword == "SET":
@@ -157,6 +165,11 @@ def classify(sql: str) -> StatementKind:
     if keyword == "INSERT":
         return StatementKind.INSERT_QUERY
     return StatementKind.WRITE
+
+
+def is_select(sql: str) -> bool:
+    """A SELECT (possibly `WITH ...` or bracketed): the reads whose result can be streamed."""
+    return first_keyword(sql) in ("SELECT", "WITH")
 
 
 def produces_result(sql: str) -> bool:
@@ -221,6 +234,8 @@ def find_insert_head(text: str) -> InsertHead | None:
     """
     stream = tokens(text)
     first = next(stream, None)
+    if first is not None and first.is_word and first.text.upper() == "WITH":
+        first = _after_with_clause(stream)
     if first is None or first.text.upper() != "INSERT":
         return None
     previous: Token | None = None
@@ -243,6 +258,28 @@ def find_insert_head(text: str) -> InsertHead | None:
                 text[: previous.start].rstrip(), token.text, _data_start(text, token.end)
             )
         previous = token
+    return None
+
+
+def _after_with_clause(stream: Iterator[Token]) -> Token | None:
+    """Consume a leading `WITH ...` clause up to its INSERT; None if another statement follows.
+
+    Brackets are skipped whole, so `{SELECT:Int32}` or `(SELECT 1)` inside it never counts.
+    """
+    depth = 0
+    for token in stream:
+        if token.text in ("(", "[", "{"):
+            depth += 1
+        elif token.text in (")", "]", "}"):
+            depth -= 1
+        elif depth == 0 and token.is_word:
+            word = token.text.upper()
+            if word == "INSERT":
+                after = next(stream, None)  # `WITH 13 AS insert SELECT insert` names a value
+                if after is not None and after.is_word and after.text.upper() == "INTO":
+                    return token
+            elif word in ("SELECT", "WITH"):  # a WITH ... SELECT (or a nested WITH)
+                return None
     return None
 
 

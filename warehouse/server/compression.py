@@ -225,17 +225,17 @@ class _ZstdStreamEncoder:
 class _Lz4StreamEncoder:
     def __init__(self) -> None:
         self._compressor = lz4.frame.LZ4FrameCompressor(auto_flush=True)
-        self._started = False
+        self._header = bytes(self._compressor.begin())  # sent with the first output
 
     def compress(self, chunk: bytes) -> bytes:
-        begin = b"" if self._started else bytes(self._compressor.begin())
-        self._started = True
-        return begin + bytes(self._compressor.compress(chunk))
+        return self._take_header() + bytes(self._compressor.compress(chunk))
 
     def finish(self) -> bytes:
-        begin = b"" if self._started else bytes(self._compressor.begin())
-        self._started = True
-        return begin + bytes(self._compressor.flush())
+        return self._take_header() + bytes(self._compressor.flush())
+
+    def _take_header(self) -> bytes:
+        header, self._header = self._header, b""
+        return header
 
 
 class _BrotliStreamEncoder:

@@ -352,7 +352,7 @@ class QueryDispatcher:
         and, if it fails, a proper error status; a longer one is streamed, and a failure
         after its first bytes arrives as ClickHouse's tagged exception block.
         """
-        chunks = stream.chunks
+        chunks = stream.chunks()
         head = list(itertools.islice(chunks, 2))  # may raise: nothing is sent yet
         if len(head) < 2:
             held.close()

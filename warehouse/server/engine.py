@@ -82,7 +82,7 @@ class EngineResult:
 class StatementStream:
     """A read whose result is sent while the engine produces it, block by block.
 
-    `chunks` raises ClickHouseError if the engine fails part-way; `summary()` counts what
+    `chunks()` raises ClickHouseError if the engine fails part-way; `summary()` counts what
     has gone through so far. Valid only inside `ChdbEngine.stream()`.
     """
 
@@ -96,7 +96,6 @@ class StatementStream:
         self._read_rows = 0
         self._read_bytes = 0
 
-    @property
     def chunks(self) -> Iterator[bytes]:
         """The result's bytes as the engine hands them over (empty chunks left out)."""
         for raw in self._raw:

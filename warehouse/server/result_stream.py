@@ -16,19 +16,14 @@ engine's message; a plain reader sees the error text at the end of the output.
 from __future__ import annotations
 
 import secrets
-import string
 from collections.abc import Callable, Iterator
 
 from warehouse.server.compression import stream_encoder
 from warehouse.server.errors import ClickHouseError
 
-_TAG_ALPHABET = string.ascii_letters + string.digits
-_TAG_LENGTH = 16
-
-
 def exception_tag() -> str:
-    """A fresh random tag for one response (never predictable from the data)."""
-    return "".join(secrets.choice(_TAG_ALPHABET) for _ in range(_TAG_LENGTH))
+    """A fresh random 16-character tag for one response (never predictable from the data)."""
+    return secrets.token_hex(8)
 
 
 def exception_block(tag: str, error_text: bytes) -> bytes:

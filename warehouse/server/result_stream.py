@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from warehouse.server.compression import stream_encoder
 from warehouse.server.errors import ClickHouseError
 
+
 def exception_tag() -> str:
     """A fresh random 16-character tag for one response (never predictable from the data)."""
     return secrets.token_hex(8)

@@ -266,3 +266,52 @@ def test_external_data_without_a_structure_is_a_clear_error(target: Target) -> N
     )
     assert response.status_code != 200
     assert "ext_structure" in response.text
+
+
+# -- 2. DateTime keeps its time zone for a client that names its protocol revision -------
+
+ZONED = "SELECT toDateTime(1676369730, 'Asia/Shanghai') AS dt FORMAT Native"
+
+
+def test_native_output_follows_client_protocol_version(target: Target) -> None:
+    client = target.client()
+    assert client.raw_query(ZONED).hex() == "0101026474084461746554696d65425feb63"  # revision 0
+    raw = client.raw_query(ZONED, settings={"client_protocol_version": 54337})
+    assert raw[:8] == b"\x01\x00\x02\xff\xff\xff\xff\x00"  # block info
+    assert raw[14:39] == b"DateTime('Asia/Shanghai')"
+
+
+def test_clickhouse_connect_reads_datetime_columns_in_their_zone(target: Target) -> None:
+    client = target.client()
+    assert client.protocol_version  # the revision probe succeeded
+    row = client.query(
+        "SELECT 'x' AS s, [1, 2] AS a, toLowCardinality('q') AS l, map('k', 1) AS m, "
+        "toDateTime(1676369730, 'Asia/Shanghai') AS dt, "
+        "toNullable(toDateTime(1676369730, 'Europe/Berlin')) AS n"
+    ).result_rows[0]
+    assert row[:4] == ("x", [1, 2], "q", {"k": 1})
+    assert row[4].isoformat() == "2023-02-14T18:15:30+08:00"
+    assert row[5].isoformat() == "2023-02-14T11:15:30+01:00"
+    many = client.query(
+        "SELECT toString(number) AS s, toDateTime(number, 'Asia/Shanghai') AS dt "
+        "FROM numbers(200000)"
+    ).result_rows  # several blocks, each with its own block info
+    assert len(many) == 200_000
+    assert many[-1][1].isoformat() == "1970-01-03T15:33:19+08:00"
+
+
+def test_nested_low_cardinality_columns_before_a_zoned_one(target: Target, scratch_db: str) -> None:
+    """Each nested LowCardinality writes its state before the column's data: all are skipped."""
+    client = target.client(database=scratch_db, settings={"flatten_nested": 0})
+    client.command(
+        "CREATE TABLE mixed (id UInt32, "
+        "t Tuple(Array(LowCardinality(String)), Nested(a Int32, b LowCardinality(String))), "
+        "m Map(String, Array(Nullable(Decimal(11, 7)))), dt DateTime('Asia/Shanghai')) "
+        "ENGINE = MergeTree ORDER BY id"
+    )
+    client.command(
+        "INSERT INTO mixed VALUES (1, (['x', 'y'], [(7, 'p')]), {'k': [1.5, NULL]}, 1676369730)"
+    )
+    (row,) = client.query("SELECT * FROM mixed").result_rows
+    assert row[1] == (["x", "y"], [{"a": 7, "b": "p"}])
+    assert row[3].isoformat() == "2023-02-14T18:15:30+08:00"

@@ -230,6 +230,7 @@ class QueryDispatcher:
             settings=settings,
             session=session,
             external=tuple(external),
+            native_revision=_protocol_revision(params),
         )
         url_part = params.get("query", "").encode("utf-8", "surrogateescape")
         body_size = body.size if body is not None else 0
@@ -301,6 +302,7 @@ class QueryDispatcher:
             tuple(sorted(state.settings.items())),
             tuple(sorted(query_parameters.items())),
             cache_controls.get("query_cache_tag", ""),
+            context.native_revision,
         )
         result, hit = self.cache.run(key, cache_policy, execute)
         return replace(result, from_cache=True) if hit else result
@@ -458,6 +460,12 @@ def content_type_for(format_name: str) -> str:
         if format_name.startswith(prefix):
             return content_type
     return "text/plain; charset=UTF-8"
+
+
+def _protocol_revision(params: Mapping[str, str]) -> int:
+    """The client's `client_protocol_version` (0, ClickHouse's default, when absent or junk)."""
+    text = params.get("client_protocol_version", "0")
+    return int(text) if text.isdigit() else 0
 
 
 def _body_is_insert_data(params: Mapping[str, str]) -> bool:

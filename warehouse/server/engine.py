@@ -28,9 +28,10 @@ query) works: they live on the lent connection for that statement only.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import chdb
@@ -39,19 +40,24 @@ from warehouse.server.config import DEFAULT_ENGINE_CONNECTIONS
 from warehouse.server.connection import ConnectionState, EngineConnection
 from warehouse.server.errors import NOT_IMPLEMENTED, ClickHouseError
 from warehouse.server.external_data import ExternalTable
+from warehouse.server.native_revision import WITH_TIME_ZONE_IN_DATETIME, rewrite_native
 from warehouse.server.pool import ConnectionPool, InFlightGauge, InFlightReading
 from warehouse.server.sessions import SessionState
 from warehouse.server.sqltext import (
     InsertHead,
     StatementKind,
+    is_select,
     is_setting_name,
     output_format,
     produces_result,
     quote_identifier,
     tokens,
+    without_output_format,
 )
 
 DEFAULT_OUTPUT_FORMAT = "TabSeparated"
+_TYPES_CACHE_SECONDS = 10.0
+_TYPES_CACHE_ENTRIES = 1024
 
 # Settings that would wedge a pooled connection if applied to it (readonly cannot be
 # undone) or make no sense for it; readonly is emulated by the HTTP layer instead.
@@ -66,6 +72,7 @@ class ExecutionContext:
     settings: Mapping[str, str] = field(default_factory=dict)
     session: SessionState | None = None
     external: tuple[ExternalTable, ...] = ()  # uploaded with the query (external_data.py)
+    native_revision: int = 0  # the client's client_protocol_version (native_revision.py)
 
 
 @dataclass(frozen=True)
@@ -95,6 +102,8 @@ class StatementStream:
         self._bytes = 0
         self._read_rows = 0
         self._read_bytes = 0
+        # Applied to each chunk (one Native block) on its way out: native_revision.py.
+        self.rewrite: Callable[[bytes], bytes] | None = None
 
     def chunks(self) -> Iterator[bytes]:
         """The result's bytes as the engine hands them over (empty chunks left out)."""
@@ -103,6 +112,8 @@ class StatementStream:
             self._rows += raw.rows_read()
             self._read_rows += raw.storage_rows_read()
             self._read_bytes += raw.storage_bytes_read()
+            if chunk and self.rewrite is not None:
+                chunk = self.rewrite(chunk)
             self._bytes += len(chunk)
             if chunk:
                 yield chunk
@@ -155,6 +166,7 @@ class ChdbEngine:
                 _close_quietly(raw)
             raise
         self.default_database = default_database
+        self._types_cache: dict[tuple[object, ...], tuple[float, list[str]]] = {}
         self._pool = ConnectionPool(connections)
 
     # -- public API -------------------------------------------------------------------
@@ -174,9 +186,14 @@ class ChdbEngine:
             _refuse_temporary_table(sql)
         started = time.perf_counter_ns()
         fmt = output_format(sql) or default_format
+        if fmt == "Native" and context.native_revision > 0 and is_select(sql):
+            # Block by block, so each block gets its own block info even past a column
+            # type native_revision.py cannot size.
+            with self.stream(sql, context, default_format, query_parameters) as stream:
+                body = b"".join(stream.chunks())
+                return EngineResult(body, fmt, stream.summary(), stream.timezone)
         state = self._requested_state(context, only_session=kind is StatementKind.SET)
-        with self._borrow(state) as connection:
-            connection.prepare(state)
+        with self._lend(state) as connection:
             try:
                 with connection.external_tables(context.external):
                     result = connection.run(sql, fmt, query_parameters or {})
@@ -195,6 +212,8 @@ class ChdbEngine:
             timezone = connection.timezone(self.server_timezone)
             body = bytes(result.bytes())
             summary = _summary(result, body, started)
+            if fmt == "Native" and context.native_revision > 0:  # SHOW, DESCRIBE...
+                body = rewrite_native(body, context.native_revision, true_types=None)
         is_result = produces_result(sql) or bool(body)
         return EngineResult(body, fmt if is_result else None, summary, timezone)
 
@@ -212,13 +231,18 @@ class ChdbEngine:
         """
         fmt = output_format(sql) or default_format
         state = self._requested_state(context, only_session=False)
-        with self._borrow(state) as connection:
-            connection.prepare(state)
+        with self._lend(state) as connection:
+            true_types = self._true_types(connection, sql, fmt, context, query_parameters)
             with (
                 connection.external_tables(context.external),
                 connection.stream(sql, fmt, query_parameters or {}) as raw_chunks,
             ):
-                yield StatementStream(raw_chunks, fmt, connection.timezone(self.server_timezone))
+                stream = StatementStream(raw_chunks, fmt, connection.timezone(self.server_timezone))
+                if fmt == "Native" and context.native_revision > 0:
+                    stream.rewrite = partial(
+                        rewrite_native, revision=context.native_revision, true_types=true_types
+                    )
+                yield stream
 
     def insert(
         self, head: InsertHead, data: Iterable[bytes], context: ExecutionContext
@@ -226,8 +250,7 @@ class ChdbEngine:
         """Stream an INSERT's rows (already decoded bytes) into the engine and commit."""
         started = time.perf_counter_ns()
         state = self._requested_state(context, only_session=False)
-        with self._borrow(state) as connection:
-            connection.prepare(state)
+        with self._lend(state) as connection:
             outcome = connection.insert(head.head, head.input_format, data)
             timezone = connection.timezone(self.server_timezone)
         summary = _summary_counts(
@@ -266,15 +289,59 @@ class ChdbEngine:
         """Start a new high-water mark for `in_flight().peak_in_flight`."""
         self._gauge.reset_peak()
 
+    def _true_types(
+        self,
+        connection: EngineConnection,
+        sql: str,
+        fmt: str,
+        context: ExecutionContext,
+        query_parameters: Mapping[str, str] | None,
+    ) -> list[str] | None:
+        """The result's column types with their zones, when a Native client needs them.
+
+        Only a SELECT for a client of revision >= 54337 asks; the answer is kept for a few
+        seconds, since dashboards send the same statements over and over.
+        """
+        if (
+            fmt != "Native"
+            or context.native_revision < WITH_TIME_ZONE_IN_DATETIME
+            or not is_select(sql)
+        ):
+            return None
+        key = (connection.current_database, sql, tuple(sorted((query_parameters or {}).items())))
+        cached = self._types_cache.get(key)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        try:
+            text = connection.run(
+                f"DESCRIBE TABLE ({without_output_format(sql)})",
+                "TSVRaw",
+                query_parameters or {},
+            ).bytes()
+        except ClickHouseError:
+            return None  # the statement's own run reports what is wrong with it
+        types = [
+            line.split("\t")[1]
+            for line in bytes(text).decode("utf-8", "replace").split("\n")
+            if "\t" in line
+        ]
+        if len(self._types_cache) >= _TYPES_CACHE_ENTRIES:
+            self._types_cache.clear()
+        self._types_cache[key] = (time.monotonic() + _TYPES_CACHE_SECONDS, types)
+        return types
+
     # -- request state ----------------------------------------------------------------
 
     def effective_state(self, context: ExecutionContext) -> ConnectionState:
         """The database and settings a read in `context` runs with (the query cache's key)."""
         return self._requested_state(context, only_session=False)
 
-    def _borrow(self, state: ConnectionState) -> AbstractContextManager[EngineConnection]:
-        """Lend a connection, preferring one already in `state`; fails once closing."""
-        return self._pool.borrow(prefer=lambda connection: connection.is_in(state))
+    @contextmanager
+    def _lend(self, state: ConnectionState) -> Iterator[EngineConnection]:
+        """Lend a connection brought to `state`, preferring one already in it."""
+        with self._pool.borrow(prefer=lambda connection: connection.is_in(state)) as connection:
+            connection.prepare(state)
+            yield connection
 
     def _requested_state(self, context: ExecutionContext, only_session: bool) -> ConnectionState:
         """The database and settings this request's statement must run with.

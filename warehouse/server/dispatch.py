@@ -46,7 +46,12 @@ from warehouse.server.external_data import (
     is_external_table_param,
 )
 from warehouse.server.query_cache import CachePolicy, QueryCache, sized_by_body, split_settings
-from warehouse.server.result_stream import encoded_stream, exception_tag, result_body
+from warehouse.server.result_stream import (
+    encoded_stream,
+    exception_tag,
+    held_back,
+    result_body,
+)
 from warehouse.server.row_policy import ShopRowPolicy
 from warehouse.server.sessions import SessionRegistry, SessionState
 from warehouse.server.sqltext import (
@@ -350,16 +355,18 @@ class QueryDispatcher:
     ) -> HttpResponse:
         """Send a read's result while the engine produces it (see result_stream.py).
 
-        A result that is complete by its second chunk goes out whole, with Content-Length
-        and, if it fails, a proper error status; a longer one is streamed, and a failure
-        after its first bytes arrives as ClickHouse's tagged exception block.
+        As a ClickHouse server does, the output is held back until it fills a buffer
+        (1 MiB) or the statement has run for the interactive delay (100 ms): a result
+        complete by then goes out whole, with Content-Length, its final summary and, if it
+        fails, a proper error status; a longer one is streamed, and a failure after its
+        first bytes arrives as ClickHouse's tagged exception block.
         """
         chunks = stream.chunks()
-        head = list(itertools.islice(chunks, 2))  # may raise: nothing is sent yet
-        if len(head) < 2:
+        head = held_back(chunks, stream.elapsed_seconds)  # may raise: nothing is sent yet
+        if head.complete:
             held.close()
-            result = EngineResult(b"".join(head), stream.output_format, stream.summary(),
-                                  stream.timezone)  # fmt: skip
+            result = EngineResult(b"".join(head.chunks), stream.output_format,
+                                  stream.summary(), stream.timezone)  # fmt: skip
             return self._success(result, query_id, user, encoding)
         tag = exception_tag()
         response_headers = self._result_headers(query_id, stream.timezone, stream.output_format)
@@ -370,7 +377,7 @@ class QueryDispatcher:
         if encoding is not None:
             response_headers.append(("Content-Encoding", encoding))
         body = result_body(
-            itertools.chain(head, chunks), tag, lambda error: error.body(self.engine.version)
+            itertools.chain(head.chunks, chunks), tag, lambda error: error.body(self.engine.version)
         )
         return HttpResponse(
             200, b"", response_headers, query_id, user,

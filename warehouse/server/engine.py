@@ -118,6 +118,10 @@ class StatementStream:
             if chunk:
                 yield chunk
 
+    def elapsed_seconds(self) -> float:
+        """How long the statement has run."""
+        return (time.perf_counter_ns() - self._started) / 1e9
+
     def summary(self) -> dict[str, str]:
         """X-ClickHouse-Summary for what has been produced so far."""
         return _summary_counts(

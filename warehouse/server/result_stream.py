@@ -17,9 +17,34 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 from warehouse.server.compression import stream_encoder
 from warehouse.server.errors import ClickHouseError
+
+# ClickHouse's response buffer and interactive_delay: output waits for either.
+HOLD_BACK_BYTES = 1 << 20
+HOLD_BACK_SECONDS = 0.1
+
+
+@dataclass(frozen=True)
+class HeldBack:
+    """The first chunks of a result, and whether they are all of it."""
+
+    chunks: list[bytes]
+    complete: bool
+
+
+def held_back(chunks: Iterator[bytes], elapsed_seconds: Callable[[], float]) -> HeldBack:
+    """Pull chunks until the result ends, fills the buffer, or has taken the delay."""
+    head: list[bytes] = []
+    size = 0
+    for chunk in chunks:
+        head.append(chunk)
+        size += len(chunk)
+        if size >= HOLD_BACK_BYTES or elapsed_seconds() >= HOLD_BACK_SECONDS:
+            return HeldBack(head, complete=False)
+    return HeldBack(head, complete=True)
 
 
 def exception_tag() -> str:

@@ -315,3 +315,13 @@ def test_nested_low_cardinality_columns_before_a_zoned_one(target: Target, scrat
     (row,) = client.query("SELECT * FROM mixed").result_rows
     assert row[1] == (["x", "y"], [{"a": 7, "b": "p"}])
     assert row[3].isoformat() == "2023-02-14T18:15:30+08:00"
+
+
+def test_an_uploaded_zoned_datetime_keeps_its_zone(target: Target) -> None:
+    data = ExternalData(
+        file_name="events.tsv",
+        data=b"1676369730\n",
+        structure=["at DateTime('Asia/Shanghai')"],
+    )
+    (row,) = target.client().query("SELECT at FROM events", external_data=data).result_rows
+    assert row[0].isoformat() == "2023-02-14T18:15:30+08:00"

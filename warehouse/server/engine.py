@@ -235,12 +235,9 @@ class ChdbEngine:
         """
         fmt = output_format(sql) or default_format
         state = self._requested_state(context, only_session=False)
-        with self._lend(state) as connection:
+        with self._lend(state) as connection, connection.external_tables(context.external):
             true_types = self._true_types(connection, sql, fmt, context, query_parameters)
-            with (
-                connection.external_tables(context.external),
-                connection.stream(sql, fmt, query_parameters or {}) as raw_chunks,
-            ):
+            with connection.stream(sql, fmt, query_parameters or {}) as raw_chunks:
                 stream = StatementStream(raw_chunks, fmt, connection.timezone(self.server_timezone))
                 if fmt == "Native" and context.native_revision > 0:
                     stream.rewrite = partial(
@@ -313,7 +310,8 @@ class ChdbEngine:
         ):
             return None
         key = (connection.current_database, sql, tuple(sorted((query_parameters or {}).items())))
-        cached = self._types_cache.get(key)
+        # Uploaded tables may change from one request to the next: never from the cache.
+        cached = None if context.external else self._types_cache.get(key)
         if cached is not None and cached[0] > time.monotonic():
             return cached[1]
         try:

@@ -25,6 +25,10 @@ pytestmark = pytest.mark.integration
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "lifecycle-s3cret"
+_CREATE_INVENTORY = (
+    "CREATE TABLE inventory (sku String, qty Int64, version UInt64) "
+    "ENGINE = ReplacingMergeTree(version) ORDER BY sku"
+)
 _SERVING = re.compile(r"serving ClickHouse HTTP on http://127\.0\.0\.1:(\d+)")
 
 
@@ -85,10 +89,7 @@ def test_restart_keeps_data_and_shutdown_is_clean(tmp_path: Path) -> None:
         client = clickhouse_connect.get_client(
             host="127.0.0.1", port=port, password=PASSWORD, database="erp"
         )
-        client.command(
-            "CREATE TABLE inventory (sku String, qty Int64, version UInt64) "
-            "ENGINE = ReplacingMergeTree(version) ORDER BY sku"
-        )
+        client.command(_CREATE_INVENTORY)
         client.insert(
             "inventory",
             [["A", 1, 1], ["A", 3, 2], ["B", 5, 1]],
@@ -109,6 +110,15 @@ def test_restart_keeps_data_and_shutdown_is_clean(tmp_path: Path) -> None:
         )
         rows = client.query("SELECT sku, qty FROM inventory FINAL ORDER BY sku").result_rows
         assert rows == [("A", 3), ("B", 5)]
+        # The query log of the first run survived it: written at shutdown, kept on disk.
+        logged = client.query(
+            "SELECT query_kind, user, query FROM system.query_log WHERE query LIKE 'CREATE%'"
+        ).result_rows
+        assert logged == [("Create", "default", _CREATE_INVENTORY)]
+        assert not client.query(
+            "SELECT query FROM system.query_log WHERE position(query, {p:String}) > 0",
+            parameters={"p": PASSWORD},
+        ).result_rows
         client.close()
 
     log_text = log_file.read_text()

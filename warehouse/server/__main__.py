@@ -11,6 +11,7 @@ from pathlib import Path
 
 from warehouse.server.config import DEFAULT_ENGINE_CONNECTIONS, DEFAULT_QUERY_CACHE_MB, ServerConfig
 from warehouse.server.engine import EngineUnavailable
+from warehouse.server.heavy_statements import default_slots
 from warehouse.server.server import serve
 
 
@@ -40,6 +41,13 @@ def parse_args(argv: list[str] | None = None) -> ServerConfig:
         help="chDB connections, i.e. statements run in parallel (default %(default)s)",
     )
     parser.add_argument(
+        "--heavy-statements",
+        type=_positive_int,
+        default=default_slots(),
+        help="scans (statements that read 10,000 rows or more last time) run at once; "
+        "others wait their turn (default: one per core, %(default)s)",
+    )
+    parser.add_argument(
         "--query-cache-mb",
         type=_positive_int,
         default=DEFAULT_QUERY_CACHE_MB,
@@ -56,6 +64,7 @@ def parse_args(argv: list[str] | None = None) -> ServerConfig:
         log_file=args.log_file,
         keep_alive_timeout_seconds=args.keep_alive_timeout,
         engine_connections=args.engine_connections,
+        heavy_statements=args.heavy_statements,
         query_cache_bytes=args.query_cache_mb << 20,
         shop_owners=_shop_owners(args.shop_owners_file),
     )

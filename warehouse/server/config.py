@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from warehouse.server.heavy_statements import default_slots
+
 # chDB connections, i.e. statements running at once; more wait for one. Sized for latency,
 # not throughput: on 2 cores, 2 connections already run the most small queries per second
 # and a large GROUP BY already uses every core (each statement gets max_threads = cores),
@@ -37,6 +39,8 @@ class ServerConfig:
     keep_alive_timeout_seconds: float = 30.0
     # chDB connections, i.e. statements that run at once; more requests wait for one.
     engine_connections: int = DEFAULT_ENGINE_CONNECTIONS
+    # Of those, scans (statements that read much last time, heavy_statements.py) at once.
+    heavy_statements: int = field(default_factory=default_slots)
     query_cache_bytes: int = DEFAULT_QUERY_CACHE_MB << 20
     display_name: str = field(default_factory=socket.gethostname)
 

@@ -36,6 +36,7 @@ from warehouse.server.errors import (
     BAD_ARGUMENTS,
     INTO_OUTFILE_NOT_ALLOWED,
     NOT_IMPLEMENTED,
+    QUERY_WAS_CANCELLED,
     READONLY,
     SYNTAX_ERROR,
     ClickHouseError,
@@ -46,6 +47,14 @@ from warehouse.server.external_data import (
     is_external_table_param,
 )
 from warehouse.server.query_cache import CachePolicy, QueryCache, sized_by_body, split_settings
+from warehouse.server.query_log import (
+    QueryEnd,
+    RequestRecord,
+    ServerLog,
+    SessionEvent,
+    SessionLogEntry,
+    now,
+)
 from warehouse.server.result_stream import (
     encoded_stream,
     exception_tag,
@@ -59,6 +68,7 @@ from warehouse.server.sqltext import (
     StatementKind,
     classify,
     find_insert_head,
+    first_keyword,
     into_outfile_start,
     is_select,
     require_single_statement,
@@ -104,6 +114,7 @@ HTTP_LAYER_SETTINGS = frozenset(
 )
 _TRUE_TEXT = frozenset({"1", "true", "True", "TRUE", "yes"})
 _DROP_QUERY_CACHE = re.compile(r"\s*SYSTEM\s+(DROP|CLEAR)\s+QUERY\s+CACHE\b", re.IGNORECASE)
+_FLUSH_LOGS = re.compile(r"\s*SYSTEM\s+FLUSH\s+LOGS\b", re.IGNORECASE)
 _INSERT_HEAD_SCAN_BYTES = 1 << 20
 _MAX_SQL_BYTES = 64 << 20
 
@@ -138,8 +149,10 @@ class QueryDispatcher:
         display_name: str,
         cache: QueryCache[EngineResult] | None = None,
         admission: Admission | None = None,
+        server_log: ServerLog | None = None,
     ) -> None:
         self.engine = engine
+        self.server_log = server_log
         self.admission = admission or Admission(engine.pool_size, policy.restricted)
         self.cache = cache if cache is not None else sized_by_body()
         self.users = users
@@ -157,10 +170,18 @@ class QueryDispatcher:
         response's `release` does it once the last chunk is sent.
         """
         query_id = params.get("query_id") or str(uuid.uuid4())
+        record = RequestRecord(query_id, user_agent=headers.get("User-Agent", ""))
         user = ""
         held = contextlib.ExitStack()
         try:
-            user = self.users.authenticate(credentials_from_request(headers, params))
+            credentials = credentials_from_request(headers, params)
+            try:
+                user = self.users.authenticate(credentials)
+            except ClickHouseError as refused:
+                self._log_session(SessionEvent.LOGIN_FAILURE, params.get("session_id", ""),
+                                  credentials.user, refused.message)  # fmt: skip
+                raise
+            record.user = user
             for name in ("compress", "decompress"):
                 if params.get(name, "0") in _TRUE_TEXT:
                     raise ClickHouseError.of(
@@ -178,16 +199,17 @@ class QueryDispatcher:
             external = external_tables(params, form.files if form is not None else ())
             outcome = self._run(
                 method, params, headers, body if form is None else None, session, user, held,
-                external,
+                record, external,
             )  # fmt: skip
             compression_on = _setting(params, session, "enable_http_compression") in _TRUE_TEXT
             encoding = choose_response_encoding(headers.get("Accept-Encoding"), compression_on)
             if isinstance(outcome, StatementStream):
-                return self._streamed(outcome, query_id, user, encoding, held)
+                return self._streamed(outcome, record, encoding, held)
             held.close()
-            return self._success(outcome, query_id, user, encoding)
+            return self._success(outcome, record, encoding)
         except ClickHouseError as error:
             held.close()
+            self._log_query(record, QueryEnd.EXCEPTION_BEFORE_START, error=error)
             return self.failure(error, query_id, user)
         except BaseException:
             held.close()
@@ -205,6 +227,8 @@ class QueryDispatcher:
         with self.sessions.checkout(
             session_id, user, params.get("session_timeout"), must_exist
         ) as state:
+            if state.requests == 1:
+                self._log_session(SessionEvent.LOGIN_SUCCESS, session_id, user)
             yield state
 
     def _run(
@@ -216,6 +240,7 @@ class QueryDispatcher:
         session: SessionState | None,
         user: str,
         held: contextlib.ExitStack,
+        record: RequestRecord,
         external: Sequence[ExternalTable] = (),
     ) -> EngineResult | StatementStream:
         cache_controls, settings = split_settings(
@@ -244,7 +269,10 @@ class QueryDispatcher:
         readonly = _readonly_level(method, params)
         scan = url_part + (body.prefix(_INSERT_HEAD_SCAN_BYTES) if body is not None else b"")
         insert = find_insert_head(scan.decode("latin-1"))
+        record.database = self.engine.effective_state(context).database
         if insert is not None:
+            record.query = insert.head.encode("latin-1").decode("utf-8", "surrogateescape")
+            record.first_keyword = "INSERT"
             _check_readonly(StatementKind.INSERT_DATA, readonly, method)
             self.policy.check_insert(user)
             if into_outfile_start(insert.head) is not None:
@@ -264,7 +292,9 @@ class QueryDispatcher:
         raw_sql = url_part + (body.read_all() if body is not None else b"")
         # Bytes that are not UTF-8 (a binary string literal) survive as surrogate escapes
         # and reach the engine as the client sent them (connection.engine_text).
-        sql = require_single_statement(raw_sql.decode("utf-8", "surrogateescape"))
+        record.query = raw_sql.decode("utf-8", "surrogateescape")
+        sql = require_single_statement(record.query)
+        record.first_keyword = first_keyword(sql)
         if not sql.strip():
             raise ClickHouseError.of(SYNTAX_ERROR, "Empty query")
         kind = classify(sql)
@@ -272,7 +302,7 @@ class QueryDispatcher:
         query_parameters = {
             key[len("param_") :]: value for key, value in params.items() if key.startswith("param_")
         }
-        database = self.engine.effective_state(context).database
+        database = record.database
         row_filter = self.policy.filter_settings(user, kind, sql, database, query_parameters)
         if into_outfile_start(sql) is not None:  # after the policy: a shop owner is told 497
             raise ClickHouseError.of(INTO_OUTFILE_NOT_ALLOWED, "INTO OUTFILE is not allowed")
@@ -289,6 +319,8 @@ class QueryDispatcher:
 
         if kind is StatementKind.WRITE and _DROP_QUERY_CACHE.match(sql):
             self.cache.clear()
+        if kind is StatementKind.WRITE and _FLUSH_LOGS.match(sql) and self.server_log:
+            self.server_log.flush()
         cache_policy = CachePolicy.from_settings(cache_controls)
         if kind is not StatementKind.READ:
             return execute()
@@ -333,8 +365,10 @@ class QueryDispatcher:
         return response_headers
 
     def _success(
-        self, result: EngineResult, query_id: str, user: str, encoding: str | None
+        self, result: EngineResult, record: RequestRecord, encoding: str | None
     ) -> HttpResponse:
+        self._log_query(record, QueryEnd.FINISH, result.summary, result.from_cache)
+        query_id, user = record.query_id, record.user
         response_headers = self._result_headers(query_id, result.timezone, result.output_format)
         response_headers.append(
             ("X-ClickHouse-Summary", json.dumps(result.summary, separators=(",", ":")))
@@ -348,8 +382,7 @@ class QueryDispatcher:
     def _streamed(
         self,
         stream: StatementStream,
-        query_id: str,
-        user: str,
+        record: RequestRecord,
         encoding: str | None,
         held: contextlib.ExitStack,
     ) -> HttpResponse:
@@ -367,7 +400,8 @@ class QueryDispatcher:
             held.close()
             result = EngineResult(b"".join(head.chunks), stream.output_format,
                                   stream.summary(), stream.timezone)  # fmt: skip
-            return self._success(result, query_id, user, encoding)
+            return self._success(result, record, encoding)
+        query_id, user = record.query_id, record.user
         tag = exception_tag()
         response_headers = self._result_headers(query_id, stream.timezone, stream.output_format)
         response_headers.append(("X-ClickHouse-Exception-Tag", tag))
@@ -377,12 +411,50 @@ class QueryDispatcher:
         if encoding is not None:
             response_headers.append(("Content-Encoding", encoding))
         body = result_body(
-            itertools.chain(head.chunks, chunks), tag, lambda error: error.body(self.engine.version)
+            _noting_the_end(itertools.chain(head.chunks, chunks), record),
+            tag,
+            lambda error: self._streaming_failed(record, error),
         )
+        release_engine = held.pop_all().close
+
+        def release() -> None:
+            release_engine()
+            self._log_streamed_end(record, stream.summary())
+
         return HttpResponse(
             200, b"", response_headers, query_id, user,
-            stream=encoded_stream(body, encoding), release=held.pop_all().close,
+            stream=encoded_stream(body, encoding), release=release,
         )  # fmt: skip
+
+    def _streaming_failed(self, record: RequestRecord, error: ClickHouseError) -> bytes:
+        record.streamed_error = error
+        return error.body(self.engine.version)
+
+    def _log_streamed_end(self, record: RequestRecord, summary: Mapping[str, str]) -> None:
+        error = record.streamed_error
+        if error is None and not record.stream_finished:  # the client left before the end
+            error = ClickHouseError.of(QUERY_WAS_CANCELLED, "Query was cancelled")
+        end = QueryEnd.FINISH if error is None else QueryEnd.EXCEPTION_WHILE_PROCESSING
+        self._log_query(record, end, summary, error=error)
+
+    def _log_query(
+        self,
+        record: RequestRecord,
+        end: QueryEnd,
+        summary: Mapping[str, str] | None = None,
+        from_cache: bool = False,
+        error: ClickHouseError | None = None,
+    ) -> None:
+        if self.server_log is not None:
+            self.server_log.query(record.entry(end, summary, from_cache, error))
+
+    def _log_session(
+        self, event: SessionEvent, session_id: str, user: str, failure_reason: str = ""
+    ) -> None:
+        if self.server_log is not None:
+            self.server_log.session(
+                SessionLogEntry(event.value, now(), session_id, user, failure_reason)
+            )
 
     def failure(self, error: ClickHouseError, query_id: str = "", user: str = "") -> HttpResponse:
         """ClickHouse's error response: status from the code table, code header, text body."""
@@ -393,6 +465,12 @@ class QueryDispatcher:
         return HttpResponse(
             error.http_status, error.body(self.engine.version), response_headers, query_id, user
         )
+
+
+def _noting_the_end(chunks: Iterator[bytes], record: RequestRecord) -> Iterator[bytes]:
+    """The chunks; marks the record once the engine has handed over the last one."""
+    yield from chunks
+    record.stream_finished = True
 
 
 def _insert_data(url_part: bytes, body: RequestBody | None, offset: int) -> Iterator[bytes]:

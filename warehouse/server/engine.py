@@ -17,7 +17,9 @@ bounded; statements without a result set, and reads for the query cache, are
 materialised (`execute()`).
 
 Limits: at most `pool_size` statements run at once (more requests queue, first come first
-served); a long statement occupies one connection (see DEFAULT_ENGINE_CONNECTIONS).
+served); a long statement occupies one connection (see DEFAULT_ENGINE_CONNECTIONS). Of
+those, statements that were heavy last time run at most `heavy.slots` at once
+(heavy_statements.py), so scans take turns while small queries start at once.
 
 Temporary tables created by a client's statement are refused: one would live on whichever
 connection ran the CREATE, so a later request of the same client could not see it; use
@@ -40,6 +42,7 @@ from warehouse.server.config import DEFAULT_ENGINE_CONNECTIONS
 from warehouse.server.connection import ConnectionState, EngineConnection
 from warehouse.server.errors import NOT_IMPLEMENTED, ClickHouseError
 from warehouse.server.external_data import ExternalTable
+from warehouse.server.heavy_statements import HeavyStatements
 from warehouse.server.native_revision import WITH_TIME_ZONE_IN_DATETIME, rewrite_native
 from warehouse.server.pool import ConnectionPool, InFlightGauge, InFlightReading
 from warehouse.server.sessions import SessionState
@@ -118,6 +121,11 @@ class StatementStream:
             if chunk:
                 yield chunk
 
+    @property
+    def read_rows(self) -> int:
+        """Rows the engine has read from storage so far."""
+        return self._read_rows
+
     def elapsed_seconds(self) -> float:
         """How long the statement has run."""
         return (time.perf_counter_ns() - self._started) / 1e9
@@ -147,6 +155,7 @@ class ChdbEngine:
         data_path: str,
         default_database: str = "default",
         pool_size: int = DEFAULT_ENGINE_CONNECTIONS,
+        heavy: HeavyStatements | None = None,
     ) -> None:
         if pool_size < 1:
             raise ValueError(f"pool_size must be at least 1, not {pool_size}")
@@ -172,6 +181,7 @@ class ChdbEngine:
         self.default_database = default_database
         self._types_cache: dict[tuple[object, ...], tuple[float, list[str]]] = {}
         self._pool = ConnectionPool(connections)
+        self.heavy = heavy if heavy is not None else HeavyStatements()
 
     # -- public API -------------------------------------------------------------------
 
@@ -197,7 +207,7 @@ class ChdbEngine:
                 body = b"".join(stream.chunks())
                 return EngineResult(body, fmt, stream.summary(), stream.timezone)
         state = self._requested_state(context, only_session=kind is StatementKind.SET)
-        with self._lend(state) as connection:
+        with self.heavy.turn((state.database, sql)) as cost, self._lend(state) as connection:
             try:
                 with connection.external_tables(context.external):
                     result = connection.run(sql, fmt, query_parameters or {})
@@ -216,6 +226,8 @@ class ChdbEngine:
             timezone = connection.timezone(self.server_timezone)
             body = bytes(result.bytes())
             summary = _summary(result, body, started)
+            cost.read_rows = result.storage_rows_read()
+            cost.seconds = (time.perf_counter_ns() - started) / 1e9
             if fmt == "Native" and context.native_revision > 0:  # SHOW, DESCRIBE...
                 body = rewrite_native(body, context.native_revision, true_types=None)
         is_result = produces_result(sql) or bool(body)
@@ -235,7 +247,11 @@ class ChdbEngine:
         """
         fmt = output_format(sql) or default_format
         state = self._requested_state(context, only_session=False)
-        with self._lend(state) as connection, connection.external_tables(context.external):
+        with (
+            self.heavy.turn((state.database, sql)) as cost,
+            self._lend(state) as connection,
+            connection.external_tables(context.external),
+        ):
             true_types = self._true_types(connection, sql, fmt, context, query_parameters)
             with connection.stream(sql, fmt, query_parameters or {}) as raw_chunks:
                 stream = StatementStream(raw_chunks, fmt, connection.timezone(self.server_timezone))
@@ -244,6 +260,7 @@ class ChdbEngine:
                         rewrite_native, revision=context.native_revision, true_types=true_types
                     )
                 yield stream
+                cost.read_rows, cost.seconds = stream.read_rows, stream.elapsed_seconds()
 
     def insert(
         self, head: InsertHead, data: Iterable[bytes], context: ExecutionContext

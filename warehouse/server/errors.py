@@ -27,6 +27,7 @@ AUTHENTICATION_FAILED = (516, "AUTHENTICATION_FAILED")
 ACCESS_DENIED = (497, "ACCESS_DENIED")
 INTO_OUTFILE_NOT_ALLOWED = (358, "INTO_OUTFILE_NOT_ALLOWED")
 QUERY_IS_TOO_LARGE = (229, "QUERY_IS_TOO_LARGE")
+QUERY_WAS_CANCELLED = (394, "QUERY_WAS_CANCELLED")
 
 # Error name -> HTTP status, the same table ClickHouse's exceptionCodeToHTTPStatus uses;
 # keyed by name because chDB's text always carries the name. Anything unlisted is a 500.

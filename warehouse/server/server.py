@@ -19,10 +19,18 @@ from warehouse.server.config import ServerConfig
 from warehouse.server.dispatch import QueryDispatcher
 from warehouse.server.engine import ChdbEngine, ExecutionContext
 from warehouse.server.handler import WarehouseHttpServer
+from warehouse.server.heavy_statements import HeavyStatements
 from warehouse.server.query_cache import sized_by_body
+from warehouse.server.query_log import (
+    ServerLog,
+    SessionEvent,
+    SessionLogEntry,
+    now,
+    setup_statements,
+)
 from warehouse.server.row_policy import ShopRowPolicy
-from warehouse.server.sessions import SessionRegistry
-from warehouse.server.sqltext import StatementKind
+from warehouse.server.sessions import SessionRegistry, SessionState
+from warehouse.server.sqltext import InsertHead, StatementKind
 
 log = logging.getLogger("warehouse.server")
 
@@ -33,15 +41,22 @@ class WarehouseServer:
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
         config.data_path.mkdir(parents=True, exist_ok=True)
-        self.engine = ChdbEngine(str(config.data_path), config.database, config.engine_connections)
+        self.engine = ChdbEngine(
+            str(config.data_path), config.database, config.engine_connections,
+            HeavyStatements(config.heavy_statements),
+        )  # fmt: skip
         try:
+            for statement in setup_statements():
+                self.engine.execute(statement, StatementKind.WRITE, ExecutionContext())
+            self.server_log = ServerLog(self._write_log_rows)
             dispatcher = QueryDispatcher(
                 engine=self.engine,
                 users=UserDirectory({**config.shop_owners, config.user: config.password}),
-                sessions=SessionRegistry(),
+                sessions=SessionRegistry(on_end=self._session_ended),
                 policy=ShopRowPolicy(config.database, frozenset({config.user}), self._admin_query),
                 display_name=config.display_name,
                 cache=sized_by_body(config.query_cache_bytes),
+                server_log=self.server_log,
             )
             self._httpd = WarehouseHttpServer(
                 (config.host, config.port), dispatcher, config.keep_alive_timeout_seconds
@@ -51,6 +66,15 @@ class WarehouseServer:
             raise
         self._thread: threading.Thread | None = None
         self._stopped = False
+
+    def _write_log_rows(self, table: str, rows: bytes) -> None:
+        self.engine.insert(InsertHead(f"INSERT INTO {table}", "JSONEachRow", 0), [rows],
+                           ExecutionContext())  # fmt: skip
+
+    def _session_ended(self, state: SessionState) -> None:
+        self.server_log.session(
+            SessionLogEntry(SessionEvent.LOGOUT.value, now(), state.session_id, state.user)
+        )
 
     def _admin_query(
         self, sql: str, parameters: Mapping[str, str] | None = None
@@ -95,6 +119,7 @@ class WarehouseServer:
             self.config.data_path,
             self.config.database,
         )
+        self.server_log.start()
         self._httpd.serve_forever(poll_interval=0.2)
 
     def stop(self) -> None:
@@ -107,6 +132,7 @@ class WarehouseServer:
         self._httpd.server_close()
         if self._thread is not None:
             self._thread.join(timeout=10)
+        self.server_log.stop()  # writes what is left, while the engine is still open
         self.engine.close()
         log.info("stopped; chDB session closed")
 

@@ -38,13 +38,19 @@ class SessionState:
     database: str | None = None
     last_used: float = field(default_factory=time.monotonic)
     busy: bool = False
+    requests: int = 0  # served so far, this one included (1: the session was just opened)
 
 
 class SessionRegistry:
     """Thread-safe map of session id -> state, with expiry and one-request-at-a-time use."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.monotonic,
+        on_end: Callable[[SessionState], None] | None = None,
+    ) -> None:
         self._clock = clock
+        self._on_end = on_end  # told of each session closed or expired (the session log)
         self._lock = threading.Lock()
         self._sessions: dict[str, SessionState] = {}
 
@@ -71,6 +77,7 @@ class SessionRegistry:
                     SESSION_IS_LOCKED, f"Session {session_id} is locked by a concurrent client"
                 )
             state.busy = True
+            state.requests += 1
             state.timeout_seconds = timeout_seconds
         try:
             yield state
@@ -82,7 +89,9 @@ class SessionRegistry:
     def close(self, session_id: str) -> None:
         """Forget a session (`close_session=1`)."""
         with self._lock:
-            self._sessions.pop(session_id, None)
+            state = self._sessions.pop(session_id, None)
+            if state is not None and self._on_end is not None:
+                self._on_end(state)
 
     def __len__(self) -> int:
         with self._lock:
@@ -97,7 +106,9 @@ class SessionRegistry:
             if not state.busy and now - state.last_used > state.timeout_seconds
         ]
         for key in expired:
-            del self._sessions[key]
+            state = self._sessions.pop(key)
+            if self._on_end is not None:
+                self._on_end(state)
 
 
 def _parse_timeout(text: str | None) -> float:

@@ -20,9 +20,9 @@ mkdir -p "$WORK"
 if [ ! -x "$VENV/bin/pytest" ]; then
   python3.11 -m venv "$VENV"
   "$VENV/bin/pip" install -q clickhouse-connect==1.12.0 'urllib3>=1.26' aiohttp \
-    'sqlalchemy>=2.0,<3.0' 'alembic>=1.18' pyarrow pytest pytest-asyncio pytest-mock \
+    'sqlalchemy>=2.0,<3.0' 'alembic>=1.18' pytest pytest-asyncio pytest-mock \
     pytest-dotenv pytest-xdist 'numpy~=1.26.0' 'pandas>=2.0,<4.0' 'polars>=1.0' \
-    'backports.zstd>=1.3.0' lz4 'pyjwt[crypto]==2.10.1'
+    'backports.zstd>=1.3.0' lz4 'pyarrow<22' 'pyjwt[crypto]==2.10.1'
 fi
 # A copy of the tests beside an empty package folder name, so `import clickhouse_connect`
 # finds the installed wheel rather than the checkout's uncompiled sources.

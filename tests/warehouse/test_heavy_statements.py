@@ -84,7 +84,8 @@ def test_scans_take_turns_in_order_and_light_statements_pass() -> None:
     second.release.set()
     assert third.entered.wait(10)
     third.release.set()
-    third.join(10)
+    for holder in (first, second, third):
+        holder.join(10)
     assert gate.running() == 0
 
 
@@ -101,7 +102,8 @@ def test_explorers_never_take_every_lane() -> None:
     assert not second_explorer.entered.is_set()
     for holder in (explorer, second_explorer, screen):
         holder.release.set()
-    second_explorer.join(10)
+    for holder in (explorer, second_explorer, screen):
+        holder.join(10)
     assert gate.running() == 0
 
 

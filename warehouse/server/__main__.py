@@ -45,7 +45,7 @@ def parse_args(argv: list[str] | None = None) -> ServerConfig:
         type=_positive_int,
         default=default_slots(),
         help="scans (statements that read 10,000 rows or more last time) run at once; "
-        "others wait their turn (default: two per core, %(default)s)",
+        "others wait their turn (default: one more than the cores, %(default)s)",
     )
     parser.add_argument(
         "--query-cache-mb",

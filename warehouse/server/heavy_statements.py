@@ -1,4 +1,4 @@
-"""Statements that scan take turns, two per core; everything else starts at once.
+"""Statements that scan take turns, one more than there are cores; the rest start at once.
 
 With one engine connection per statement (config.py), a small query starts at once beside
 slow ones. Without more, 30 dashboard clients' scans would also all start at once and
@@ -10,8 +10,12 @@ last time it finished:
 
 - LIGHT: it read fewer than SCAN_ROWS rows (`SELECT 1`, health checks, `sleep()`, a
   lookup of a few rows), or it has not run yet. It starts at once.
-- SCAN: it read at least SCAN_ROWS rows. At most `slots` scans run at once (default: two
-  per core, see default_slots); the others wait in turn, before they take a connection.
+- SCAN: it read at least SCAN_ROWS rows. At most `slots` scans run at once (default: one
+  more than the cores, see default_slots); the others wait in turn, before they take a
+  connection. SCAN_ROWS is 1,000: a dashboard query that reads a few thousand rows of a
+  serving table still costs 10-30 ms of a core, and letting those past the queue made the
+  scans behind it wait longer (the 30-client p99 was 878-1,039 ms with 10,000 rows and
+  4 lanes, 531-553 with 1,000 and 3 lanes; 2 connections and no lanes gave 549-573).
   Under a load of many scans, everyone waits about as long, so the tail stays short.
 - LONG_SCAN: a scan that ran LONG_SECONDS or more (someone exploring a large table). At
   most `slots - 1` of them run at once (at least 1), so one lane always serves the
@@ -32,7 +36,7 @@ from collections.abc import Hashable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
-SCAN_ROWS = 10_000
+SCAN_ROWS = 1_000
 LONG_SECONDS = 1.0
 REMEMBERED = 4096  # statements whose last weight is kept (least recently run forgotten first)
 
@@ -46,10 +50,12 @@ class Weight(enum.Enum):
 
 
 def default_slots() -> int:
-    """Two scans per core: measured on 2 cores (warehouse_bench, 30 clients in the engine),
-    1 lane gave p50/p99 754/1,166 ms, 2 lanes 456/803, 4 lanes 408/688: a scan alone does
-    not keep every core busy, so two per core overlap one's waits with the other's work."""
-    return 2 * max(1, os.cpu_count() or 1)
+    """One scan per core and one more: a scan alone does not keep its core busy all the
+    time, and the extra lane overlaps those waits. Measured on 2 cores (warehouse_bench's
+    30 clients in the engine, warm, p50/p99 ms): 2 lanes 468/621 and 491/667, 3 lanes
+    372/531 and 402/553, 4 lanes 438/662 and 379/591; more lanes share the cores among
+    more scans at once, so each one, and the slowest most, takes longer."""
+    return max(1, os.cpu_count() or 1) + 1
 
 
 @dataclass

@@ -82,6 +82,9 @@ class ClickHouseSettings(_Section):
     # within this many seconds cost the engine one run. 0 turns it off. Serving tables are
     # rebuilt every 10-60 s, so a few seconds add little staleness.
     dashboard_cache_seconds: int = Field(default=5, ge=0)
+    # The outbound forecasts (warehouse/forecast) are remade this often by the stack's
+    # forecaster service: the hourly curve of today and 30 days per shop.
+    forecast_every_seconds: int = Field(default=900, ge=10)
 
     @property
     def url(self) -> str:

@@ -149,6 +149,26 @@ def _connector_ready(settings: Settings) -> bool:
     return any((directory / f"{stream}.json").exists() for stream in STREAMS)
 
 
+def _forecaster_command(settings: Settings) -> list[str]:
+    every = str(settings.clickhouse.forecast_every_seconds)
+    return [_python(settings, "core"), "-m", "erpbi", "warehouse", "forecast", "--every", every]
+
+
+def _forecast_written(settings: Settings) -> bool:
+    """Ready once a forecast is in the warehouse (the first run takes a few seconds)."""
+    from warehouse.client import connect
+
+    try:
+        client = connect(settings.clickhouse)
+        try:
+            count = client.query("SELECT count() FROM dws_outbound_forecast_hourly")
+            return int(count.result_rows[0][0]) > 0
+        finally:
+            client.close()
+    except Exception:  # noqa: BLE001 - not ready yet, whatever the reason
+        return False
+
+
 # --- Superset ------------------------------------------------------------------------------
 
 
@@ -224,6 +244,13 @@ SERVICES: tuple[Service, ...] = (
         command=_connector_command,
         ready=_connector_ready,
         listens=lambda s: f"pulls {s.jushuitan.base_url}",
+    ),
+    Service(
+        name="forecaster",
+        description="outbound forecasts (statsmodels) into the warehouse, every 15 minutes",
+        command=_forecaster_command,
+        ready=_forecast_written,
+        listens=lambda s: f"every {s.clickhouse.forecast_every_seconds} s to {s.clickhouse.url}",
     ),
     Service(
         name="superset",

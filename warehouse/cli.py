@@ -27,6 +27,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--apply-row-policies", action="store_true",
         help="create the per-shop row policies (a real ClickHouse server with access control)",
     )  # fmt: skip
+    forecast = actions.add_parser(
+        "forecast", help="make today's hourly and the next 30 days' outbound forecasts now"
+    )
+    forecast.add_argument(
+        "--every", type=float, default=None, metavar="SECONDS",
+        help="keep remaking them every SECONDS until stopped (a service)",
+    )  # fmt: skip
     explain = actions.add_parser(
         "explain-change", help="split a day's outbound amount change by shop, platform, category"
     )
@@ -36,6 +43,21 @@ def build_parser() -> argparse.ArgumentParser:
                          help="against the day before (dod) or 7 days before (wow)")  # fmt: skip
     explain.add_argument("--top", type=int, default=5, help="contributors shown per dimension")
     return parser
+
+
+def _forecast_forever(client: object, seconds: float) -> None:
+    """The forecaster service: remake the forecasts every ``seconds`` until SIGTERM/SIGINT."""
+    import logging
+    import signal
+    import threading
+
+    from warehouse.forecast import job as forecast_job
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    forecast_job.run_every(client, seconds, stop)
 
 
 def main(clickhouse: ClickHouseSettings, argv: Sequence[str]) -> int:
@@ -52,12 +74,24 @@ def main(clickhouse: ClickHouseSettings, argv: Sequence[str]) -> int:
         return 0
     from warehouse import access, explain, serving
     from warehouse.client import connect
+    from warehouse.forecast import job as forecast_job
 
     client = connect(clickhouse)
     try:
         if args.action == "refresh":
             views = serving.refresh_now(client)
             print(f"refreshed {len(views)} serving view(s): {', '.join(views)}")
+            run = forecast_job.run_once(client)
+            print(f"forecast for {run.today}: hourly {run.hourly_model}, "
+                  f"daily {run.daily_model or '-'} for {run.shops} shop(s)")  # fmt: skip
+        elif args.action == "forecast":
+            if args.every is None:
+                run = forecast_job.run_once(client)
+                print(f"forecast for {run.today}: hourly {run.hourly_model} "
+                      f"({run.hourly_total:,.2f} 元 in 24 h), daily {run.daily_model or '-'} "
+                      f"for {run.shops} shop(s)")  # fmt: skip
+            else:
+                _forecast_forever(client, args.every)
         elif args.action == "access":
             for owner, shops in access.owners(client).items():
                 print(f"{owner:<16} {', '.join(map(str, shops))}")

@@ -5,9 +5,14 @@ member of a dimension (a shop, a platform, a SKU category) contributes
 ``amount(D) - amount(B)`` of its own rows; the contributions of one dimension add up to
 the total change exactly, and ``share`` is each one's part of that total.
 
-Shop and platform split the outbound amount (pay_amount of confirmed documents);
-category splits the item amount (sale_amount of confirmed items), the only level where
-a category exists. Both read the DWS serving tables, so no FINAL is involved.
+Every split explains the same total: the catalogue's outbound amount (``outbound_amount``,
+pay_amount of confirmed documents by the day of io_date, GMT+8). Shop and platform read it
+from the DWS serving table. A category exists only on items, so each document's pay_amount
+is allocated to its items in proportion to their sale_amount (equally when every line is
+free), rounded to 0.0001 by cumulative differences so a document's shares add up to its
+pay_amount exactly; a confirmed document without item rows shows as ``(无商品明细)``.
+The category split reads the two days' documents and items from DWD with FINAL: it is an
+on-demand question (the CLI, the daily push), not a wall-screen query.
 """
 
 from __future__ import annotations
@@ -19,6 +24,12 @@ from typing import Any, Literal
 
 Comparison = Literal["dod", "wow"]
 BASE_OFFSET_DAYS = {"dod": 1, "wow": 7}
+DIMENSIONS = ("shop", "platform", "category")
+NO_ITEMS = "(无商品明细)"
+NO_CATEGORY = "(未分类)"
+AMOUNT_NOTE = (
+    "出库金额 = 已出库单据 pay_amount(按出库日期);类目拆分按商品行 sale_amount 比例分摊单据金额"
+)
 
 _BY_DOCUMENT = """
 SELECT '{dimension}' AS dimension, {member} AS member,
@@ -28,13 +39,47 @@ FROM dws_sale_out_hourly
 WHERE toDate(hour) IN ({{day:Date}}, {{base:Date}})
 GROUP BY {key}"""
 
-_BY_CATEGORY = """
-SELECT 'category' AS dimension, category AS member,
-       sumIf(amount, day = {base:Date}) AS base_amount,
-       sumIf(amount, day = {day:Date}) AS amount
-FROM dws_sale_out_item_daily
-WHERE day IN ({day:Date}, {base:Date})
-GROUP BY category"""
+# Documents of the two days, and their item lines with each line's allocation weight:
+# ``upto`` is the running weight up to and including the line, ``total`` the document's.
+_BY_CATEGORY = f"""
+SELECT 'category' AS dimension, member,
+       sumIf(allocated, day = {{base:Date}}) AS base_amount,
+       sumIf(allocated, day = {{day:Date}}) AS amount
+FROM (
+    SELECT documents.day AS day,
+           if(empty(lines.io_id), '{NO_ITEMS}',
+              if(empty(lines.category), '{NO_CATEGORY}', lines.category)) AS member,
+           if(empty(lines.io_id), documents.pay_amount,
+              toDecimal128(round(documents.pay_amount * lines.upto / lines.total, 4)
+                - round(documents.pay_amount * (lines.upto - lines.weight) / lines.total, 4), 4))
+             AS allocated
+    FROM (
+        SELECT io_id, toDate(ifNull(io_date, modified)) AS day,
+               toDecimal128(pay_amount, 4) AS pay_amount
+        FROM dwd_sale_out FINAL
+        WHERE status = 'Confirmed'
+          AND toDate(ifNull(io_date, modified)) IN ({{day:Date}}, {{base:Date}})
+    ) AS documents
+    LEFT JOIN (
+        SELECT io_id, category, weight,
+               sum(weight) OVER (PARTITION BY io_id ORDER BY ioi_id
+                                 ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS upto,
+               sum(weight) OVER (PARTITION BY io_id) AS total
+        FROM (
+            SELECT io_id, ioi_id, category,
+                   if(sum(sale) OVER (PARTITION BY io_id) > 0, sale, toDecimal128(1, 4)) AS weight
+            FROM (
+                SELECT io_id, ioi_id, category, toDecimal128(sale_amount, 4) AS sale
+                FROM dwd_sale_out_item FINAL
+                WHERE io_id IN (
+                    SELECT io_id FROM dwd_sale_out FINAL
+                    WHERE status = 'Confirmed'
+                      AND toDate(ifNull(io_date, modified)) IN ({{day:Date}}, {{base:Date}}))
+            )
+        )
+    ) AS lines ON lines.io_id = documents.io_id
+)
+GROUP BY member"""
 
 CONTRIBUTION_SQL = f"""
 SELECT dimension, member, base_amount, amount, amount - base_amount AS change,
@@ -52,7 +97,7 @@ UNION ALL
 {_BY_CATEGORY}
 )
 ORDER BY dimension, abs(change) DESC, member
-SETTINGS prefer_column_name_to_alias = 1"""
+SETTINGS prefer_column_name_to_alias = 1, do_not_merge_across_partitions_select_final = 1"""
 
 
 @dataclass(frozen=True)
@@ -81,8 +126,8 @@ def render(day: date, comparison: Comparison, rows: list[Contribution], top: int
     """A short text report: per dimension, the total change and the biggest contributors."""
     base = base_day(day, comparison)
     lines = [f"outbound amount {day} vs {base} ({'day' if comparison == 'dod' else 'week'} over "
-             f"{'day' if comparison == 'dod' else 'week'})"]  # fmt: skip
-    for dimension in ("shop", "platform", "category"):
+             f"{'day' if comparison == 'dod' else 'week'})", AMOUNT_NOTE]  # fmt: skip
+    for dimension in DIMENSIONS:
         members = [row for row in rows if row.dimension == dimension]
         if not members:
             continue

@@ -190,7 +190,7 @@ class ErpEngine:
         self.counts[name] = self.counts.get(name, 0) + 1
 
     def _promotion_active(self, at: datetime) -> bool:
-        return any(promotion.active(at) for promotion in self.promotions)
+        return self.curve.in_promotion(at) or any(p.active(at) for p in self.promotions)
 
     def place_order(self, at: datetime) -> dict[str, Any]:
         rng, store = self.rng, self.store

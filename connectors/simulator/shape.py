@@ -1,10 +1,15 @@
 """How many orders arrive when: the seasonal shape, the daily curve, promotions.
 
-The rate is ``base orders/hour x month factor x hour factor``, both factors averaging 1,
-so the configured base is the year's average hourly rate. The year rises from January
-to a July peak and falls from August (the reference data's shape); a day has a night
-trough and an evening peak. A promotion replaces the curve with its own flat rate (up
-to the 50,000 orders/hour of the reference case's peak).
+The rate is ``base orders/hour x month factor x weekday factor x hour factor``, each
+factor averaging 1, so the configured base is the year's average hourly rate. The year
+rises from January to a July peak and falls from August (the reference data's shape); the
+week is busier from Friday to Sunday; a day has a night trough and an evening peak.
+
+Promotions come two ways. The merchant's own calendar (PROMOTION_CALENDAR: 618, 双11,
+双12 and a brand day on the 8th of every month) multiplies the curve on those days, so
+history has the spikes a forecast must not mistake for ordinary demand. A promotion
+started through the control API replaces the curve with its own flat rate (up to the
+50,000 orders/hour of the reference case's peak). Orders of either kind are labelled 大促.
 
 Arrivals form a Poisson process with a rate that is constant within each minute;
 memorylessness makes restarting the draw at every minute boundary exact.
@@ -22,8 +27,24 @@ _HOUR = [
     0.45, 0.28, 0.16, 0.10, 0.08, 0.10, 0.22, 0.45, 0.75, 0.98, 1.10, 1.15,
     1.12, 1.05, 1.08, 1.10, 1.08, 1.05, 1.12, 1.35, 1.70, 1.85, 1.55, 0.95,
 ]  # fmt: skip
+_WEEKDAY = [0.94, 0.92, 0.95, 0.97, 1.05, 1.12, 1.05]  # Monday first
 MONTH_FACTORS = [value * 12 / sum(_MONTH) for value in _MONTH]
+WEEKDAY_FACTORS = [value * 7 / sum(_WEEKDAY) for value in _WEEKDAY]
 HOUR_FACTORS = [value * 24 / sum(_HOUR) for value in _HOUR]
+# (month, day) -> demand multiplier on that calendar day; day 0 = every month's 8th.
+PROMOTION_CALENDAR: dict[tuple[int, int], float] = {
+    (6, 18): 4.0,  # 618
+    (11, 11): 5.0,  # 双11
+    (12, 12): 2.5,  # 双12
+    (0, 8): 1.8,  # monthly brand day
+}
+
+
+def calendar_promotion(moment: datetime) -> float:
+    """The calendar's multiplier for ``moment``'s day (1.0 on an ordinary day)."""
+    return PROMOTION_CALENDAR.get(
+        (moment.month, moment.day), PROMOTION_CALENDAR.get((0, moment.day), 1.0)
+    )
 STEP = timedelta(minutes=1)
 
 RateFunction = Callable[[datetime], float]
@@ -49,7 +70,16 @@ class DemandCurve:
     def factor(self, moment: datetime) -> float:
         if not self.follow_curve:
             return 1.0
-        return MONTH_FACTORS[moment.month - 1] * HOUR_FACTORS[moment.hour]
+        return (
+            MONTH_FACTORS[moment.month - 1]
+            * WEEKDAY_FACTORS[moment.weekday()]
+            * HOUR_FACTORS[moment.hour]
+            * calendar_promotion(moment)
+        )
+
+    def in_promotion(self, moment: datetime) -> bool:
+        """A calendar promotion day (only when the curve is followed)."""
+        return self.follow_curve and calendar_promotion(moment) > 1.0
 
     def rate(self, moment: datetime, promotions: list[Promotion] | None = None) -> float:
         """Orders per hour at ``moment``; the latest active promotion wins."""

@@ -28,6 +28,7 @@ from test_inventory_slice import poll
 from common.settings import PROJECT_ROOT, Settings
 from connectors.simulator.control import SimulatorControl
 from warehouse import serving
+from warehouse.forecast import job as forecast_job
 from warehouse.metrics.catalogue import METRICS, metric_views
 from warehouse.metrics.views import BUSINESS_TODAY
 
@@ -114,6 +115,7 @@ def settled_snapshot(
     serving.refresh_now(warehouse)
     for view in serving.refreshable_views(warehouse):
         warehouse.command(f"SYSTEM STOP VIEW {view}")
+    forecast_job.run_once(warehouse)  # from the held serving tables, as the forecaster does
     if fact_versions(erp_facts(erp)) != fact_versions(facts):
         for view in serving.refreshable_views(warehouse):
             warehouse.command(f"SYSTEM START VIEW {view}")

@@ -11,7 +11,8 @@ from warehouse.metrics.model import Family
 
 DWS_TABLES = {"dws_inventory_current", "dws_sku_sales", "dws_sale_out_hourly",
               "dws_sale_out_pending", "dws_sale_out_item_daily", "dws_refund_daily",
-              "dws_refund_item_daily", "dws_received_daily", "dws_sku_aftersale_daily"}  # fmt: skip
+              "dws_refund_item_daily", "dws_received_daily", "dws_sku_aftersale_daily",
+              "dws_outbound_forecast_hourly", "dws_outbound_forecast_daily"}  # fmt: skip
 
 
 def test_the_catalogue_has_at_least_42_metrics_in_every_family() -> None:

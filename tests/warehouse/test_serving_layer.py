@@ -66,6 +66,10 @@ def landed(warehouse: Client) -> Client:
         document("SV-2", SHOP_1, "测试甲", DAY_A, "Confirmed", "50", 1),
         document("SV-3", SHOP_1, "测试甲", DAY_B, "Confirmed", "300", 1),
         document("SV-4", SHOP_2, "测试乙", DAY_B, "Confirmed", "80", 1),
+        # Two lines of two categories and a gift, paid 100 for 130 of goods (a discount):
+        # the document's 100 is allocated 60 : 40 : 0 by line amount.
+        document("SV-5", SHOP_2, "测试乙", DAY_B, "Confirmed", "100", 1),
+        document("SV-6", SHOP_2, "测试乙", DAY_B, "Confirmed", "10", 1),  # no item rows landed
     ])  # fmt: skip
     # An older version arriving after the newer one must not win.
     insert(
@@ -76,6 +80,9 @@ def landed(warehouse: Client) -> Client:
         item("SV-2", SHOP_1, DAY_A, "测试类目二", "50", 1),
         item("SV-3", SHOP_1, DAY_B, "测试类目一", "300", 1),
         item("SV-4", SHOP_2, DAY_B, "测试类目二", "80", 1),
+        item("SV-5", SHOP_2, DAY_B, "测试类目一", "78", 1),
+        item("SV-5", SHOP_2, DAY_B, "测试类目二", "52", 1) | {"ioi_id": "SV-5-2"},
+        item("SV-5", SHOP_2, DAY_B, "测试类目三", "0", 1) | {"ioi_id": "SV-5-3"},  # a gift
     ])  # fmt: skip
     serving.refresh_now(warehouse)
     return warehouse
@@ -103,17 +110,40 @@ def test_dashboard_views_answer_what_final_answers_without_final(landed: Client)
 
 def test_change_is_split_into_contributions_that_add_up(landed: Client) -> None:
     rows = [row for row in explain.contributions(landed, DAY_B, "dod")
-            if row.member.startswith(("99000", "测试"))]  # fmt: skip
+            if row.member.startswith(("99000", "测试", explain.NO_ITEMS))]  # fmt: skip
     by_member = {(row.dimension, row.member): row for row in rows}
     shop_1 = by_member[("shop", f"{SHOP_1} 店{SHOP_1}")]
     shop_2 = by_member[("shop", f"{SHOP_2} 店{SHOP_2}")]
     assert (shop_1.base_amount, shop_1.amount, shop_1.change) == (170, 300, 130)
-    assert (shop_2.base_amount, shop_2.amount, shop_2.change) == (0, 80, 80)
+    assert (shop_2.base_amount, shop_2.amount, shop_2.change) == (0, 190, 190)
     assert by_member[("platform", "测试甲")].change == 130
-    assert by_member[("category", "测试类目一")].change == 180  # 300 - 120
-    assert by_member[("category", "测试类目二")].change == 30  # 80 - 50
+    # SV-5's 100 allocated 78 : 52 : 0 -> 60, 40 and 0; SV-6 has no item rows.
+    assert by_member[("category", "测试类目一")].change == 300 + 60 - 120
+    assert by_member[("category", "测试类目二")].change == 80 + 40 - 50
+    assert by_member[("category", "测试类目三")].change == 0
+    assert by_member[("category", explain.NO_ITEMS)].change == 10
     report = explain.render(DAY_B, "dod", rows)
     assert "by shop" in report and "by category" in report
+
+
+def test_every_split_explains_the_catalogue_outbound_amount(landed: Client) -> None:
+    """Shop, platform and category each add up to the catalogue's outbound amount of both
+    days, to the cent, although item amounts differ from document amounts."""
+    rows = explain.contributions(landed, DAY_B, "dod")
+    totals = {
+        dimension: (
+            sum(row.base_amount for row in rows if row.dimension == dimension),
+            sum(row.amount for row in rows if row.dimension == dimension),
+        )
+        for dimension in explain.DIMENSIONS
+    }
+    catalogue = landed.query(
+        "SELECT sumIf(outbound_amount, day = {base:Date}), "
+        "sumIf(outbound_amount, day = {day:Date}) FROM metric_outbound_daily "
+        "WHERE day IN ({base:Date}, {day:Date})",
+        parameters={"day": DAY_B, "base": DAY_A},
+    ).result_rows[0]
+    assert set(totals.values()) == {tuple(catalogue)}, totals
 
 
 def months_ago(months: int) -> date:

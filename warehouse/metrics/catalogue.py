@@ -102,8 +102,13 @@ METRICS: tuple[Metric, ...] = (
        ratio("sum(this_day.amount) - sum(previous_week.amount)", "sum(previous_week.amount)"),
        "(amount of the day - amount 7 days before) / amount 7 days before", "%"),
     _m("outbound_forecast_amount", "今日预测出库金额", OUT, v.OUTBOUND_FORECAST,
-       "toFloat64(sum(pay_amount)) / 7", "mean outbound amount of this hour of day over the previous 7 days",
-       "元"),
+       "sum(amount)", "forecast outbound amount of this hour today: MSTL (daily and weekly "
+       "seasons) + damped Holt on the log of 8 weeks of hours, promotion hours replaced; "
+       "the mean of this hour over the last 7 days with under two weeks of history", "元"),
+    _m("outbound_forecast_daily_amount", "预测日出库金额", OUT, v.OUTBOUND_FORECAST_DAILY,
+       "sum(amount)", "forecast outbound amount of the day per shop, up to 30 days ahead: "
+       "Holt-Winters (damped trend, weekday season) on the log of 16 weeks of days, "
+       "promotion days replaced", "元"),
     _m("outbound_pending_documents", "待出库单数", OUT, v.OUTBOUND_BACKLOG, "count()",
        "documents in WaitConfirm / OuterConfirming", "单"),
     _m("outbound_pending_age_hours", "待出库最长等待", OUT, v.OUTBOUND_BACKLOG,

@@ -95,11 +95,22 @@ OUTBOUND_TREND = MetricView(
 
 OUTBOUND_FORECAST = MetricView(
     name="metric_outbound_forecast",
-    description="Today's 24 h forecast: per hour of day, the mean of the previous 7 days.",
+    description="Today's 24 h forecast per hour of day (statsmodels MSTL + Holt, "
+    "remade every 15 minutes from the hours before today; see warehouse/forecast).",
     grain=(("hour_of_day", "toHour(hour)"),),
-    source="dws_sale_out_hourly",
-    sources=("dws_sale_out_hourly",),
-    where=f"toDate(hour) BETWEEN {BUSINESS_TODAY} - 7 AND {BUSINESS_TODAY} - 1",
+    source="dws_outbound_forecast_hourly",
+    sources=("dws_outbound_forecast_hourly",),
+    where=f"toDate(hour) = {BUSINESS_TODAY}",
+)
+
+OUTBOUND_FORECAST_DAILY = MetricView(
+    name="metric_outbound_forecast_daily",
+    description="Outbound amount forecast per shop for today and the next 29 days "
+    "(statsmodels Holt-Winters with a weekday season, from the days before today).",
+    grain=(("day", "day"), ("shop_id", "shop_id")),
+    source="dws_outbound_forecast_daily",
+    sources=("dws_outbound_forecast_daily",),
+    where=f"day >= {BUSINESS_TODAY}",
 )
 
 OUTBOUND_BACKLOG = MetricView(

@@ -15,7 +15,7 @@ from connectors.simulator.catalog import generate
 from connectors.simulator.documents import REASON_SHARE
 from connectors.simulator.engine import ErpEngine, TrafficSettings
 from connectors.simulator.server import build_business
-from connectors.simulator.shape import DemandCurve, arrival_times
+from connectors.simulator.shape import WEEKDAY_FACTORS, DemandCurve, arrival_times
 from connectors.simulator.store import ErpStore
 from connectors.simulator.tables import AFTERSALE_TYPES
 
@@ -159,3 +159,25 @@ def test_thirty_thousand_skus_generate_whole() -> None:
     """The large-merchant benchmark's catalog (its generation time is in benchmarks/)."""
     catalog = generate(1, 30_000, 4, NOW)
     assert len(catalog.skus) == 30_000 and len(catalog.inventory) == 120_000
+
+
+def test_weekends_are_busier_and_calendar_promotions_spike_and_are_labelled() -> None:
+    """The history a forecast learns from: Saturday above Tuesday, 双11 about five ordinary
+    days, and every order of a promotion day labelled 大促."""
+    curve = DemandCurve(100)
+    tuesday = datetime(2026, 9, 15, 12, tzinfo=BEIJING)
+    saturday = tuesday + timedelta(days=4)
+    assert saturday.weekday() == 5 and curve.rate(saturday) > 1.15 * curve.rate(tuesday)
+    assert WEEKDAY_FACTORS[5] == max(WEEKDAY_FACTORS)
+    singles_day = datetime(2026, 11, 11, 12, tzinfo=BEIJING)  # a Wednesday, as is the 4th
+    assert curve.rate(singles_day) == pytest.approx(5 * curve.rate(singles_day - timedelta(days=7)))
+    assert curve.in_promotion(singles_day) and not curve.in_promotion(tuesday)
+    store, _ = build_business(
+        SETTINGS, TrafficSettings(backfill_days=2, orders_per_hour=60),
+        now=datetime(2026, 11, 12, 6, tzinfo=BEIJING),
+    )  # fmt: skip
+    labelled = Counter(
+        (row["created"][:10], row["labels"] == "大促") for row in store.rows("outbound")
+    )
+    assert labelled[("2026-11-11", True)] > 0 and labelled[("2026-11-11", False)] == 0
+    assert labelled[("2026-11-10", False)] > 0 and labelled[("2026-11-10", True)] == 0

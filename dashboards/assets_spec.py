@@ -31,7 +31,7 @@ class MetricSpec(_Spec):
 class DatasetSpec(_Spec):
     table_name: str
     schema_name: str = Field(alias="schema")
-    sql: str
+    sql: str | None  # None: a physical dataset (a table or view of that name)
     description: str = ""
     main_dttm_col: str | None = None
     cache_timeout: int | None = None
@@ -41,12 +41,16 @@ class DatasetSpec(_Spec):
 
 class ChartSpec(_Spec):
     name: str  # unique across all screens: provisioning finds charts by name
-    viz_type: Literal["big_number_total", "table", "echarts_timeseries_bar"]
+    viz_type: Literal[
+        "big_number_total", "table", "echarts_timeseries_bar", "echarts_timeseries_line"
+    ]
     dataset: str
     metric: str | None = None  # big_number_total
     metrics: list[str] = Field(default_factory=list)  # table, bar
     groupby: list[str] = Field(default_factory=list)  # table
-    x_axis: str | None = None  # bar
+    x_axis: str | None = None  # bar, line
+    where: str = ""  # a SQL filter on the dataset's rows (e.g. today only)
+    order_desc: bool = True  # bar and table: biggest first; false: along the x axis
     subheader: str = ""
     row_limit: int = 100
     description: str = ""
@@ -64,8 +68,8 @@ class ChartSpec(_Spec):
             raise ValueError(f"chart {self.name!r}: big_number_total needs `metric`")
         if self.viz_type != "big_number_total" and not self.metrics:
             raise ValueError(f"chart {self.name!r}: {self.viz_type} needs `metrics`")
-        if self.viz_type == "echarts_timeseries_bar" and not self.x_axis:
-            raise ValueError(f"chart {self.name!r}: echarts_timeseries_bar needs `x_axis`")
+        if self.viz_type.startswith("echarts_timeseries") and not self.x_axis:
+            raise ValueError(f"chart {self.name!r}: {self.viz_type} needs `x_axis`")
         return self
 
 
@@ -99,7 +103,11 @@ class Assets(_Spec):
 
 
 def load_assets(assets_dir: Path = ASSETS_DIR) -> Assets:
-    datasets = {}
+    """The screens, the hand-written datasets, and one dataset per metric view of the
+    catalogue (dashboards.catalogue_datasets); a file of the same name wins."""
+    from dashboards.catalogue_datasets import catalogue_datasets
+
+    datasets = catalogue_datasets()
     for path in sorted((assets_dir / "datasets").glob("*.yaml")):
         spec = DatasetSpec.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
         datasets[spec.table_name] = spec

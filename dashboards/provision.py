@@ -104,7 +104,8 @@ def ensure_database(client: SupersetClient, settings: Settings) -> int:
 
 
 def ensure_dataset(client: SupersetClient, database_id: int, spec: DatasetSpec) -> int:
-    """Virtual dataset over the spec's SQL, with zh-CN column labels and saved metrics."""
+    """The dataset (virtual over the spec's SQL, or physical on a table or view of its
+    name), with zh-CN column labels and saved metrics."""
     found = [
         row
         for row in client.find("dataset", table_name=spec.table_name)
@@ -112,8 +113,9 @@ def ensure_dataset(client: SupersetClient, database_id: int, spec: DatasetSpec) 
     ]
     if found:
         dataset_id = int(found[0]["id"])
-        client.put(f"/api/v1/dataset/{dataset_id}", {"sql": spec.sql})
-        client.put(f"/api/v1/dataset/{dataset_id}/refresh", {})  # sync columns with the SQL
+        if spec.sql is not None:
+            client.put(f"/api/v1/dataset/{dataset_id}", {"sql": spec.sql})
+        client.put(f"/api/v1/dataset/{dataset_id}/refresh", {})  # sync columns with the source
     else:
         dataset_id = int(
             client.post(
@@ -122,8 +124,8 @@ def ensure_dataset(client: SupersetClient, database_id: int, spec: DatasetSpec) 
                     "database": database_id,
                     "schema": spec.schema_name,
                     "table_name": spec.table_name,
-                    "sql": spec.sql,
-                },
+                }
+                | ({"sql": spec.sql} if spec.sql is not None else {}),
             )["id"]
         )
     current = client.get(f"/api/v1/dataset/{dataset_id}")["result"]

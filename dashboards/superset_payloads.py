@@ -7,6 +7,7 @@ the position tree places charts on the 12-column grid. Pure functions, no I/O.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from dashboards.assets_spec import ChartSpec, DashboardSpec, DatasetSpec
@@ -25,13 +26,40 @@ def _adhoc_metric(dataset: DatasetSpec, name: str) -> JsonObject:
     }
 
 
+def _filters(chart: ChartSpec) -> list[JsonObject]:
+    if not chart.where:
+        return []
+    return [{
+        "expressionType": "SQL",
+        "clause": "WHERE",
+        "sqlExpression": chart.where,
+        "filterOptionName": "filter_" + hashlib.sha1(chart.where.encode()).hexdigest()[:10],
+    }]  # fmt: skip
+
+
+def _orderby(chart: ChartSpec, metrics: list[Any]) -> list[Any]:
+    """Lines run along their x axis; bars and tables put the biggest first."""
+    if chart.viz_type == "echarts_timeseries_line" or not chart.order_desc:
+        return [[chart.x_axis, True]]
+    return [[metrics[0], not chart.order_desc]]
+
+
+def _x_axis_kind(chart: ChartSpec, dataset: DatasetSpec) -> JsonObject:
+    """Days run on a time axis (labelled 月-日, one bar or point a day); anything else
+    (a shop, an hour of the day) is a category, each value labelled as it is."""
+    if chart.x_axis == dataset.main_dttm_col:
+        return {"xAxisForceCategorical": False, "time_grain_sqla": "P1D",
+                "x_axis_time_format": "%m-%d", "tooltipTimeFormat": "%Y-%m-%d"}  # fmt: skip
+    return {"xAxisForceCategorical": True}
+
+
 def chart_form_data(chart: ChartSpec, dataset: DatasetSpec, dataset_id: int) -> JsonObject:
     """The chart's ``params``: what the explore view would save for it."""
     metrics = [_adhoc_metric(dataset, name) for name in chart.metric_names]
     form: JsonObject = {
         "datasource": f"{dataset_id}__table",
         "viz_type": chart.viz_type,
-        "adhoc_filters": [],
+        "adhoc_filters": _filters(chart),
         "row_limit": chart.row_limit,
     }
     if chart.viz_type == "big_number_total":
@@ -59,16 +87,33 @@ def chart_form_data(chart: ChartSpec, dataset: DatasetSpec, dataset_id: int) -> 
             include_search=False,
             table_timestamp_format="smart_date",
         )
+    elif chart.viz_type == "echarts_timeseries_line":  # one line per metric over the x axis
+        form.update(
+            x_axis=chart.x_axis,
+            **_x_axis_kind(chart, dataset),
+            metrics=metrics,
+            groupby=[],
+            x_axis_sort_asc=True,
+            show_legend=True,
+            legendOrientation="top",
+            rich_tooltip=True,
+            markerEnabled=True,
+            markerSize=4,
+            y_axis_format="SMART_NUMBER",
+            zoomable=False,
+        )
     else:  # echarts_timeseries_bar with a categorical x axis
         form.update(
             x_axis=chart.x_axis,
             metrics=metrics,
             groupby=[],
             orientation="vertical",
-            x_axis_sort=metrics[0]["label"],
-            x_axis_sort_asc=False,
+            # biggest first, or (order_desc: false) along the x axis, e.g. days in order
+            x_axis_sort=metrics[0]["label"] if chart.order_desc else chart.x_axis,
+            x_axis_sort_asc=not chart.order_desc,
+            **_x_axis_kind(chart, dataset),
             show_value=True,
-            show_legend=False,
+            show_legend=len(metrics) > 1,
             rich_tooltip=True,
             truncate_metric=True,
             xAxisLabelRotation=45,
@@ -84,14 +129,14 @@ def chart_query_context(chart: ChartSpec, form: JsonObject, dataset_id: int) -> 
     columns: list[Any] = []
     if chart.viz_type == "table":
         columns = list(chart.groupby)
-    elif chart.viz_type == "echarts_timeseries_bar":
+    elif chart.viz_type.startswith("echarts_timeseries"):
         columns = [chart.x_axis]
     query: JsonObject = {
         "columns": columns,
         "metrics": metrics,
-        "orderby": [[metrics[0], False]] if columns else [],
+        "orderby": _orderby(chart, metrics) if columns else [],
         "filters": [],
-        "extras": {"having": "", "where": ""},
+        "extras": {"having": "", "where": f"({chart.where})" if chart.where else ""},
         "row_limit": chart.row_limit,
         "series_limit": 0,
         "order_desc": True,

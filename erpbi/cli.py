@@ -80,8 +80,14 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("file", type=Path, help="a .csv or .xlsx file; headers in English or 中文")
 
     commands.add_parser(
+        "dashboards",
+        help="dashboards: provision the screens into Superset, check them in a browser",
+        add_help=False,
+        prefix_chars="\0",
+    ).add_argument("dashboards_args", nargs=argparse.REMAINDER)
+    commands.add_parser(
         "warehouse",
-        help="warehouse: migrate, metrics, refresh, serving-status, explain-change",
+        help="warehouse: migrate, metrics, refresh, forecast, serving-status, explain-change",
         add_help=False,
         prefix_chars="\0",
     ).add_argument("warehouse_args", nargs=argparse.REMAINDER)
@@ -266,6 +272,12 @@ def _warehouse(settings: Settings, args: argparse.Namespace) -> int:
     return warehouse_main(settings.clickhouse, list(args.warehouse_args))
 
 
+def _dashboards(settings: Settings, args: argparse.Namespace) -> int:
+    from dashboards.cli import main as dashboards_main
+
+    return dashboards_main(settings, list(args.dashboards_args))
+
+
 COMMANDS = {
     "up": _up,
     "down": _down,
@@ -277,4 +289,5 @@ COMMANDS = {
     "dims": _dims,
     "simulator": _simulator,
     "warehouse": _warehouse,
+    "dashboards": _dashboards,
 }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -38,7 +39,7 @@ def test_every_chart_fits_the_twelve_column_grid(assets: Assets) -> None:
 
 
 def test_chart_payloads_use_zh_labels_and_dataset(assets: Assets) -> None:
-    board = assets.dashboards[0]
+    board = next(b for b in assets.dashboards if b.slug == "inventory-overview")
     dataset = assets.datasets["dws_inventory_latest"]
     for chart in board.charts:
         form = chart_form_data(chart, dataset, dataset_id=7)
@@ -108,3 +109,44 @@ def test_env_and_server_command_stay_on_loopback(tmp_path: Path) -> None:
     else:  # superset run
         assert command[command.index("-h") + 1] == "127.0.0.1"
     assert not superset_service.is_healthy(settings, timeout_seconds=0.5)
+
+
+def test_every_metric_view_is_a_dataset_with_the_catalogue_metrics(assets: Assets) -> None:
+    """An operator drags catalogue metrics by their zh-CN names onto a chart: every metric
+    view is a physical dataset (RLS by shop_id applies to it directly) whose saved metrics
+    are the catalogue's, each description naming its catalogue metric."""
+    from dashboards.catalogue_datasets import ROLLUPS, is_additive
+    from warehouse.metrics.catalogue import METRICS, metric_views
+
+    for view in metric_views():
+        dataset = assets.datasets[view.name]
+        assert dataset.sql is None and dataset.schema_name == "erp"
+        for column in view.grain_columns:
+            assert re.search(r"[\u4e00-\u9fff]", dataset.columns[column]), (view.name, column)
+    for metric in METRICS:
+        saved = assets.datasets[metric.view.name].metrics[metric.name]
+        assert saved.label == metric.label
+        assert f"目录指标 {metric.name}" in saved.description
+        # a sum or count re-sums exactly; anything else says how it combines
+        assert is_additive(metric) != (metric.name in ROLLUPS), metric.name
+
+
+def test_every_screen_fits_a_1920x1080_wall(assets: Assets) -> None:
+    """Rows of charts stack up to at most 1,000 px (8 px a unit, margins included), so
+    nothing scrolls on the wall; the live screens refresh themselves."""
+    for board in assets.dashboards:
+        heights = {chart.row: chart.height for chart in board.charts}
+        assert sum(heights.values()) * 8 + 16 * len(heights) <= 1000, board.slug
+        assert board.refresh_seconds and board.refresh_seconds <= 60, board.slug
+    live = {board.slug: board.refresh_seconds for board in assets.dashboards}
+    assert live["promotion-live"] <= 30 and live["outbound-trend"] <= 30
+
+
+def test_chart_filters_reach_both_the_screen_and_the_data_api(assets: Assets) -> None:
+    board = next(b for b in assets.dashboards if b.slug == "outbound-trend")
+    chart = next(c for c in board.charts if c.name == "今日出库金额")
+    dataset = assets.datasets[chart.dataset]
+    form = chart_form_data(chart, dataset, 7)
+    assert form["adhoc_filters"][0]["sqlExpression"] == chart.where
+    context = chart_query_context(chart, form, 7)
+    assert context["queries"][0]["extras"]["where"] == f"({chart.where})"

@@ -20,10 +20,15 @@ def stack_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     run_dir: Path = tmp_path_factory.mktemp("e2e") / "run"
     return isolated_settings(
         run_dir,
-        # Three days at 40 orders/h: returns received and a backlog exist for the metric
-        # suite, and the quota-bound initial load stays at one day's worth of documents.
-        simulator={"sku_count": 1000, "warehouse_count": 2, "backfill_days": 3,
-                   "orders_per_hour": 40},
+        # Nine days at 13 orders/h: returns received and a backlog exist for the metric
+        # suite, the screens' week-over-week has its base day, and the quota-bound initial
+        # load stays at one day's worth of documents (as three days at 40/h did).
+        simulator={
+            "sku_count": 1000,
+            "warehouse_count": 2,
+            "backfill_days": 9,
+            "orders_per_hour": 13,
+        },
         flink={"checkpoint_interval_ms": 2000},
     )
 

@@ -1,6 +1,6 @@
 """The metric catalogue against an independent Python computation, through the whole stack.
 
-Scenario: the e2e stack's ERP (fixed seed, three days of orders with their after-sales,
+Scenario: the e2e stack's ERP (fixed seed, nine days of orders with their after-sales,
 returns received and a backlog still waiting to ship, 1,000 SKUs in 2 warehouses) plus a
 shop sheet giving every shop an owner and a platform fee rate. Once the warehouse holds the
 ERP's latest version of every record, the serving views are refreshed and every metric

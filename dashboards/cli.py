@@ -1,0 +1,66 @@
+"""`erpbi dashboards ...`: put the screens into Superset, and look at them as a viewer does."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+
+from common.settings import Settings
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="erpbi dashboards", description=__doc__)
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    actions.add_parser(
+        "provision", help="create or update the connection, datasets, charts and screens"
+    )
+    check = actions.add_parser(
+        "check",
+        help="open every screen in headless Chromium at 1920x1080 and save screenshots",
+    )
+    check.add_argument("slugs", nargs="*", help="only these screens (default: all)")
+    check.add_argument("--out", type=Path, default=None,
+                       help="screenshot folder (default: <run>/artifacts/screens)")  # fmt: skip
+    return parser
+
+
+def main(settings: Settings, argv: Sequence[str]) -> int:
+    args = build_parser().parse_args(list(argv))
+    if args.action == "provision":
+        from dashboards.provision import provision
+
+        result = provision(settings)
+        screens = ", ".join(result.dashboard_ids)
+        print(f"{len(result.dataset_ids)} datasets, {len(result.chart_ids)} charts, "
+              f"{len(result.dashboard_ids)} screens: {screens}")  # fmt: skip
+        return 0
+    out = args.out or settings.paths.run_dir / "artifacts" / "screens"
+    return _check(settings, args.slugs, out)
+
+
+def _check(settings: Settings, slugs: list[str], out: Path) -> int:
+    """Exit 1 when a screen has an error, an empty chart, a scroll bar or a blank picture."""
+    from dashboards import wall_check
+    from dashboards.assets_spec import load_assets
+
+    superset = settings.superset
+    failed = 0
+    with wall_check.headless_chromium() as driver:
+        wall_check.log_in(driver, superset.url, superset.admin_user,
+                          superset.admin_password.get_secret_value())  # fmt: skip
+        for board in load_assets().dashboards:
+            if slugs and board.slug not in slugs:
+                continue
+            report = wall_check.open_screen(driver, superset.url, board.slug, len(board.charts))
+            path = wall_check.save(report, out, board.slug)
+            problems = [f"错误 {report.errors}" if report.errors else "",
+                        f"无数据 {report.empty}" if report.empty else "",
+                        f"需要滚动 ({report.scroll_height}px)" if report.needs_scrolling else "",
+                        "空白截图" if report.blank else ""]  # fmt: skip
+            problems = [problem for problem in problems if problem]
+            failed += bool(problems)
+            verdict = "; ".join(problems) or "ok"
+            print(f"{board.title:<10} {report.charts:>2} 图 {report.seconds_to_render:5.1f} s  "
+                  f"{verdict}  {path}")  # fmt: skip
+    return 1 if failed else 0

@@ -1,0 +1,184 @@
+"""Look at a big screen the way its viewer does: a real headless Chromium at 1920x1080.
+
+Used by the browser tests (and the screenshot pushes to come). It logs in through
+Superset's own login form as the given user (so row-level security applies), opens a
+dashboard in wall mode (``standalone=2``: no nav bar, no title bar), waits until every
+chart has left its loading state, and reports what a person would see: how many charts
+rendered, which show an error or an empty state, whether the page needs scrolling, and a
+PNG of the screen, with a check that it is not blank.
+
+Selenium with Debian's ``chromium`` + ``chromium-driver`` (one source package, so driver
+and browser versions always match; Playwright expects its own downloaded Chromium build,
+which cannot be fetched here). Chinese glyphs need ``fonts-noto-cjk``; bootstrap installs
+all three.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from selenium.webdriver.remote.webdriver import WebDriver
+
+WIDTH, HEIGHT = 1920, 1080
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+CHART = '[data-test="chart-grid-component"]'
+LOADING = '[data-test="loading-indicator"], .loading'
+EMPTY = '[data-test="empty-state"]'
+# Superset shows a failed query as an Ant Design error alert inside the chart holder.
+ERROR = '.ant-alert-error, [data-test="error-tooltip"], .alert-danger'
+
+
+class WallCheckError(RuntimeError):
+    """The screen could not be opened or did not finish rendering."""
+
+
+@dataclass
+class ScreenReport:
+    url: str
+    charts: int
+    errors: list[str] = field(default_factory=list)  # chart titles (or texts) with an error
+    empty: list[str] = field(default_factory=list)  # chart titles showing an empty state
+    scroll_height: int = 0
+    seconds_to_render: float = 0.0
+    png: bytes = b""
+    distinct_colours: int = 0
+
+    @property
+    def needs_scrolling(self) -> bool:
+        return self.scroll_height > HEIGHT
+
+    @property
+    def blank(self) -> bool:
+        """A grey or white page: a real screen has text, numbers and charts in many shades."""
+        return self.distinct_colours < 32
+
+
+def browser_available() -> bool:
+    return shutil.which(CHROMIUM) is not None and shutil.which(CHROMEDRIVER) is not None
+
+
+@contextmanager
+def headless_chromium() -> Iterator[WebDriver]:
+    """A Chromium at 1920x1080, offline (no background networking), cleaned up on exit."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--hide-scrollbars", "--lang=zh-CN",
+                 f"--window-size={WIDTH},{HEIGHT}"):  # fmt: skip
+        options.add_argument(flag)
+    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+    try:
+        # The window includes the browser's own bars: make the page itself 1920x1080.
+        driver.execute_cdp_cmd(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": WIDTH, "height": HEIGHT, "deviceScaleFactor": 1, "mobile": False},
+        )
+        yield driver
+    finally:
+        driver.quit()
+
+
+def log_in(driver: WebDriver, base_url: str, username: str, password: str) -> None:
+    """Superset's login form, as a person fills it in."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as until
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.get(f"{base_url}/login/")
+    wait = WebDriverWait(driver, 60)
+    wait.until(until.presence_of_element_located((By.ID, "username"))).send_keys(username)
+    driver.find_element(By.ID, "password").send_keys(password)
+    driver.find_element(By.CSS_SELECTOR, '[data-test="login-button"]').click()
+    wait.until(lambda d: "/login" not in d.current_url)
+
+
+def open_screen(driver: WebDriver, base_url: str, slug: str, expected_charts: int,
+                timeout: float = 90.0) -> ScreenReport:  # fmt: skip
+    """Open ``/superset/dashboard/<slug>/?standalone=2`` and wait for every chart."""
+    from selenium.webdriver.common.by import By
+
+    url = f"{base_url}/superset/dashboard/{slug}/?standalone=2"
+    started = time.monotonic()
+    driver.get(url)
+    deadline = started + timeout
+    while True:
+        charts = driver.find_elements(By.CSS_SELECTOR, CHART)
+        loading = driver.find_elements(By.CSS_SELECTOR, LOADING)
+        if len(charts) >= expected_charts and not loading and _every_chart_drew(driver):
+            break
+        if time.monotonic() > deadline:
+            raise WallCheckError(
+                f"{url}: {len(charts)} of {expected_charts} charts, {len(loading)} still "
+                f"loading after {timeout:.0f} s"
+            )
+        time.sleep(0.1)
+    png = _settled_screenshot(driver, deadline)
+    report = ScreenReport(url=url, charts=len(charts),
+                          seconds_to_render=time.monotonic() - started)  # fmt: skip
+    for chart in charts:
+        title = chart.text.split("\n")[0][:40]
+        if chart.find_elements(By.CSS_SELECTOR, ERROR):
+            report.errors.append(title or chart.text[:80])
+        if chart.find_elements(By.CSS_SELECTOR, EMPTY):
+            report.empty.append(title)
+    report.scroll_height = int(
+        driver.execute_script(
+            "return Math.max(document.documentElement.scrollHeight, document.body.scrollHeight)"
+        )
+    )
+    report.png = png
+    report.distinct_colours = distinct_colours(report.png)
+    return report
+
+
+def _settled_screenshot(driver: WebDriver, deadline: float) -> bytes:
+    """A screenshot once two taken 0.3 s apart are the same: ECharts draws its lines and
+    bars in over about a second, and a picture taken meanwhile is half a chart."""
+    previous = driver.get_screenshot_as_png()
+    while time.monotonic() < deadline:
+        time.sleep(0.3)
+        current = driver.get_screenshot_as_png()
+        if current == previous:
+            return current
+        previous = current
+    raise WallCheckError("the screen kept changing: no settled picture before the deadline")
+
+
+def _every_chart_drew(driver: WebDriver) -> bool:
+    """Every chart holder has drawn something: a canvas or svg (ECharts), a table, or a
+    big number; an error or empty state counts as drawn (it is reported, not waited on)."""
+    return bool(
+        driver.execute_script(
+            f"""return Array.from(document.querySelectorAll('{CHART}')).every(c =>
+                c.querySelector('canvas, svg, table, .header-line, {ERROR}, {EMPTY}'))"""
+        )
+    )
+
+
+def distinct_colours(png: bytes) -> int:
+    """How many colours a downscaled screenshot has (a blank page has a handful)."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(png)) as image:
+        small = image.convert("RGB").resize((240, 135))
+        pixels = getattr(small, "get_flattened_data", small.getdata)()  # Pillow >= 12.1
+        return len(set(pixels))
+
+
+def save(report: ScreenReport, folder: Path, name: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.png"
+    path.write_bytes(report.png)
+    return path

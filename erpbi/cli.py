@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from common.settings import Settings, load_settings
 from erpbi import stack
@@ -65,12 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     jobs = commands.add_parser("jobs", help="Flink jobs: deploy, status, cancel")
     jobs.add_argument("action", choices=["deploy", "status", "cancel"])
 
-    commands.add_parser(
-        "simulator",
-        help="drive the ERP simulator (stock, promotions, faults, traffic)",
-        add_help=False,
-        prefix_chars="\0",
-    ).add_argument("simulator_args", nargs=argparse.REMAINDER)
+    _delegated(
+        commands, "simulator", "drive the ERP simulator (stock, promotions, faults, traffic)"
+    )
 
     dims = commands.add_parser("dims", help="dimension data users maintain")
     dims_actions = dims.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -79,19 +77,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     load.add_argument("file", type=Path, help="a .csv or .xlsx file; headers in English or 中文")
 
-    commands.add_parser(
+    _delegated(
+        commands,
         "dashboards",
-        help="dashboards: provision the screens into Superset, check them in a browser",
-        add_help=False,
-        prefix_chars="\0",
-    ).add_argument("dashboards_args", nargs=argparse.REMAINDER)
-    commands.add_parser(
+        "dashboards: provision the screens into Superset, check them in a browser",
+    )
+    _delegated(
+        commands,
         "warehouse",
-        help="warehouse: migrate, metrics, refresh, forecast, serving-status, explain-change",
-        add_help=False,
-        prefix_chars="\0",
-    ).add_argument("warehouse_args", nargs=argparse.REMAINDER)
+        "warehouse: migrate, metrics, refresh, forecast, serving-status, explain-change",
+    )
     return parser
+
+
+def _delegated(commands: Any, name: str, help_text: str) -> None:
+    """A command whose arguments, --help included, go whole to its stage's own parser
+    (``<name>_args``)."""
+    commands.add_parser(name, help=help_text, add_help=False, prefix_chars="\0").add_argument(
+        f"{name}_args", nargs=argparse.REMAINDER
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

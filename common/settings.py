@@ -47,6 +47,12 @@ class PathsSettings(_Section):
     def data_dir(self) -> Path:
         return self.run_dir / "data"
 
+    @property
+    def shop_owner_logins(self) -> Path:
+        """Shop owners' warehouse logins (owner -> password), mode 0600: read by the
+        single-machine warehouse server and by Superset's connection mutator."""
+        return self.run_dir / "config" / "clickhouse" / "shop_owners.json"
+
     def venv_python(self, name: str) -> Path:
         return self.cache_dir / "venvs" / name / "bin" / "python"
 

@@ -34,6 +34,15 @@ def main(settings: Settings, argv: Sequence[str]) -> int:
         screens = ", ".join(result.dashboard_ids)
         print(f"{len(result.dataset_ids)} datasets, {len(result.chart_ids)} charts, "
               f"{len(result.dashboard_ids)} screens: {screens}")  # fmt: skip
+        if result.access:
+            access = result.access
+            print(f"店铺负责人: {len(access.logins)} 个登录 ({', '.join(access.logins) or '无'}), "
+                  f"行级权限覆盖 {len(access.shop_datasets)} 个数据集")  # fmt: skip
+            if access.without_password:
+                print(f"  未配置密码、未建登录: {', '.join(access.without_password)} "
+                      "(在 clickhouse.shop_owners 中配置)")  # fmt: skip
+            if access.deactivated:
+                print(f"  已停用(不在店铺表中): {', '.join(access.deactivated)}")
         return 0
     out = args.out or settings.paths.run_dir / "artifacts" / "screens"
     return _check(settings, args.slugs, out)

@@ -13,14 +13,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml  # type: ignore[import-untyped]
+
 from common.settings import Settings
 from dashboards.assets_spec import (
     ASSETS_DIR,
     Assets,
+    ChartSpec,
     DashboardSpec,
     DatasetSpec,
     load_assets,
 )
+from dashboards.shop_owner_access import AccessResult, provision_shop_owners
 from dashboards.superset_client import JsonObject, SupersetApiError, SupersetClient
 from dashboards.superset_payloads import chart_form_data, chart_query_context, dashboard_layout
 
@@ -58,6 +62,7 @@ class ProvisionResult:
     dataset_ids: dict[str, int] = field(default_factory=dict)
     dashboard_ids: dict[str, int] = field(default_factory=dict)  # by slug
     chart_ids: dict[str, int] = field(default_factory=dict)  # by chart name
+    access: AccessResult | None = None
 
 
 def provision(
@@ -67,13 +72,31 @@ def provision(
     assets = load_assets(assets_dir)
     client = client or SupersetClient.login(settings.superset)
     result = ProvisionResult(database_id=ensure_database(client, settings))
+    theme_id = ensure_theme(client, load_theme(assets_dir))
     for name, dataset in assets.datasets.items():
         result.dataset_ids[name] = ensure_dataset(client, result.database_id, dataset)
     for board in assets.dashboards:
-        dashboard_id, chart_ids = ensure_dashboard(client, board, assets, result.dataset_ids)
+        dashboard_id, chart_ids = ensure_dashboard(
+            client, board, assets, result.dataset_ids, theme_id
+        )
         result.dashboard_ids[board.slug] = dashboard_id
         result.chart_ids.update(chart_ids)
+    result.access = provision_shop_owners(
+        client, settings, assets, result.dataset_ids, sheet_owners(settings)
+    )
     return result
+
+
+def sheet_owners(settings: Settings) -> list[str]:
+    """Owners in the shop sheet, as the warehouse's ``shop_access`` has them now."""
+    from warehouse.access import owners
+    from warehouse.client import connect
+
+    client = connect(settings.clickhouse)
+    try:
+        return sorted(owners(client))
+    finally:
+        client.close()
 
 
 def ensure_database(client: SupersetClient, settings: Settings) -> int:
@@ -101,6 +124,22 @@ def ensure_database(client: SupersetClient, settings: Settings) -> int:
         client.put(f"/api/v1/database/{database_id}", payload)
         return database_id
     return int(client.post("/api/v1/database/", payload)["id"])
+
+
+def load_theme(assets_dir: Path = ASSETS_DIR) -> JsonObject:
+    """The wall screens' theme: ``themes/big_screen.yaml`` (name + Ant Design tokens)."""
+    return dict(yaml.safe_load((assets_dir / "themes" / "big_screen.yaml").read_text("utf-8")))
+
+
+def ensure_theme(client: SupersetClient, theme: JsonObject) -> int:
+    """Create the theme, or leave it as a Superset user last edited it (a theme is the
+    one piece of the screens people are invited to tune in the UI)."""
+    found = client.find("theme", theme_name=theme["theme_name"])
+    if found:
+        return int(found[0]["id"])
+    payload = {"theme_name": theme["theme_name"],
+               "json_data": json.dumps(theme["json_data"], ensure_ascii=False)}  # fmt: skip
+    return int(client.post("/api/v1/theme/", payload)["id"])
 
 
 def ensure_dataset(client: SupersetClient, database_id: int, spec: DatasetSpec) -> int:
@@ -176,8 +215,23 @@ def _merged_metrics(metrics: list[JsonObject], spec: DatasetSpec) -> list[JsonOb
     return out
 
 
+def chart_description(chart: ChartSpec, dataset: DatasetSpec) -> str:
+    """What the chart's info icon says: its own text, else which metrics (and, for the
+    catalogue's, which catalogue metric) each number is."""
+    if chart.description:
+        return chart.description
+    return ";".join(
+        f"{dataset.metrics[name].label}:{dataset.metrics[name].description or name}"
+        for name in chart.metric_names
+    )
+
+
 def ensure_dashboard(
-    client: SupersetClient, board: DashboardSpec, assets: Assets, dataset_ids: dict[str, int]
+    client: SupersetClient,
+    board: DashboardSpec,
+    assets: Assets,
+    dataset_ids: dict[str, int],
+    theme_id: int | None = None,
 ) -> tuple[int, dict[str, int]]:
     """The screen by slug, its charts by name, then the layout that places them."""
     try:
@@ -204,7 +258,7 @@ def ensure_dashboard(
             "query_context": json.dumps(
                 chart_query_context(chart, form, dataset_id), ensure_ascii=False
             ),
-            "description": chart.description,
+            "description": chart_description(chart, assets.datasets[chart.dataset]),
             "dashboards": [dashboard_id],
         }
         found = client.find("chart", slice_name=chart.name)
@@ -220,6 +274,7 @@ def ensure_dashboard(
             "slug": board.slug,
             "published": True,
             "css": board.css,
+            "theme_id": theme_id,
             "position_json": json.dumps(dashboard_layout(board, chart_ids), ensure_ascii=False),
             "json_metadata": json.dumps(
                 {
@@ -242,12 +297,14 @@ def chart_data(
     chart_name: str,
     force: bool = True,
     client: SupersetClient | None = None,
+    labels_client: SupersetClient | None = None,
 ) -> list[dict[str, Any]]:
     """Rows of a saved chart, as its saved query context computes them.
 
     ``force`` bypasses Superset's result cache so the rows are current. Metric keys are
     the zh-CN labels of the assets; dimension columns are relabelled with the dataset's
-    zh-CN column labels (``category`` -> ``类目``).
+    zh-CN column labels (``category`` -> ``类目``), read through ``labels_client`` when
+    ``client`` is a viewer who may run the chart but not read datasets (a shop owner).
     """
     client = client or SupersetClient.login(settings.superset)
     found = client.find("chart", slice_name=chart_name)
@@ -258,10 +315,11 @@ def chart_data(
         f"/api/v1/chart/{chart_id}/data/", format="json", type="full", force=str(force).lower()
     )
     rows: list[dict[str, Any]] = [row for query in body["result"] for row in query["data"]]
-    form = json.loads(client.get(f"/api/v1/chart/{chart_id}")["result"]["params"] or "{}")
+    chart = (labels_client or client).get(f"/api/v1/chart/{chart_id}")["result"]
+    form = json.loads(chart["params"] or "{}")
     dataset_id = int(str(form.get("datasource", "0__table")).split("__")[0])
     if not dataset_id:
         return rows
-    columns = client.get(f"/api/v1/dataset/{dataset_id}")["result"]["columns"]
+    columns = (labels_client or client).get(f"/api/v1/dataset/{dataset_id}")["result"]["columns"]
     labels = {c["column_name"]: c["verbose_name"] for c in columns if c.get("verbose_name")}
     return [{labels.get(key, key): value for key, value in row.items()} for row in rows]

@@ -9,6 +9,9 @@ Superset imports this file inside its own virtualenv, where the project's packag
 - ``ERPBI_SUPERSET_DATABASE_URI`` (optional): another metadata DB, e.g. Postgres in
   docker-compose.
 - ``ERPBI_SUPERSET_DATA_CACHE_SECONDS`` (optional, default 10): chart result cache TTL.
+- ``ERPBI_SUPERSET_WAREHOUSE_LOGINS`` (optional): path of the shop owners' warehouse
+  logins (JSON owner -> password, mode 0600); a shop owner's queries run under their own
+  warehouse login, so the warehouse's per-shop filter stands behind Superset's RLS.
 
 Everything here is loopback-only and offline: no example data, no telemetry pixel,
 no map tiles or web fonts from the internet (the CSP only allows ``'self'``).
@@ -46,6 +49,39 @@ GUEST_TOKEN_JWT_SECRET = _secret_key
 # Two Supersets on 127.0.0.1 (dev and a test run) would otherwise overwrite each other's
 # cookie in the same browser: cookies are scoped by host, not port.
 SESSION_COOKIE_NAME = "erpbi_superset_session"
+
+# ---------------------------------------------------------------------------
+# A shop owner's queries run under their own warehouse login (a second wall behind RLS)
+# ---------------------------------------------------------------------------
+_LOGINS_PATH = os.environ.get("ERPBI_SUPERSET_WAREHOUSE_LOGINS", "")
+_logins_read: dict[str, object] = {"mtime": None, "logins": {}}
+
+
+def _warehouse_logins() -> dict[str, str]:
+    """owner -> warehouse password, re-read when the file changes; {} without a file."""
+    try:
+        mtime = os.stat(_LOGINS_PATH).st_mtime_ns if _LOGINS_PATH else None
+    except OSError:
+        mtime = None
+    if mtime != _logins_read["mtime"]:
+        logins: dict[str, str] = {}
+        if mtime is not None:
+            import json
+
+            with open(_LOGINS_PATH, encoding="utf-8") as handle:
+                logins = {str(k): str(v) for k, v in json.load(handle).items()}
+        _logins_read.update(mtime=mtime, logins=logins)
+    return _logins_read["logins"]  # type: ignore[return-value]
+
+
+def DB_CONNECTION_MUTATOR(uri, params, username, security_manager, source):  # type: ignore[no-untyped-def]  # noqa: N802, ANN001, ANN201
+    """Superset calls this for every connection it opens to run a query; ``username``
+    is the viewer. A viewer with a warehouse login of that name connects as it."""
+    password = _warehouse_logins().get(username or "")
+    if password and uri.drivername.startswith("clickhouse"):
+        uri = uri.set(username=username, password=password)
+    return uri, params
+
 
 # ---------------------------------------------------------------------------
 # Features: dashboards on a wall, nothing embedded, no background workers yet

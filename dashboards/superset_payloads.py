@@ -8,37 +8,96 @@ the position tree places charts on the 12-column grid. Pure functions, no I/O.
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Any
 
-from dashboards.assets_spec import ChartSpec, DashboardSpec, DatasetSpec
+from dashboards.assets_spec import (
+    CHART_ID_REFERENCE,
+    ChartSpec,
+    DashboardSpec,
+    DatasetSpec,
+    FormatRule,
+)
 
 JsonObject = dict[str, Any]
+WAN = 10_000
+# Superset 6's colour tokens: red = act now, amber = watch, green = fine (bi-notes.md).
+RULE_COLORS = {"red": "colorError", "amber": "colorWarning", "green": "colorSuccess"}
 
 
-def _adhoc_metric(dataset: DatasetSpec, name: str) -> JsonObject:
+def metric_label(chart: ChartSpec, dataset: DatasetSpec, name: str) -> str:
+    label = dataset.metrics[name].label
+    return f"{label}(万元)" if chart.in_wan else label
+
+
+def _adhoc_metric(chart: ChartSpec, dataset: DatasetSpec, name: str) -> JsonObject:
     metric = dataset.metrics[name]
+    expression = f"({metric.expression}) / {WAN}" if chart.in_wan else metric.expression
     return {
         "expressionType": "SQL",
-        "sqlExpression": metric.expression,
-        "label": metric.label,
+        "sqlExpression": expression,
+        "label": metric_label(chart, dataset, name),
         "hasCustomLabel": True,
         "optionName": f"metric_{name}",
     }
 
 
-def _filters(chart: ChartSpec) -> list[JsonObject]:
-    if not chart.where:
-        return []
-    return [{
+def _sql_filter(clause: str, sql: str) -> JsonObject:
+    return {
         "expressionType": "SQL",
-        "clause": "WHERE",
-        "sqlExpression": chart.where,
-        "filterOptionName": "filter_" + hashlib.sha1(chart.where.encode()).hexdigest()[:10],
-    }]  # fmt: skip
+        "clause": clause,
+        "sqlExpression": sql,
+        "filterOptionName": "filter_" + hashlib.sha1(sql.encode()).hexdigest()[:10],
+    }
+
+
+def _filters(chart: ChartSpec) -> list[JsonObject]:
+    where = [_sql_filter("WHERE", chart.where)] if chart.where else []
+    return where + ([_sql_filter("HAVING", chart.having)] if chart.having else [])
+
+
+def _formatting(chart: ChartSpec, dataset: DatasetSpec) -> list[JsonObject]:
+    """Conditional formatting rules, each in one solid colour. A rule names a column or a
+    metric of the chart; a big number's rules apply to its metric."""
+
+    def column(rule: FormatRule) -> str:
+        name = rule.column or chart.metric_names[0]
+        return metric_label(chart, dataset, name) if name in dataset.metrics else name
+
+    return [
+        {"colorScheme": RULE_COLORS[rule.color], "operator": rule.operator,
+         "targetValue": rule.value, "column": column(rule), "useGradient": False}
+        for rule in chart.formatting
+    ]  # fmt: skip
+
+
+def _column_config(chart: ChartSpec, dataset: DatasetSpec) -> JsonObject:
+    """A table shows each metric in the metric's own number format (ad-hoc metrics
+    otherwise fall back to Superset's default, e.g. a rate as 0.0725 not 7.3%)."""
+    return {
+        metric_label(chart, dataset, name): {
+            "d3NumberFormat": ",.2f" if chart.in_wan else dataset.metrics[name].d3format
+        }
+        for name in chart.metric_names
+        if dataset.metrics[name].d3format != "SMART_NUMBER"
+    }
+
+
+def _order_pairs(chart: ChartSpec) -> list[tuple[str, bool]]:
+    """A rows table's ``order_by``: ("cover_days", True) for "cover_days", False for "... desc"."""
+    pairs = []
+    for item in chart.order_by:
+        column, _, direction = item.partition(" ")
+        pairs.append((column, direction.strip().lower() != "desc"))
+    return pairs
 
 
 def _orderby(chart: ChartSpec, metrics: list[Any]) -> list[Any]:
     """Lines run along their x axis; bars and tables put the biggest first."""
+    if chart.is_row_table:
+        return [list(pair) for pair in _order_pairs(chart)]
+    if chart.viz_type in ("table", "pie", "country_map"):
+        return [[metrics[0], not chart.order_desc]]
     if chart.viz_type == "echarts_timeseries_line" or not chart.order_desc:
         return [[chart.x_axis, True]]
     return [[metrics[0], not chart.order_desc]]
@@ -55,7 +114,7 @@ def _x_axis_kind(chart: ChartSpec, dataset: DatasetSpec) -> JsonObject:
 
 def chart_form_data(chart: ChartSpec, dataset: DatasetSpec, dataset_id: int) -> JsonObject:
     """The chart's ``params``: what the explore view would save for it."""
-    metrics = [_adhoc_metric(dataset, name) for name in chart.metric_names]
+    metrics = [_adhoc_metric(chart, dataset, name) for name in chart.metric_names]
     form: JsonObject = {
         "datasource": f"{dataset_id}__table",
         "viz_type": chart.viz_type,
@@ -66,10 +125,49 @@ def chart_form_data(chart: ChartSpec, dataset: DatasetSpec, dataset_id: int) -> 
         form.update(
             metric=metrics[0],
             subheader=chart.subheader,
-            header_font_size=0.5,
+            header_font_size=0.3 if chart.timestamp else 0.5,
             subheader_font_size=0.15,
-            y_axis_format=dataset.metrics[chart.metric_names[0]].d3format,
-            time_format="smart_date",
+            y_axis_format=",.2f" if chart.in_wan else dataset.metrics[chart.metric].d3format,
+            time_format="%m-%d %H:%M:%S" if chart.timestamp else "smart_date",
+            force_timestamp_formatting=chart.timestamp,
+            conditional_formatting=_formatting(chart, dataset),
+        )
+    elif chart.viz_type == "pie":
+        form.update(
+            metric=metrics[0],
+            groupby=chart.groupby,
+            sort_by_metric=True,
+            show_labels=True,
+            label_type="percent",
+            labels_outside=True,
+            show_legend=True,
+            legendOrientation="bottom",
+            donut=True,
+            number_format="SMART_NUMBER",
+            date_format="smart_date",
+        )
+    elif chart.viz_type == "country_map":
+        form.update(
+            select_country="china",
+            entity=chart.groupby[0],
+            metric=metrics[0],
+            number_format=",d",
+            linear_color_scheme="superset_seq_1",
+        )
+    elif chart.is_row_table:  # rows as they are, e.g. a plan to download
+        form.update(
+            query_mode="raw",
+            groupby=[],
+            metrics=[],
+            all_columns=chart.columns,
+            order_by_cols=[json.dumps([column, asc], ensure_ascii=False)
+                           for column, asc in _order_pairs(chart)],  # fmt: skip
+            server_pagination=False,
+            page_length=100,
+            include_search=False,
+            show_cell_bars=False,
+            conditional_formatting=_formatting(chart, dataset),
+            table_timestamp_format="smart_date",
         )
     elif chart.viz_type == "table":
         form.update(
@@ -80,11 +178,13 @@ def chart_form_data(chart: ChartSpec, dataset: DatasetSpec, dataset_id: int) -> 
             percent_metrics=[],
             order_by_cols=[],
             timeseries_limit_metric=metrics[0],
-            order_desc=True,
+            order_desc=chart.order_desc,
             server_page_length=20,
-            show_cell_bars=True,
+            show_cell_bars=not chart.formatting,
+            column_config=_column_config(chart, dataset),
             color_pn=True,
             include_search=False,
+            conditional_formatting=_formatting(chart, dataset),
             table_timestamp_format="smart_date",
         )
     elif chart.viz_type == "echarts_timeseries_line":  # one line per metric over the x axis
@@ -125,9 +225,11 @@ def chart_form_data(chart: ChartSpec, dataset: DatasetSpec, dataset_id: int) -> 
 
 def chart_query_context(chart: ChartSpec, form: JsonObject, dataset_id: int) -> JsonObject:
     """The saved query context: what ``/api/v1/chart/{id}/data/`` runs (API, pushes)."""
-    metrics = [form["metric"]] if chart.viz_type == "big_number_total" else form["metrics"]
+    metrics = [form["metric"]] if "metric" in form else form["metrics"]
     columns: list[Any] = []
-    if chart.viz_type == "table":
+    if chart.is_row_table:
+        columns = list(chart.columns)
+    elif chart.viz_type in ("table", "pie", "country_map"):
         columns = list(chart.groupby)
     elif chart.viz_type.startswith("echarts_timeseries"):
         columns = [chart.x_axis]
@@ -136,7 +238,8 @@ def chart_query_context(chart: ChartSpec, form: JsonObject, dataset_id: int) -> 
         "metrics": metrics,
         "orderby": _orderby(chart, metrics) if columns else [],
         "filters": [],
-        "extras": {"having": "", "where": f"({chart.where})" if chart.where else ""},
+        "extras": {"having": f"({chart.having})" if chart.having else "",
+                   "where": f"({chart.where})" if chart.where else ""},  # fmt: skip
         "row_limit": chart.row_limit,
         "series_limit": 0,
         "order_desc": True,
@@ -155,9 +258,15 @@ def chart_query_context(chart: ChartSpec, form: JsonObject, dataset_id: int) -> 
     }
 
 
+def markdown_text(text: str, chart_ids: dict[str, int]) -> str:
+    """The block's text with every ``{chart_id:NAME}`` replaced by that chart's id."""
+    return CHART_ID_REFERENCE.sub(lambda match: str(chart_ids[match.group(1)]), text)
+
+
 def dashboard_layout(board: DashboardSpec, chart_ids: dict[str, int]) -> JsonObject:
-    """Superset's v2 position tree: ROOT > GRID > one ROW per ``row`` > CHARTs."""
-    rows = sorted({chart.row for chart in board.charts})
+    """Superset's v2 position tree: ROOT > GRID > one ROW per ``row`` > CHARTs, then the
+    row's MARKDOWN blocks."""
+    rows = sorted({item.row for item in [*board.charts, *board.markdown]})
     layout: JsonObject = {
         "DASHBOARD_VERSION_KEY": "v2",
         "ROOT_ID": {"type": "ROOT", "id": "ROOT_ID", "children": ["GRID_ID"]},
@@ -171,21 +280,16 @@ def dashboard_layout(board: DashboardSpec, chart_ids: dict[str, int]) -> JsonObj
     }
     for row in rows:
         row_id = f"ROW-{row}"
-        members = [chart for chart in board.charts if chart.row == row]
-        layout[row_id] = {
-            "type": "ROW",
-            "id": row_id,
-            "children": [f"CHART-{chart_ids[chart.name]}" for chart in members],
-            "parents": ["ROOT_ID", "GRID_ID"],
-            "meta": {"background": "BACKGROUND_TRANSPARENT"},
-        }
-        for chart in members:
+        parents = ["ROOT_ID", "GRID_ID", row_id]
+        children: list[str] = []
+        for chart in (chart for chart in board.charts if chart.row == row):
             chart_key = f"CHART-{chart_ids[chart.name]}"
+            children.append(chart_key)
             layout[chart_key] = {
                 "type": "CHART",
                 "id": chart_key,
                 "children": [],
-                "parents": ["ROOT_ID", "GRID_ID", row_id],
+                "parents": parents,
                 "meta": {
                     "chartId": chart_ids[chart.name],
                     "sliceName": chart.name,
@@ -193,4 +297,24 @@ def dashboard_layout(board: DashboardSpec, chart_ids: dict[str, int]) -> JsonObj
                     "height": chart.height,
                 },
             }
+        for index, block in enumerate(board.markdown):
+            if block.row != row:
+                continue
+            key = f"MARKDOWN-{board.slug}-{index}"
+            children.append(key)
+            layout[key] = {
+                "type": "MARKDOWN",
+                "id": key,
+                "children": [],
+                "parents": parents,
+                "meta": {"width": block.width, "height": block.height,
+                         "code": markdown_text(block.text, chart_ids)},  # fmt: skip
+            }
+        layout[row_id] = {
+            "type": "ROW",
+            "id": row_id,
+            "children": children,
+            "parents": ["ROOT_ID", "GRID_ID"],
+            "meta": {"background": "BACKGROUND_TRANSPARENT"},
+        }
     return layout

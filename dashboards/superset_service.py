@@ -84,6 +84,8 @@ def superset_env(settings: Settings, inherit: bool = True) -> dict[str, str]:
             "PYTHONUNBUFFERED": "1",
             "ERPBI_SUPERSET_ADMIN_USER": superset.admin_user,
             "ERPBI_SUPERSET_ADMIN_PASSWORD": superset.admin_password.get_secret_value(),
+            # a path, not the secrets: owners' queries run under their warehouse login
+            "ERPBI_SUPERSET_WAREHOUSE_LOGINS": str(settings.paths.shop_owner_logins),
         }
     )
     return base

@@ -63,7 +63,7 @@ def _clickhouse_command(settings: Settings) -> list[str]:
 
 def _write_shop_owners(settings: Settings) -> Path:
     """Shop owners' warehouse logins, in a file only this user can read (never on argv)."""
-    path = settings.paths.run_dir / "config" / "clickhouse" / "shop_owners.json"
+    path = settings.paths.shop_owner_logins
     path.parent.mkdir(parents=True, exist_ok=True)
     path.touch(mode=0o600)
     path.chmod(0o600)

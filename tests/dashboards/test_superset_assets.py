@@ -34,21 +34,64 @@ def test_assets_define_inventory_overview_with_final(assets: Assets) -> None:
 
 def test_every_chart_fits_the_twelve_column_grid(assets: Assets) -> None:
     for board in assets.dashboards:
-        for row in {chart.row for chart in board.charts}:
-            assert sum(c.width for c in board.charts if c.row == row) <= 12
+        items = [*board.charts, *board.markdown]
+        for row in {item.row for item in items}:
+            assert sum(item.width for item in items if item.row == row) <= 12, board.slug
 
 
 def test_chart_payloads_use_zh_labels_and_dataset(assets: Assets) -> None:
-    board = next(b for b in assets.dashboards if b.slug == "inventory-overview")
-    dataset = assets.datasets["dws_inventory_latest"]
-    for chart in board.charts:
+    for chart in (chart for board in assets.dashboards for chart in board.charts):
+        dataset = assets.datasets[chart.dataset]
         form = chart_form_data(chart, dataset, dataset_id=7)
         context = chart_query_context(chart, form, dataset_id=7)
         assert form["datasource"] == "7__table"
         assert context["datasource"] == {"id": 7, "type": "table"}
         labels = [m["label"] for m in context["queries"][0]["metrics"]]
-        assert labels == [dataset.metrics[name].label for name in chart.metric_names]
+        expected = [dataset.metrics[name].label for name in chart.metric_names]
+        if chart.in_wan:  # amounts in 万元: the label says so, the SQL divides
+            expected = [f"{label}(万元)" for label in expected]
+            assert all(m["sqlExpression"].endswith("/ 10000")
+                       for m in context["queries"][0]["metrics"])  # fmt: skip
+        assert labels == expected, chart.name
         json.dumps(context)  # must be serialisable as sent
+
+
+def test_every_screen_says_how_fresh_its_data_is(assets: Assets) -> None:
+    for board in assets.dashboards:
+        fresh = [c for c in board.charts if c.timestamp and c.dataset == "serving_freshness"]
+        assert len(fresh) == 1, board.slug
+        form = chart_form_data(fresh[0], assets.datasets["serving_freshness"], 1)
+        assert form["force_timestamp_formatting"] is True
+        assert form["time_format"] == "%m-%d %H:%M:%S"
+
+
+def test_conditional_formatting_names_the_metric_as_the_table_shows_it(assets: Assets) -> None:
+    board = next(b for b in assets.dashboards if b.slug == "aftersale-monitor")
+    chart = next(c for c in board.charts if c.name == "售后率TOP10 SKU")
+    form = chart_form_data(chart, assets.datasets[chart.dataset], 3)
+    assert form["conditional_formatting"] == [
+        {"colorScheme": "colorError", "operator": ">", "targetValue": 0.05, "column": "SKU售后率",
+         "useGradient": False}
+    ]
+    assert form["column_config"]["SKU售后率"] == {"d3NumberFormat": ".1%"}
+    having = [f for f in form["adhoc_filters"] if f["clause"] == "HAVING"]
+    assert having[0]["sqlExpression"] == "sum(out_documents) >= 10"
+    context = chart_query_context(chart, form, 3)
+    assert context["queries"][0]["extras"]["having"] == "(sum(out_documents) >= 10)"
+
+
+def test_replenishment_plan_is_a_rows_table_with_a_download_link(assets: Assets) -> None:
+    board = next(b for b in assets.dashboards if b.slug == "inventory-alert")
+    chart = next(c for c in board.charts if c.name == "补货计划")
+    form = chart_form_data(chart, assets.datasets[chart.dataset], 5)
+    assert form["query_mode"] == "raw" and form["all_columns"][:2] == ["商品编码", "商品名称"]
+    context = chart_query_context(chart, form, 5)
+    assert context["queries"][0]["orderby"] == [["可售天数", True], ["可用数", True]]
+    chart_ids = {c.name: n for n, c in enumerate(board.charts, start=40)}
+    layout = dashboard_layout(board, chart_ids)
+    markdown = [v for v in layout.values() if isinstance(v, dict) and v["type"] == "MARKDOWN"]
+    assert f"/api/v1/chart/{chart_ids['补货计划']}/data/?format=csv" in markdown[0]["meta"]["code"]
+    assert markdown[0]["id"] in layout["ROW-1"]["children"]
 
 
 def test_layout_places_every_chart_once(assets: Assets) -> None:
@@ -135,7 +178,9 @@ def test_every_screen_fits_a_1920x1080_wall(assets: Assets) -> None:
     """Rows of charts stack up to at most 1,000 px (8 px a unit, margins included), so
     nothing scrolls on the wall; the live screens refresh themselves."""
     for board in assets.dashboards:
-        heights = {chart.row: chart.height for chart in board.charts}
+        heights: dict[int, int] = {}
+        for item in [*board.charts, *board.markdown]:
+            heights[item.row] = max(heights.get(item.row, 0), item.height)
         assert sum(heights.values()) * 8 + 16 * len(heights) <= 1000, board.slug
         assert board.refresh_seconds and board.refresh_seconds <= 60, board.slug
     live = {board.slug: board.refresh_seconds for board in assets.dashboards}

@@ -98,7 +98,7 @@ def test_shop_owner_passwords_stay_off_the_command_line(secured: Settings) -> No
     pid_file = secured.paths.run_dir / "pids" / "clickhouse.pid"
     command = Path(f"/proc/{pid_file.read_text().strip()}/cmdline").read_bytes()
     assert b"alice-pw" not in command
-    owners_file = secured.paths.run_dir / "config" / "clickhouse" / "shop_owners.json"
+    owners_file = secured.paths.shop_owner_logins
     assert owners_file.stat().st_mode & 0o077 == 0
 
 

@@ -15,6 +15,12 @@ def build_parser() -> argparse.ArgumentParser:
     actions.add_parser(
         "provision", help="create or update the connection, datasets, charts and screens"
     )
+    export = actions.add_parser(
+        "export",
+        help="write the screens as edited in Superset into the repo (Superset's asset bundle)",
+    )
+    export.add_argument("--out", type=Path, default=None,
+                        help="bundle folder (default: dashboards/assets/bundle)")  # fmt: skip
     check = actions.add_parser(
         "check",
         help="open every screen in headless Chromium at 1920x1080 and save screenshots",
@@ -44,8 +50,31 @@ def main(settings: Settings, argv: Sequence[str]) -> int:
             if access.deactivated:
                 print(f"  已停用(不在店铺表中): {', '.join(access.deactivated)}")
         return 0
+    if args.action == "export":
+        return _export(settings, args.out)
     out = args.out or settings.paths.run_dir / "artifacts" / "screens"
     return _check(settings, args.slugs, out)
+
+
+def _export(settings: Settings, out: Path | None) -> int:
+    from dashboards.bundle import BUNDLE_DIR, export_bundle
+    from dashboards.superset_client import SupersetClient
+
+    folder = out or BUNDLE_DIR
+    bundle = export_bundle(SupersetClient.login(settings.superset), folder)
+    problems = bundle.unresolved()
+    kinds = ", ".join(
+        f"{len(bundle.of_kind(kind))} {kind}"
+        for kind in ("dashboards", "charts", "datasets", "databases", "themes")
+    )
+    print(f"exported {kinds} to {folder}")  # fmt: skip
+    print(
+        "`erpbi dashboards provision` now imports these screens from the bundle; "
+        "commit the folder to keep them"
+    )
+    for problem in problems:
+        print(f"  unresolved: {problem}")
+    return 1 if problems else 0
 
 
 def _check(settings: Settings, slugs: list[str], out: Path) -> int:
@@ -63,11 +92,7 @@ def _check(settings: Settings, slugs: list[str], out: Path) -> int:
                 continue
             report = wall_check.open_screen(driver, superset.url, board.slug, len(board.charts))
             path = wall_check.save(report, out, board.slug)
-            problems = [f"错误 {report.errors}" if report.errors else "",
-                        f"无数据 {report.empty}" if report.empty else "",
-                        f"需要滚动 ({report.scroll_height}px)" if report.needs_scrolling else "",
-                        "空白截图" if report.blank else ""]  # fmt: skip
-            problems = [problem for problem in problems if problem]
+            problems = report.problems(len(board.charts))
             failed += bool(problems)
             verdict = "; ".join(problems) or "ok"
             print(f"{board.title:<10} {report.charts:>2} 图 {report.seconds_to_render:5.1f} s  "

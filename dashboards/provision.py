@@ -18,15 +18,23 @@ import yaml  # type: ignore[import-untyped]
 from common.settings import Settings
 from dashboards.assets_spec import (
     ASSETS_DIR,
+    CHART_ID_REFERENCE,
     Assets,
     ChartSpec,
     DashboardSpec,
     DatasetSpec,
     load_assets,
 )
+from dashboards.bundle import import_bundle, load_bundle
+from dashboards.catalogue_datasets import catalogue_datasets
 from dashboards.shop_owner_access import AccessResult, provision_shop_owners
 from dashboards.superset_client import JsonObject, SupersetApiError, SupersetClient
-from dashboards.superset_payloads import chart_form_data, chart_query_context, dashboard_layout
+from dashboards.superset_payloads import (
+    chart_form_data,
+    chart_query_context,
+    dashboard_layout,
+    markdown_text,
+)
 
 _COLUMN_FIELDS = (
     "id",
@@ -66,20 +74,40 @@ class ProvisionResult:
 
 
 def provision(
-    settings: Settings, assets_dir: Path = ASSETS_DIR, client: SupersetClient | None = None
+    settings: Settings,
+    assets_dir: Path = ASSETS_DIR,
+    client: SupersetClient | None = None,
+    bundle_dir: Path | None = None,
 ) -> ProvisionResult:
-    """Make Superset match the assets: connection, datasets, then each screen."""
+    """Make Superset match the repo: connection and theme; the exported bundle if there is
+    one (dashboards.bundle); the specs' datasets and screens the bundle does not hold; the
+    catalogue's saved metrics; then the shop owners' logins, role and RLS rule."""
     assets = load_assets(assets_dir)
+    bundle = load_bundle(bundle_dir or assets_dir / "bundle")
     client = client or SupersetClient.login(settings.superset)
     result = ProvisionResult(database_id=ensure_database(client, settings))
     theme_id = ensure_theme(client, load_theme(assets_dir))
+    in_bundle: set[str] = set()
+    if bundle is not None:
+        import_bundle(client, settings, result.database_id, bundle)
+        in_bundle = bundle.dataset_names - set(catalogue_datasets())  # the catalogue wins
     for name, dataset in assets.datasets.items():
-        result.dataset_ids[name] = ensure_dataset(client, result.database_id, dataset)
+        result.dataset_ids[name] = (
+            existing_dataset_id(client, result.database_id, dataset)
+            if name in in_bundle
+            else ensure_dataset(client, result.database_id, dataset)
+        )
     for board in assets.dashboards:
+        if bundle is not None and board.slug in bundle.dashboard_slugs:
+            continue
         dashboard_id, chart_ids = ensure_dashboard(
             client, board, assets, result.dataset_ids, theme_id
         )
         result.dashboard_ids[board.slug] = dashboard_id
+        result.chart_ids.update(chart_ids)
+    for slug in sorted(bundle.dashboard_slugs if bundle else ()):
+        dashboard_id, chart_ids = settle_imported_dashboard(client, slug, theme_id)
+        result.dashboard_ids[slug] = dashboard_id
         result.chart_ids.update(chart_ids)
     result.access = provision_shop_owners(
         client, settings, assets, result.dataset_ids, sheet_owners(settings)
@@ -142,14 +170,50 @@ def ensure_theme(client: SupersetClient, theme: JsonObject) -> int:
     return int(client.post("/api/v1/theme/", payload)["id"])
 
 
-def ensure_dataset(client: SupersetClient, database_id: int, spec: DatasetSpec) -> int:
-    """The dataset (virtual over the spec's SQL, or physical on a table or view of its
-    name), with zh-CN column labels and saved metrics."""
-    found = [
+def _find_datasets(client: SupersetClient, database_id: int, spec: DatasetSpec) -> list[JsonObject]:
+    return [
         row
         for row in client.find("dataset", table_name=spec.table_name)
         if row["database"]["id"] == database_id and row.get("schema") == spec.schema_name
     ]
+
+
+def existing_dataset_id(client: SupersetClient, database_id: int, spec: DatasetSpec) -> int:
+    found = _find_datasets(client, database_id, spec)
+    if not found:
+        raise LookupError(f"dataset {spec.table_name!r} is not in Superset")
+    return int(found[0]["id"])
+
+
+def settle_imported_dashboard(
+    client: SupersetClient, slug: str, theme_id: int
+) -> tuple[int, dict[str, int]]:
+    """After an import: markdown links point at this Superset's chart ids, and a screen
+    without a theme gets the wall theme. Returns the dashboard's id and its charts' ids."""
+    dashboard = client.get(f"/api/v1/dashboard/{slug}")["result"]
+    charts = client.get(f"/api/v1/dashboard/{slug}/charts")["result"]
+    chart_ids = {str(chart["slice_name"]): int(chart["id"]) for chart in charts}
+    layout = json.loads(dashboard["position_json"] or "{}")
+    for node in layout.values():
+        if not (isinstance(node, dict) and node.get("type") == "MARKDOWN"):
+            continue
+        meta = node.setdefault("meta", {})
+        for name in CHART_ID_REFERENCE.findall(str(meta.get("code", ""))):
+            if name not in chart_ids:
+                chart_ids[name] = int(client.find("chart", slice_name=name)[0]["id"])
+        meta["code"] = markdown_text(str(meta.get("code", "")), chart_ids)
+    position = json.dumps(layout, ensure_ascii=False)
+    update: JsonObject = {"position_json": position}
+    if not (dashboard.get("theme") or {}).get("id"):
+        update["theme_id"] = theme_id
+    client.put(f"/api/v1/dashboard/{dashboard['id']}", update)
+    return int(dashboard["id"]), chart_ids
+
+
+def ensure_dataset(client: SupersetClient, database_id: int, spec: DatasetSpec) -> int:
+    """The dataset (virtual over the spec's SQL, or physical on a table or view of its
+    name), with zh-CN column labels and saved metrics."""
+    found = _find_datasets(client, database_id, spec)
     if found:
         dataset_id = int(found[0]["id"])
         if spec.sql is not None:
@@ -267,6 +331,9 @@ def ensure_dashboard(
             client.put(f"/api/v1/chart/{chart_ids[chart.name]}", payload)
         else:
             chart_ids[chart.name] = int(client.post("/api/v1/chart/", payload)["id"])
+    chart_uuids = {
+        name: str(client.find("chart", slice_name=name)[0]["uuid"]) for name in chart_ids
+    }
     client.put(
         f"/api/v1/dashboard/{dashboard_id}",
         {
@@ -275,7 +342,9 @@ def ensure_dashboard(
             "published": True,
             "css": board.css,
             "theme_id": theme_id,
-            "position_json": json.dumps(dashboard_layout(board, chart_ids), ensure_ascii=False),
+            "position_json": json.dumps(
+                dashboard_layout(board, chart_ids, chart_uuids), ensure_ascii=False
+            ),
             "json_metadata": json.dumps(
                 {
                     "refresh_frequency": board.refresh_seconds,

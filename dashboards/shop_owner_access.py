@@ -11,9 +11,11 @@ The shop sheet is the one source (the warehouse view ``shop_access``, owner -> s
   (inventory, freshness); merchant-wide totals by day or SKU are not granted. It has no
   SQL Lab permission.
 - One RLS rule on every dataset with ``shop_id`` reads the sheet for the viewer at query
-  time: ``shop_id IN (SELECT shop_id FROM shop_access WHERE owner = <viewer>)``. An owner
-  moved to another shop in the sheet sees the new shop on the next query, before any
-  re-provisioning, and never the old one.
+  time: ``shop_id IN ({{ viewer_shops() }})``, which Superset renders per query from
+  ``shop_access`` (``superset_config._viewer_shops``). An owner moved to another shop in
+  the sheet sees the new shop on the next query once the sheet has landed, before any
+  re-provisioning, and never the old one: the rendered clause changes, and with it the
+  cache keys of every cached result.
 
 Superset's own connection mutator (``superset_config.DB_CONNECTION_MUTATOR``) runs an
 owner's queries under their warehouse login, so the warehouse's per-shop filter is a
@@ -29,7 +31,7 @@ from typing import Any
 
 from common.settings import Settings
 from dashboards.assets_spec import Assets, DatasetSpec
-from dashboards.superset_client import JsonObject, SupersetClient
+from dashboards.superset_client import JsonObject, SupersetClient, rison
 
 LOG = logging.getLogger(__name__)
 ROLE = "店铺负责人"
@@ -55,12 +57,9 @@ class AccessResult:
     readable_datasets: list[str] = field(default_factory=list)
 
 
-def rls_clause(database: str) -> str:
-    """Evaluated per query by Superset's Jinja: the viewer's shops, from the sheet."""
-    return (
-        f"{SHOP_COLUMN} IN (SELECT shop_id FROM {database}.shop_access "
-        "WHERE owner = '{{ current_username() }}')"
-    )
+def rls_clause() -> str:
+    """Rendered per query by Superset's Jinja: the viewer's shops, from the sheet."""
+    return f"{SHOP_COLUMN} IN ({{{{ viewer_shops() }}}})"
 
 
 def has_shop(dataset: DatasetSpec) -> bool:
@@ -71,14 +70,13 @@ def owner_readable(name: str, dataset: DatasetSpec) -> bool:
     return has_shop(dataset) or name.startswith(SHOPLESS_READABLE_PREFIXES)
 
 
-def _find_one(client: SupersetClient, path: str, **equals: Any) -> JsonObject | None:
-    filters = ",".join(f"(col:{key},opr:eq,value:'{value}')" for key, value in equals.items())
-    rows = client.get(path, q=f"(filters:!({filters}),page_size:100)")["result"]
+def _find_one(client: SupersetClient, resource: str, **equals: Any) -> JsonObject | None:
+    rows = client.find(resource, **equals)
     return rows[0] if rows else None
 
 
 def _ensure_role(client: SupersetClient, name: str) -> int:
-    found = _find_one(client, "/api/v1/security/roles/", name=name)
+    found = _find_one(client, "security/roles", name=name)
     if found:
         return int(found["id"])
     return int(client.post("/api/v1/security/roles/", {"name": name})["id"])
@@ -98,7 +96,7 @@ def _permission_views(client: SupersetClient) -> list[JsonObject]:
 
 def _role_permissions(client: SupersetClient, dataset_ids: Iterable[int]) -> list[int]:
     """Gamma's permissions without SQL Lab, plus read access to the given datasets."""
-    gamma = _find_one(client, "/api/v1/security/roles/", name="Gamma")
+    gamma = _find_one(client, "security/roles", name="Gamma")
     if gamma is None:
         raise LookupError("Superset has no Gamma role; run `superset init`")
     permissions = client.get(f"/api/v1/security/roles/{gamma['id']}/permissions/")["result"]
@@ -124,15 +122,15 @@ def _ensure_logins(
         payload = {"username": owner, "first_name": owner, "last_name": "店铺负责人",
                    "email": f"{owner}@shop-owner.erpbi.invalid", "active": True,
                    "roles": [role_id], "password": password}  # fmt: skip
-        found = _find_one(client, "/api/v1/security/users/", username=owner)
+        found = _find_one(client, "security/users", username=owner)
         if found:
             client.put(f"/api/v1/security/users/{found['id']}", payload)
         else:
             client.post("/api/v1/security/users/", payload)
         active.append(owner)
-    members = client.get("/api/v1/security/users/",
-                         q=f"(filters:!((col:roles,opr:rel_m_m,value:{role_id})),page_size:100)")
-    for user in members["result"]:  # fmt: skip
+    query = rison({"filters": [{"col": "roles", "opr": "rel_m_m", "value": role_id}],
+                   "page_size": 100})  # fmt: skip
+    for user in client.get("/api/v1/security/users/", q=query)["result"]:
         if user["username"] not in active and user.get("active"):
             client.put(f"/api/v1/security/users/{user['id']}", {"active": False})
             deactivated.append(str(user["username"]))
@@ -143,7 +141,7 @@ def _ensure_rule(client: SupersetClient, role_id: int, table_ids: list[int], cla
     payload = {"name": RLS_RULE, "filter_type": "Regular", "tables": table_ids,
                "roles": [role_id], "group_key": SHOP_COLUMN, "clause": clause,
                "description": "店铺负责人只看 shop_access(店铺表)中属于自己的店铺"}  # fmt: skip
-    found = _find_one(client, "/api/v1/rowlevelsecurity/", name=RLS_RULE)
+    found = _find_one(client, "rowlevelsecurity", name=RLS_RULE)
     if found:
         client.put(f"/api/v1/rowlevelsecurity/{found['id']}", payload)
         return int(found["id"])
@@ -161,8 +159,7 @@ def provision_shop_owners(
     role_id = _ensure_role(client, ROLE)
     shop = sorted(name for name, spec in assets.datasets.items() if has_shop(spec))
     readable = sorted(n for n, spec in assets.datasets.items() if owner_readable(n, spec))
-    rule_id = _ensure_rule(client, role_id, [dataset_ids[n] for n in shop],
-                           rls_clause(settings.clickhouse.database))  # fmt: skip
+    rule_id = _ensure_rule(client, role_id, [dataset_ids[n] for n in shop], rls_clause())
     client.post(f"/api/v1/security/roles/{role_id}/permissions",
                 {"permission_view_menu_ids":
                  _role_permissions(client, [dataset_ids[n] for n in readable])})  # fmt: skip

@@ -74,6 +74,40 @@ def _warehouse_logins() -> dict[str, str]:
     return _logins_read["logins"]  # type: ignore[return-value]
 
 
+def _viewer_shops() -> str:
+    """The viewer's shops, as SQL list items, read from the shop sheet (``shop_access``)
+    now, under the viewer's own warehouse login; ``NULL`` (no rows) when there is none or
+    the warehouse does not answer. Used by the shop owners' RLS rule: the rendered clause
+    (``shop_id IN (16000001,16000004)``) changes with the sheet, and so do the cache keys
+    of Superset and of the warehouse, so no cached result outlives a change of owner."""
+    import requests
+    from superset.utils.core import get_username
+
+    username = get_username() or ""
+    password = _warehouse_logins().get(username)
+    url = os.environ.get("ERPBI_SUPERSET_WAREHOUSE_URL", "")
+    if not (password and url):
+        return "NULL"
+    try:
+        response = requests.post(
+            url,
+            params={"database": os.environ.get("ERPBI_SUPERSET_WAREHOUSE_DATABASE", "erp"),
+                    "param_owner": username},
+            data="SELECT shop_id FROM shop_access WHERE owner = {owner:String} "
+                 "ORDER BY shop_id FORMAT TSV",
+            auth=(username, password),
+            timeout=10,
+        )  # fmt: skip
+        response.raise_for_status()
+    except requests.RequestException:
+        return "NULL"
+    shops = [str(int(line)) for line in response.text.split() if line.strip()]
+    return ",".join(shops) or "NULL"
+
+
+JINJA_CONTEXT_ADDONS = {"viewer_shops": _viewer_shops}
+
+
 def DB_CONNECTION_MUTATOR(uri, params, username, security_manager, source):  # type: ignore[no-untyped-def]  # noqa: N802, ANN001, ANN201
     """Superset calls this for every connection it opens to run a query; ``username``
     is the viewer. A viewer with a warehouse login of that name connects as it."""
@@ -153,6 +187,9 @@ DASHBOARD_AUTO_REFRESH_INTERVALS = [
 SUPERSET_DASHBOARD_PERIODICAL_REFRESH_LIMIT = 0  # walls refresh all day
 SUPERSET_WEBSERVER_TIMEOUT = 60
 ROW_LIMIT = 10000
+# CSV downloads (the replenishment plan) open in Excel on a Chinese Windows desktop:
+# a UTF-8 byte-order mark makes Excel read the Chinese headers and names correctly.
+CSV_EXPORT = {"encoding": "utf-8-sig"}
 SAMPLES_ROW_LIMIT = 500
 DEFAULT_SQLLAB_LIMIT = 1000
 SQLLAB_TIMEOUT = 60

@@ -120,6 +120,7 @@ def chart_form_data(chart: ChartSpec, dataset: DatasetSpec, dataset_id: int) -> 
         "viz_type": chart.viz_type,
         "adhoc_filters": _filters(chart),
         "row_limit": chart.row_limit,
+        "annotation_layers": [],  # as the explore view saves it (and an import adds it)
     }
     if chart.viz_type == "big_number_total":
         form.update(
@@ -160,11 +161,12 @@ def chart_form_data(chart: ChartSpec, dataset: DatasetSpec, dataset_id: int) -> 
             groupby=[],
             metrics=[],
             all_columns=chart.columns,
-            order_by_cols=[json.dumps([column, asc], ensure_ascii=False)
-                           for column, asc in _order_pairs(chart)],  # fmt: skip
+            order_by_cols=[
+                json.dumps([column, asc], ensure_ascii=False) for column, asc in _order_pairs(chart)
+            ],  # fmt: skip
             server_pagination=False,
             page_length=100,
-            include_search=False,
+            include_search=True,  # find one SKU among hundreds of rows
             show_cell_bars=False,
             conditional_formatting=_formatting(chart, dataset),
             table_timestamp_format="smart_date",
@@ -238,8 +240,10 @@ def chart_query_context(chart: ChartSpec, form: JsonObject, dataset_id: int) -> 
         "metrics": metrics,
         "orderby": _orderby(chart, metrics) if columns else [],
         "filters": [],
-        "extras": {"having": f"({chart.having})" if chart.having else "",
-                   "where": f"({chart.where})" if chart.where else ""},  # fmt: skip
+        "extras": {
+            "having": f"({chart.having})" if chart.having else "",
+            "where": f"({chart.where})" if chart.where else "",
+        },  # fmt: skip
         "row_limit": chart.row_limit,
         "series_limit": 0,
         "order_desc": True,
@@ -263,9 +267,12 @@ def markdown_text(text: str, chart_ids: dict[str, int]) -> str:
     return CHART_ID_REFERENCE.sub(lambda match: str(chart_ids[match.group(1)]), text)
 
 
-def dashboard_layout(board: DashboardSpec, chart_ids: dict[str, int]) -> JsonObject:
+def dashboard_layout(
+    board: DashboardSpec, chart_ids: dict[str, int], chart_uuids: dict[str, str] | None = None
+) -> JsonObject:
     """Superset's v2 position tree: ROOT > GRID > one ROW per ``row`` > CHARTs, then the
-    row's MARKDOWN blocks."""
+    row's MARKDOWN blocks. A chart node carries its chart's UUID as the UI writes it: an
+    export and import find charts by it (a node without one is exported twice)."""
     rows = sorted({item.row for item in [*board.charts, *board.markdown]})
     layout: JsonObject = {
         "DASHBOARD_VERSION_KEY": "v2",
@@ -295,7 +302,8 @@ def dashboard_layout(board: DashboardSpec, chart_ids: dict[str, int]) -> JsonObj
                     "sliceName": chart.name,
                     "width": chart.width,
                     "height": chart.height,
-                },
+                }
+                | ({"uuid": chart_uuids[chart.name]} if chart_uuids else {}),
             }
         for index, block in enumerate(board.markdown):
             if block.row != row:
@@ -307,8 +315,11 @@ def dashboard_layout(board: DashboardSpec, chart_ids: dict[str, int]) -> JsonObj
                 "id": key,
                 "children": [],
                 "parents": parents,
-                "meta": {"width": block.width, "height": block.height,
-                         "code": markdown_text(block.text, chart_ids)},  # fmt: skip
+                "meta": {
+                    "width": block.width,
+                    "height": block.height,
+                    "code": markdown_text(block.text, chart_ids),
+                },  # fmt: skip
             }
         layout[row_id] = {
             "type": "ROW",

@@ -86,6 +86,8 @@ def superset_env(settings: Settings, inherit: bool = True) -> dict[str, str]:
             "ERPBI_SUPERSET_ADMIN_PASSWORD": superset.admin_password.get_secret_value(),
             # a path, not the secrets: owners' queries run under their warehouse login
             "ERPBI_SUPERSET_WAREHOUSE_LOGINS": str(settings.paths.shop_owner_logins),
+            "ERPBI_SUPERSET_WAREHOUSE_URL": settings.clickhouse.url,
+            "ERPBI_SUPERSET_WAREHOUSE_DATABASE": settings.clickhouse.database,
         }
     )
     return base

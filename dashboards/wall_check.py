@@ -61,14 +61,25 @@ class ScreenReport:
         """A grey or white page: a real screen has text, numbers and charts in many shades."""
         return self.distinct_colours < 32
 
+    def problems(self, expected_charts: int) -> list[str]:
+        """What a person at the wall would object to, in zh-CN; empty when the screen is fine."""
+        missing = self.charts != expected_charts
+        found = [f"只渲染了 {self.charts}/{expected_charts} 个图" if missing else "",
+                 f"错误 {self.errors}" if self.errors else "",
+                 f"无数据 {self.empty}" if self.empty else "",
+                 f"需要滚动 ({self.scroll_height}px)" if self.needs_scrolling else "",
+                 "空白截图" if self.blank else ""]  # fmt: skip
+        return [problem for problem in found if problem]
+
 
 def browser_available() -> bool:
     return shutil.which(CHROMIUM) is not None and shutil.which(CHROMEDRIVER) is not None
 
 
 @contextmanager
-def headless_chromium() -> Iterator[WebDriver]:
-    """A Chromium at 1920x1080, offline (no background networking), cleaned up on exit."""
+def headless_chromium(capture_network: bool = False) -> Iterator[WebDriver]:
+    """A Chromium at 1920x1080, offline (no background networking), cleaned up on exit.
+    ``capture_network`` keeps the page's requests for :func:`chart_data_requests`."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -78,6 +89,8 @@ def headless_chromium() -> Iterator[WebDriver]:
                  "--disable-background-networking", "--hide-scrollbars", "--lang=zh-CN",
                  f"--window-size={WIDTH},{HEIGHT}"):  # fmt: skip
         options.add_argument(flag)
+    if capture_network:
+        options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
     driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
     try:
         # The window includes the browser's own bars: make the page itself 1920x1080.
@@ -182,3 +195,46 @@ def save(report: ScreenReport, folder: Path, name: str) -> Path:
     path = folder / f"{name}.png"
     path.write_bytes(report.png)
     return path
+
+
+def visible_text(driver: WebDriver) -> str:
+    """Everything the page shows as text (tables, tiles, legends; not canvas drawings)."""
+    return str(driver.execute_script("return document.body.innerText"))
+
+
+def download_by_link(driver: WebDriver, link_text: str, folder: Path,
+                     timeout: float = 60.0) -> Path:  # fmt: skip
+    """Click the link whose text contains ``link_text`` on the open screen, as a person
+    does, and return the file the browser saved into ``folder``."""
+    from selenium.webdriver.common.by import By
+
+    folder.mkdir(parents=True, exist_ok=True)
+    before = set(folder.iterdir())
+    driver.execute_cdp_cmd(
+        "Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(folder)}
+    )
+    driver.find_element(By.PARTIAL_LINK_TEXT, link_text).click()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done = [p for p in set(folder.iterdir()) - before if not p.name.endswith(".crdownload")]
+        if done:
+            return done[0]
+        time.sleep(0.2)
+    raise WallCheckError(f"nothing downloaded {timeout:.0f}s after clicking {link_text!r}")
+
+
+def chart_data_requests(driver: WebDriver) -> list[dict[str, str]]:
+    """The chart-data requests the page sent since the last call (method, URL, body), as
+    Chromium's network log has them; needs ``headless_chromium(capture_network=True)``."""
+    import json
+
+    requests = []
+    for entry in driver.get_log("performance"):  # type: ignore[no-untyped-call]
+        message = json.loads(entry["message"])["message"]
+        if message.get("method") != "Network.requestWillBeSent":
+            continue
+        request = message["params"]["request"]
+        if "/api/v1/chart/data" in request["url"]:
+            requests.append({"method": request["method"], "url": request["url"],
+                             "body": request.get("postData", "")})  # fmt: skip
+    return requests

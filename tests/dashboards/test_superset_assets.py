@@ -70,8 +70,13 @@ def test_conditional_formatting_names_the_metric_as_the_table_shows_it(assets: A
     chart = next(c for c in board.charts if c.name == "售后率TOP10 SKU")
     form = chart_form_data(chart, assets.datasets[chart.dataset], 3)
     assert form["conditional_formatting"] == [
-        {"colorScheme": "colorError", "operator": ">", "targetValue": 0.05, "column": "SKU售后率",
-         "useGradient": False}
+        {
+            "colorScheme": "colorError",
+            "operator": ">",
+            "targetValue": 0.05,
+            "column": "SKU售后率",
+            "useGradient": False,
+        }
     ]
     assert form["column_config"]["SKU售后率"] == {"d3NumberFormat": ".1%"}
     having = [f for f in form["adhoc_filters"] if f["clause"] == "HAVING"]

@@ -7,13 +7,18 @@ home, so this never touches a developer's running stack.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
 import clickhouse_connect
 import pytest
@@ -29,6 +34,7 @@ from common.settings import (
 )
 from dashboards import superset_service
 from dashboards.assets_spec import load_assets
+from dashboards.bundle import export_bundle
 from dashboards.provision import chart_data, provision
 from dashboards.superset_client import SupersetClient
 from warehouse.migrate import migrate
@@ -176,13 +182,10 @@ def clickhouse(settings: Settings) -> Iterator[clickhouse_connect.driver.client.
         log.close()
 
 
-@pytest.fixture(scope="module")
-def superset(settings: Settings) -> Iterator[dict[str, float]]:
-    timings: dict[str, float] = {}
-    cold = superset_service.bootstrap_metadata(settings)
-    warm = superset_service.bootstrap_metadata(settings)
-    assert cold.ran and not warm.ran
-    timings.update(bootstrap_cold=cold.seconds, bootstrap_warm=warm.seconds)
+@contextmanager
+def serving_superset(settings: Settings) -> Iterator[float]:
+    """A Superset of these settings (metadata bootstrapped before), until the block ends;
+    yields the seconds it took to become healthy."""
     log = open(settings.paths.run_dir / "superset.log", "wb")  # noqa: SIM115
     process = subprocess.Popen(
         superset_service.server_command(settings, workers=1),
@@ -192,13 +195,24 @@ def superset(settings: Settings) -> Iterator[dict[str, float]]:
         start_new_session=True,
     )
     try:
-        timings["startup"] = wait_for(
+        yield wait_for(
             lambda: superset_service.is_healthy(settings), "Superset", process, timeout=180
         )
-        yield timings
     finally:
         stop_group(process)
         log.close()
+
+
+@pytest.fixture(scope="module")
+def superset(settings: Settings) -> Iterator[dict[str, float]]:
+    timings: dict[str, float] = {}
+    cold = superset_service.bootstrap_metadata(settings)
+    warm = superset_service.bootstrap_metadata(settings)
+    assert cold.ran and not warm.ran
+    timings.update(bootstrap_cold=cold.seconds, bootstrap_warm=warm.seconds)
+    with serving_superset(settings) as startup:
+        timings["startup"] = startup
+        yield timings
 
 
 def test_provision_is_idempotent_and_chart_data_follows_clickhouse(
@@ -245,3 +259,101 @@ def test_provision_is_idempotent_and_chart_data_follows_clickhouse(
     assert waited <= settings.clickhouse.dashboard_cache_seconds + 5, waited
     by_category = {row["类目"]: row["可用库存"] for row in chart_data(settings, "各类目可用库存")}
     assert by_category == {"女装": 3, "男装": 65}
+
+
+VOLATILE_PARAMS = ("datasource", "slice_id", "dashboards", "url_params")
+
+
+def screens_of(client: SupersetClient) -> dict[str, Any]:
+    """What a viewer gets, per screen: title, css, charts (name, type, description and
+    form data without ids) and the layout's shape with charts by name."""
+    screens: dict[str, Any] = {}
+    for board in load_assets().dashboards:
+        dashboard = client.get(f"/api/v1/dashboard/{board.slug}")["result"]
+        charts = client.get(f"/api/v1/dashboard/{board.slug}/charts")["result"]
+        ids = {int(chart["id"]): chart["slice_name"] for chart in charts}
+        position = json.loads(dashboard["position_json"])
+        layout = sorted(
+            (node["type"], ids.get(node.get("meta", {}).get("chartId"), ""),
+             node.get("meta", {}).get("width"), node.get("meta", {}).get("height"))
+            for node in position.values() if isinstance(node, dict) and "type" in node
+        )  # fmt: skip
+        screens[board.slug] = {
+            "title": dashboard["dashboard_title"],
+            "css": dashboard["css"],
+            "layout": layout,
+            "charts": sorted(
+                (chart["slice_name"], chart["form_data"]["viz_type"],
+                 json.dumps({k: v for k, v in chart["form_data"].items()
+                             if k not in VOLATILE_PARAMS}, sort_keys=True))
+                for chart in charts
+            ),
+        }  # fmt: skip
+    return screens
+
+
+def param_differences(mine: str, theirs: str) -> dict[str, tuple[Any, Any]]:
+    a, b = json.loads(mine), json.loads(theirs)
+    return {key: (a.get(key), b.get(key)) for key in set(a) | set(b) if a.get(key) != b.get(key)}
+
+
+def csv_link_chart(client: SupersetClient) -> str:
+    """The chart the screen-6 download link points at, by name."""
+    position = client.get("/api/v1/dashboard/inventory-alert")["result"]["position_json"]
+    (chart_id,) = re.findall(r"/api/v1/chart/(\d+)/data/", position)
+    return str(client.get(f"/api/v1/chart/{chart_id}")["result"]["slice_name"])
+
+
+def test_export_then_provision_on_a_fresh_superset_gives_the_same_screens(
+    settings: Settings,
+    clickhouse: clickhouse_connect.driver.client.Client,
+    superset: dict[str, float],
+    tmp_path: Path,
+) -> None:
+    provision(settings)
+    client = SupersetClient.login(settings.superset)
+    # an edit made in Superset's UI: a chart's description and a screen's CSS
+    chart_id = client.find("chart", slice_name="缺货SKU数")[0]["id"]
+    client.put(f"/api/v1/chart/{chart_id}", {"description": "界面里改过的说明"})
+    dashboard_id = client.get("/api/v1/dashboard/finance")["result"]["id"]
+    client.put(f"/api/v1/dashboard/{dashboard_id}", {"css": ".dashboard { outline: 0; }"})
+    folder = tmp_path / "bundle"
+    bundle = export_bundle(client, folder)
+    assert not bundle.unresolved()
+    assert bundle.dashboard_slugs == {board.slug for board in load_assets().dashboards}
+    exported = "\n".join(p.read_text("utf-8") for p in folder.rglob("*.yaml"))
+    assert "{chart_id:补货计划}" in exported  # ids of this Superset stay out of the repo
+    secret = settings.clickhouse.password.get_secret_value()
+    assert not secret or secret not in exported
+    before = screens_of(client)
+
+    fresh = settings.model_copy(update={
+        "paths": PathsSettings(run_dir=tmp_path / "fresh-run"),
+        "superset": settings.superset.model_copy(update={"port": free_port()}),
+    })  # fmt: skip
+    (tmp_path / "fresh-run").mkdir()
+    superset_service.bootstrap_metadata(fresh)
+    with serving_superset(fresh):
+        first = provision(fresh, bundle_dir=folder)
+        second = provision(fresh, bundle_dir=folder)
+        assert first.chart_ids == second.chart_ids  # imported again: nothing duplicated
+        other = SupersetClient.login(fresh.superset)
+        for name in first.chart_ids:
+            assert len(other.find("chart", slice_name=name)) == 1, name
+        after = screens_of(other)
+        differences = [
+            f"{slug} {key}: {before[slug][key]} != {after[slug][key]}"
+            for slug in before for key in ("title", "css", "layout")
+            if before[slug][key] != after[slug][key]
+        ] + [
+            f"{slug} {mine[0]}: {param_differences(mine[2], theirs[2])}"
+            for slug in before
+            for mine, theirs in zip(before[slug]["charts"], after[slug]["charts"], strict=True)
+            if mine != theirs
+        ]  # fmt: skip
+        assert not differences, "\n".join(differences)[:3000]
+        edited = other.find("chart", slice_name="缺货SKU数")[0]
+        description = other.get(f"/api/v1/chart/{edited['id']}")["result"]["description"]
+        assert description == "界面里改过的说明"
+        assert csv_link_chart(other) == "补货计划"
+        assert chart_data(fresh, "缺货SKU数") == chart_data(settings, "缺货SKU数")

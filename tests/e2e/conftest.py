@@ -14,6 +14,10 @@ from connectors.simulator.control import SimulatorControl
 from erpbi import stack
 from warehouse.client import connect
 
+OWNER_LOGINS = {"alice": "alice-e2e-pw", "bob": "bob-e2e-pw"}
+# The history starts 9 days back: yesterday's week-over-week has its base.
+SCREENS_LANDING_SECONDS = 600.0
+
 
 @pytest.fixture(scope="session")
 def stack_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
@@ -30,6 +34,8 @@ def stack_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
             "orders_per_hour": 13,
         },
         flink={"checkpoint_interval_ms": 2000},
+        # Two of the sheet's three owners have logins (test_metrics.OWNERS); carol has none.
+        clickhouse={"shop_owners": dict(OWNER_LOGINS)},
     )
 
 
@@ -55,3 +61,32 @@ def warehouse(running_stack: Settings) -> Iterator[Client]:
     client = connect(running_stack.clickhouse)
     yield client
     client.close()
+
+
+def screens_landed(warehouse: Client) -> bool:
+    """Today's and 8 days ago's outbound, today's stock and a forecast are being served."""
+    row = warehouse.query(
+        "SELECT (SELECT countIf(day = toDate(now(), 'Asia/Shanghai')) > 0 "
+        "        AND countIf(day = toDate(now(), 'Asia/Shanghai') - 8) > 0 "
+        "        FROM metric_outbound_daily), "
+        "(SELECT count() > 0 FROM metric_inventory_warehouse), "
+        "(SELECT count() = 24 FROM metric_outbound_forecast), "
+        "(SELECT count() > 0 FROM metric_aftersale_daily)"
+    ).result_rows[0]
+    return all(row)
+
+
+@pytest.fixture(scope="session")
+def screens_ready(running_stack: Settings, warehouse: Client) -> Settings:
+    """The stack, once the warehouse serves what every screen shows."""
+    from test_inventory_slice import poll
+
+    from warehouse.forecast import job as forecast_job
+
+    assert poll(lambda: screens_landed(warehouse), SCREENS_LANDING_SECONDS, interval=2.0), (
+        "the warehouse never served today's outbound, stock and forecast"
+    )
+    # The forecaster's first run may have seen a half-loaded history: forecast again from
+    # the landed days, as its next scheduled run would.
+    forecast_job.run_once(warehouse)
+    return running_stack

@@ -60,16 +60,24 @@ class Bundle:
         return {str(body["slice_name"]) for body in self.of_kind("charts").values()}
 
     def unresolved(self) -> list[str]:
-        """References that point nowhere: a chart's dataset, a dashboard's chart, a
-        dataset's database, a markdown link's chart."""
+        """References that point nowhere: a chart's dataset or saved metric, a dashboard's
+        chart, a dataset's database, a markdown link's chart."""
         uuids = {str(body.get("uuid")) for body in self.files.values()}
+        saved_metrics = {
+            str(body.get("uuid")): {str(m.get("metric_name")) for m in body.get("metrics") or []}
+            for body in self.of_kind("datasets").values()
+        }
         problems = []
         for path, body in self.of_kind("datasets").items():
             if str(body.get("database_uuid")) not in uuids:
                 problems.append(f"{path}: database {body.get('database_uuid')}")
         for path, body in self.of_kind("charts").items():
-            if str(body.get("dataset_uuid")) not in uuids:
+            dataset = str(body.get("dataset_uuid"))
+            if dataset not in uuids:
                 problems.append(f"{path}: dataset {body.get('dataset_uuid')}")
+            for name in _saved_metric_names(body.get("params") or {}):
+                if name not in saved_metrics.get(dataset, set()):
+                    problems.append(f"{path}: metric {name!r} is not a saved metric of its dataset")
         for path, body in self.of_kind("dashboards").items():
             for node in (body.get("position") or {}).values():
                 if not isinstance(node, dict):
@@ -81,6 +89,12 @@ class Bundle:
                     if name not in self.chart_names:
                         problems.append(f"{path}: markdown links to no chart {name!r}")
         return problems
+
+
+def _saved_metric_names(params: dict[str, Any]) -> list[str]:
+    """Metrics a chart names by a dataset's saved metric (ad-hoc metrics are objects)."""
+    named = [params.get("metric"), *(params.get("metrics") or [])]
+    return [str(metric) for metric in named if isinstance(metric, str) and metric]
 
 
 def load_bundle(folder: Path = BUNDLE_DIR) -> Bundle | None:

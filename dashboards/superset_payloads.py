@@ -267,6 +267,12 @@ def markdown_text(text: str, chart_ids: dict[str, int]) -> str:
     return CHART_ID_REFERENCE.sub(lambda match: str(chart_ids[match.group(1)]), text)
 
 
+def _place(layout: JsonObject, kind: str, key: str, parents: list[str], meta: JsonObject) -> str:
+    """Add a leaf (a chart or a markdown block) to the layout; returns its key."""
+    layout[key] = {"type": kind, "id": key, "children": [], "parents": parents, "meta": meta}
+    return key
+
+
 def dashboard_layout(
     board: DashboardSpec, chart_ids: dict[str, int], chart_uuids: dict[str, str] | None = None
 ) -> JsonObject:
@@ -290,37 +296,19 @@ def dashboard_layout(
         parents = ["ROOT_ID", "GRID_ID", row_id]
         children: list[str] = []
         for chart in (chart for chart in board.charts if chart.row == row):
-            chart_key = f"CHART-{chart_ids[chart.name]}"
-            children.append(chart_key)
-            layout[chart_key] = {
-                "type": "CHART",
-                "id": chart_key,
-                "children": [],
-                "parents": parents,
-                "meta": {
-                    "chartId": chart_ids[chart.name],
-                    "sliceName": chart.name,
-                    "width": chart.width,
-                    "height": chart.height,
-                }
-                | ({"uuid": chart_uuids[chart.name]} if chart_uuids else {}),
-            }
+            meta = {"chartId": chart_ids[chart.name], "sliceName": chart.name,
+                    "width": chart.width, "height": chart.height}  # fmt: skip
+            if chart_uuids:
+                meta["uuid"] = chart_uuids[chart.name]
+            children.append(
+                _place(layout, "CHART", f"CHART-{chart_ids[chart.name]}", parents, meta)
+            )
         for index, block in enumerate(board.markdown):
-            if block.row != row:
-                continue
-            key = f"MARKDOWN-{board.slug}-{index}"
-            children.append(key)
-            layout[key] = {
-                "type": "MARKDOWN",
-                "id": key,
-                "children": [],
-                "parents": parents,
-                "meta": {
-                    "width": block.width,
-                    "height": block.height,
-                    "code": markdown_text(block.text, chart_ids),
-                },  # fmt: skip
-            }
+            if block.row == row:
+                meta = {"width": block.width, "height": block.height,
+                        "code": markdown_text(block.text, chart_ids)}  # fmt: skip
+                key = f"MARKDOWN-{board.slug}-{index}"
+                children.append(_place(layout, "MARKDOWN", key, parents, meta))
         layout[row_id] = {
             "type": "ROW",
             "id": row_id,

@@ -310,6 +310,7 @@ def ensure_dashboard(
             )["id"]
         )
     chart_ids: dict[str, int] = {}
+    chart_uuids: dict[str, str] = {}
     for chart in board.charts:
         dataset_id = dataset_ids[chart.dataset]
         form = chart_form_data(chart, assets.datasets[chart.dataset], dataset_id)
@@ -326,14 +327,13 @@ def ensure_dashboard(
             "dashboards": [dashboard_id],
         }
         found = client.find("chart", slice_name=chart.name)
-        if found:
-            chart_ids[chart.name] = int(found[0]["id"])
-            client.put(f"/api/v1/chart/{chart_ids[chart.name]}", payload)
+        if not found:  # created here; the list row then gives its UUID
+            client.post("/api/v1/chart/", payload)
+            found = client.find("chart", slice_name=chart.name)
         else:
-            chart_ids[chart.name] = int(client.post("/api/v1/chart/", payload)["id"])
-    chart_uuids = {
-        name: str(client.find("chart", slice_name=name)[0]["uuid"]) for name in chart_ids
-    }
+            client.put(f"/api/v1/chart/{found[0]['id']}", payload)
+        chart_ids[chart.name] = int(found[0]["id"])
+        chart_uuids[chart.name] = str(found[0]["uuid"])
     client.put(
         f"/api/v1/dashboard/{dashboard_id}",
         {

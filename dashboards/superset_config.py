@@ -9,6 +9,8 @@ Superset imports this file inside its own virtualenv, where the project's packag
 - ``ERPBI_SUPERSET_DATABASE_URI`` (optional): another metadata DB, e.g. Postgres in
   docker-compose.
 - ``ERPBI_SUPERSET_DATA_CACHE_SECONDS`` (optional, default 10): chart result cache TTL.
+- ``ERPBI_SUPERSET_RESPONSE_CACHE_SECONDS`` (optional, default 5, 0 = off): how long a
+  login's sessions share one chart answer (``superset_response_cache.py``).
 - ``ERPBI_SUPERSET_WAREHOUSE_LOGINS`` (optional): path of the shop owners' warehouse
   logins (JSON owner -> password, mode 0600); a shop owner's queries run under their own
   warehouse login, so the warehouse's per-shop filter stands behind Superset's RLS.
@@ -20,6 +22,7 @@ no map tiles or web fonts from the internet (the CSP only allows ``'self'``).
 from __future__ import annotations
 
 import os
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -106,6 +109,66 @@ def _viewer_shops() -> str:
 
 
 JINJA_CONTEXT_ADDONS = {"viewer_shops": _viewer_shops}
+
+
+# ---------------------------------------------------------------------------
+# Event log: every chart of every wall asks for its data every 10-30 s, and Superset writes
+# one row per request into the metadata database (a fifth of a cached request's cost under
+# 30 walls). Those rows are left out; dashboard views, edits and logins are still logged.
+# ---------------------------------------------------------------------------
+UNLOGGED_PATHS = ("/api/v1/chart/data",)
+
+
+def _event_logger():  # type: ignore[no-untyped-def]  # noqa: ANN202
+    from flask import has_request_context, request
+    from superset.utils.log import DBEventLogger
+
+    class WallEventLogger(DBEventLogger):
+        """Superset's database event log, less what a chart's data request logs (the
+        request itself and its timed steps: query, post-processing, JSON)."""
+
+        def log(self, user_id, action, *args, **kwargs):  # type: ignore[no-untyped-def]  # noqa: ANN001, ANN002, ANN003, ANN202
+            if has_request_context() and request.path.startswith(UNLOGGED_PATHS):
+                return
+            super().log(user_id, action, *args, **kwargs)
+
+    return WallEventLogger()
+
+
+EVENT_LOGGER = _event_logger()
+
+
+def _schema_from_uri(_app):  # type: ignore[no-untyped-def]  # noqa: ANN001, ANN202
+    """A ClickHouse database's default schema is the database its URI names. Superset asks
+    for it on every chart request over a virtual dataset (the RLS part of the cache key)
+    and, for the generic engine spec, opens a new connection to learn it (clickhouse-connect
+    then reads the server's version and settings): a third of a cached request's time.
+    Answer from the URI; a URI without a database still asks the server."""
+    from superset.db_engine_specs.clickhouse import ClickHouseConnectEngineSpec
+
+    asks_the_server = ClickHouseConnectEngineSpec.get_default_schema.__func__
+
+    def get_default_schema(cls, database, catalog):  # type: ignore[no-untyped-def]  # noqa: ANN001, ANN202
+        return database.url_object.database or asks_the_server(cls, database, catalog)
+
+    ClickHouseConnectEngineSpec.get_default_schema = classmethod(get_default_schema)
+
+
+def _response_cache(app):  # type: ignore[no-untyped-def]  # noqa: ANN001, ANN202
+    """Chart answers shared by the sessions of one login (superset_response_cache.py)."""
+    import importlib.util
+
+    path = Path(__file__).with_name("superset_response_cache.py")
+    spec = importlib.util.spec_from_file_location("erpbi_superset_response_cache", path)
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    sys.modules[spec.name] = module  # type: ignore[union-attr]  # its dataclasses look it up
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    module.install(app, float(os.environ.get("ERPBI_SUPERSET_RESPONSE_CACHE_SECONDS", "5")))
+
+
+def FLASK_APP_MUTATOR(app):  # type: ignore[no-untyped-def]  # noqa: N802, ANN001, ANN201
+    _schema_from_uri(app)
+    _response_cache(app)
 
 
 def DB_CONNECTION_MUTATOR(uri, params, username, security_manager, source):  # type: ignore[no-untyped-def]  # noqa: N802, ANN001, ANN201

@@ -223,9 +223,13 @@ def download_by_link(driver: WebDriver, link_text: str, folder: Path,
     raise WallCheckError(f"nothing downloaded {timeout:.0f}s after clicking {link_text!r}")
 
 
+CHART_DATA_PATHS = ("/api/v1/chart/data", "/superset/explore_json/")  # the second: legacy maps
+
+
 def chart_data_requests(driver: WebDriver) -> list[dict[str, str]]:
-    """The chart-data requests the page sent since the last call (method, URL, body), as
-    Chromium's network log has them; needs ``headless_chromium(capture_network=True)``."""
+    """The chart-data requests the page sent since the last call (method, URL, body and
+    its content type), as Chromium's network log has them; needs
+    ``headless_chromium(capture_network=True)``."""
     import json
 
     requests = []
@@ -234,7 +238,9 @@ def chart_data_requests(driver: WebDriver) -> list[dict[str, str]]:
         if message.get("method") != "Network.requestWillBeSent":
             continue
         request = message["params"]["request"]
-        if "/api/v1/chart/data" in request["url"]:
+        if any(path in request["url"] for path in CHART_DATA_PATHS):
+            headers = {key.lower(): value for key, value in request.get("headers", {}).items()}
             requests.append({"method": request["method"], "url": request["url"],
-                             "body": request.get("postData", "")})  # fmt: skip
+                             "body": request.get("postData", ""),
+                             "content_type": headers.get("content-type", "")})  # fmt: skip
     return requests

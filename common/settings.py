@@ -163,6 +163,36 @@ class SupersetSettings(_Section):
         return f"http://{self.host}:{self.port}"
 
 
+class ChatRobotSettings(_Section):
+    """One chat robot: its webhook URL (holding its token, so a secret) and the signing
+    secret where the vendor signs (DingTalk, Feishu; an HMAC header for the webhook)."""
+
+    url: SecretStr = SecretStr("")
+    secret: SecretStr = SecretStr("")
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.url.get_secret_value())
+
+
+class RecipientSettings(_Section):
+    """How to @-mention one owner on each vendor."""
+
+    mobile: str = ""  # DingTalk atMobiles, WeCom mentioned_mobile_list
+    feishu_user_id: str = ""  # ou_... for <at id=...> in a Feishu card
+    wecom_user_id: str = ""  # <@userid> in WeCom markdown
+
+
+class AlertsSettings(_Section):
+    feishu: ChatRobotSettings = Field(default_factory=ChatRobotSettings)
+    dingtalk: ChatRobotSettings = Field(default_factory=ChatRobotSettings)
+    wecom: ChatRobotSettings = Field(default_factory=ChatRobotSettings)
+    webhook: ChatRobotSettings = Field(default_factory=ChatRobotSettings)
+    recipients: dict[str, RecipientSettings] = Field(default_factory=dict)
+    screen_base_url: str = ""  # the screens' address in a message; default: Superset's URL
+    evaluate_every_seconds: float = Field(default=15.0, gt=0)
+
+
 class PollMaxSeconds(_Section):
     """The longest pause between two polls of a stream that keeps finding nothing."""
 
@@ -234,6 +264,7 @@ class Settings(BaseSettings):
     superset: SupersetSettings = Field(default_factory=SupersetSettings)
     jushuitan: JushuitanSettings = Field(default_factory=JushuitanSettings)
     simulator: SimulatorSettings = Field(default_factory=SimulatorSettings)
+    alerts: AlertsSettings = Field(default_factory=AlertsSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -84,6 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _delegated(
         commands,
+        "alerts",
+        "alerts: the threshold rules, what they find now, silences, status",
+    )
+    _delegated(
+        commands,
         "warehouse",
         "warehouse: migrate, metrics, refresh, forecast, serving-status, explain-change",
     )
@@ -282,6 +287,12 @@ def _dashboards(settings: Settings, args: argparse.Namespace) -> int:
     return dashboards_main(settings, list(args.dashboards_args))
 
 
+def _alerts(settings: Settings, args: argparse.Namespace) -> int:
+    from dashboards.alerting.cli import main as alerts_main
+
+    return alerts_main(settings, list(args.alerts_args))
+
+
 COMMANDS = {
     "up": _up,
     "down": _down,
@@ -294,4 +305,5 @@ COMMANDS = {
     "simulator": _simulator,
     "warehouse": _warehouse,
     "dashboards": _dashboards,
+    "alerts": _alerts,
 }

@@ -1,0 +1,302 @@
+"""Local stand-ins for the chat vendors' robot endpoints, as strict as the vendors.
+
+One loopback HTTP server answers all four protocols the way the vendor does (HTTP 200
+with an error code in the body): it checks the token, the signature and that its
+timestamp is within the hour, enforces the vendor's rate limit (DingTalk also blocks the
+robot for 10 minutes), checks the body's size and message type, and records what was
+accepted. Faults can be injected: the next N requests answered HTTP 500 or throttled.
+
+- DingTalk  POST /robot/send?access_token=T[&timestamp=ms&sign=...]   errcode
+- Feishu    POST /open-apis/bot/v2/hook/T   body {timestamp, sign, msg_type, ...}   code
+- WeCom     POST /cgi-bin/webhook/send?key=K   errcode
+- webhook   POST /hook   X-ERPBI-Timestamp, X-ERPBI-Signature   HTTP 401 when wrong
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import threading
+import time
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from pydantic import SecretStr
+
+from common.settings import AlertsSettings, ChatRobotSettings
+
+HOUR_MS = 3_600_000
+VENDOR_LIMITS = {  # (messages, seconds) windows, as documented
+    "dingtalk": ((20, 60.0),),
+    "feishu": ((5, 1.0), (100, 60.0)),
+    "wecom": ((20, 60.0),),
+    "webhook": (),
+}
+DINGTALK_BLOCK_SECONDS = 600.0
+Checked = tuple[int, dict[str, Any], list[str]]  # HTTP status, answer, who was mentioned
+
+
+@dataclass
+class Arrival:
+    body: dict[str, Any]
+    at: float
+    mentioned: list[str] = field(default_factory=list)  # who would really be notified
+
+
+class ChatReceivers:
+    def __init__(self, token: str = "tok-123", secret: str = "SEC-abc",
+                 limits: dict[str, tuple[tuple[int, float], ...]] | None = None,
+                 dingtalk_block_seconds: float = DINGTALK_BLOCK_SECONDS) -> None:  # fmt: skip
+        self.token, self.secret = token, secret
+        self.limits = limits or VENDOR_LIMITS
+        self.dingtalk_block_seconds = dingtalk_block_seconds
+        self.received: dict[str, list[Arrival]] = defaultdict(list)
+        self.refused: dict[str, list[int]] = defaultdict(list)  # vendor error codes sent
+        self._times: dict[str, deque[float]] = defaultdict(deque)
+        self._blocked_until: dict[str, float] = {}
+        self._faults: dict[str, deque[str]] = defaultdict(deque)
+        self._lock = threading.Lock()
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    # -- use ----------------------------------------------------------------------------
+    def __enter__(self) -> ChatReceivers:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def settings(self, secret: str | None = None) -> AlertsSettings:
+        """Alert settings pointing every robot here (``secret`` overrides the signing one)."""
+        key = SecretStr(self.secret if secret is None else secret)
+
+        def robot(path: str, signed: bool = True) -> ChatRobotSettings:
+            url = SecretStr(self.base_url + path)
+            return ChatRobotSettings(url=url, secret=key) if signed else ChatRobotSettings(url=url)
+
+        return AlertsSettings(
+            dingtalk=robot(f"/robot/send?access_token={self.token}"),
+            feishu=robot(f"/open-apis/bot/v2/hook/{self.token}"),
+            wecom=robot(f"/cgi-bin/webhook/send?key={self.token}", signed=False),
+            webhook=robot("/hook"),
+        )
+
+    def fail_next(self, vendor: str, times: int, how: str = "500") -> None:
+        """The next ``times`` requests to ``vendor`` get HTTP 500 (``how="500"``) or the
+        vendor's throttling answer (``how="throttle"``)."""
+        with self._lock:
+            self._faults[vendor].extend([how] * times)
+
+    # -- protocol -----------------------------------------------------------------------
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        receivers = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *_args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:  # noqa: N802
+                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                status, answer = receivers.answer(self.path, dict(self.headers), raw)
+                data = json.dumps(answer, ensure_ascii=False).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        return Handler
+
+    def answer(self, path: str, headers: dict[str, str], raw: bytes) -> tuple[int, dict[str, Any]]:
+        parts = urlsplit(path)
+        query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+        vendor = {
+            "/robot/send": "dingtalk",
+            "/cgi-bin/webhook/send": "wecom",
+            "/hook": "webhook",
+        }.get(parts.path, "feishu" if parts.path.startswith("/open-apis/bot/v2/hook/") else "")
+        if not vendor:
+            return 404, {"error": "no such endpoint"}
+        with self._lock:
+            fault = self._faults[vendor].popleft() if self._faults[vendor] else None
+        if fault == "500":
+            return 500, {"error": "injected server error"}
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = None
+        check = {"dingtalk": self._dingtalk, "feishu": self._feishu, "wecom": self._wecom,
+                 "webhook": self._webhook}[vendor]  # fmt: skip
+        status, answer, mentioned = check(parts.path, query, headers, raw, body, fault)
+        with self._lock:
+            if status == 200 and _code(answer) == 0:
+                self.received[vendor].append(Arrival(body or {}, time.monotonic(), mentioned))
+            elif status == 200:
+                self.refused[vendor].append(_code(answer))
+        return status, answer
+
+    def _over_limit(self, vendor: str) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            if self._blocked_until.get(vendor, 0) > now:
+                return True
+            times = self._times[vendor]
+            for count, seconds in self.limits[vendor]:
+                if sum(1 for t in times if t > now - seconds) >= count:
+                    if vendor == "dingtalk":
+                        self._blocked_until[vendor] = now + self.dingtalk_block_seconds
+                    return True
+            times.append(now)
+            while len(times) > 1000:
+                times.popleft()
+        return False
+
+    def _dingtalk(
+        self,
+        _path: str,
+        query: dict[str, str],
+        _headers: dict[str, str],
+        _raw: bytes,
+        body: Any,
+        fault: str | None,
+    ) -> Checked:
+        if query.get("access_token") != self.token:
+            return 200, {"errcode": 300001, "errmsg": "token is not exist"}, []
+        timestamp, sign = query.get("timestamp", ""), query.get("sign", "")
+        expected = base64.b64encode(
+            hmac.new(
+                self.secret.encode(), f"{timestamp}\n{self.secret}".encode(), hashlib.sha256
+            ).digest()
+        ).decode()
+        if (
+            not timestamp.isdigit()
+            or abs(time.time() * 1000 - int(timestamp)) > HOUR_MS
+            or sign != expected
+        ):
+            return 200, {"errcode": 310000, "errmsg": "sign not match"}, []
+        if fault == "throttle" or self._over_limit("dingtalk"):
+            return (
+                200,
+                {"errcode": 130101, "errmsg": "send too fast, exceed 20 times per minute"},
+                [],
+            )
+        if not isinstance(body, dict) or body.get("msgtype") not in {
+            "text",
+            "link",
+            "markdown",
+            "actionCard",
+            "feedCard",
+        }:
+            return 200, {"errcode": 40035, "errmsg": "缺少参数 json"}, []
+        text = json.dumps(body.get(body["msgtype"], {}), ensure_ascii=False)
+        mobiles = body.get("at", {}).get("atMobiles", [])
+        return 200, {"errcode": 0, "errmsg": "ok"}, [m for m in mobiles if f"@{m}" in text]
+
+    def _feishu(
+        self,
+        path: str,
+        _query: dict[str, str],
+        _headers: dict[str, str],
+        raw: bytes,
+        body: Any,
+        fault: str | None,
+    ) -> Checked:
+        if path.rsplit("/", 1)[-1] != self.token:
+            return (
+                200,
+                {"code": 19001, "msg": "param invalid: incoming webhook access token invalid"},
+                [],
+            )
+        if len(raw) > 20 * 1024 or not isinstance(body, dict) or "msg_type" not in body:
+            return 200, {"code": 9499, "msg": "Bad Request"}, []
+        timestamp = str(body.get("timestamp", ""))
+        expected = base64.b64encode(
+            hmac.new(f"{timestamp}\n{self.secret}".encode(), b"", hashlib.sha256).digest()
+        ).decode()
+        if (
+            not timestamp.isdigit()
+            or abs(time.time() - int(timestamp)) > 3600
+            or body.get("sign") != expected
+        ):
+            return (
+                200,
+                {
+                    "code": 19021,
+                    "msg": "sign match fail or timestamp is not within one hour from current time",
+                },
+                [],
+            )
+        if fault == "throttle" or self._over_limit("feishu"):
+            return 200, {"code": 11232, "msg": "frequency limited psm"}, []
+        ats = json.dumps(body.get("card", body.get("content", {})), ensure_ascii=False)
+        mentioned = [chunk.split(">")[0] for chunk in ats.split("<at id=")[1:]]
+        return (
+            200,
+            {"StatusCode": 0, "StatusMessage": "success", "code": 0, "msg": "success"},
+            mentioned,
+        )
+
+    def _wecom(
+        self,
+        _path: str,
+        query: dict[str, str],
+        _headers: dict[str, str],
+        _raw: bytes,
+        body: Any,
+        fault: str | None,
+    ) -> Checked:
+        if query.get("key") != self.token:
+            return 200, {"errcode": 93000, "errmsg": "invalid webhook url"}, []
+        if fault == "throttle" or self._over_limit("wecom"):
+            return 200, {"errcode": 45009, "errmsg": "api freq out of limit"}, []
+        kind = body.get("msgtype") if isinstance(body, dict) else None
+        if kind not in {"text", "markdown", "image", "news", "file", "template_card"}:
+            return 200, {"errcode": 40008, "errmsg": "invalid message type"}, []
+        if kind == "markdown" and len(body["markdown"].get("content", "").encode()) > 4096:
+            return 200, {"errcode": 40058, "errmsg": "markdown.content exceed max length 4096"}, []
+        mentioned = (
+            list(body.get("text", {}).get("mentioned_mobile_list", [])) if kind == "text" else []
+        )
+        return 200, {"errcode": 0, "errmsg": "ok"}, mentioned
+
+    def _webhook(
+        self,
+        _path: str,
+        _query: dict[str, str],
+        headers: dict[str, str],
+        raw: bytes,
+        body: Any,
+        _fault: str | None,
+    ) -> Checked:
+        lower = {k.lower(): v for k, v in headers.items()}
+        timestamp = lower.get("x-erpbi-timestamp", "")
+        expected = (
+            "sha256="
+            + hmac.new(
+                self.secret.encode(), f"{timestamp}.".encode() + raw, hashlib.sha256
+            ).hexdigest()
+        )
+        if (
+            not timestamp.isdigit()
+            or abs(time.time() - int(timestamp)) > 300
+            or lower.get("x-erpbi-signature") != expected
+        ):
+            return 401, {"error": "bad signature or stale timestamp"}, []
+        if not isinstance(body, dict):
+            return 400, {"error": "not JSON"}, []
+        return 200, {"ok": True}, list(body.get("mentions", []))
+
+
+def _code(answer: dict[str, Any]) -> int:
+    return int(answer.get("errcode", answer.get("code", 0)) or 0)

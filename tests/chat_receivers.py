@@ -41,6 +41,18 @@ DINGTALK_BLOCK_SECONDS = 600.0
 Checked = tuple[int, dict[str, Any], list[str]]  # HTTP status, answer, who was mentioned
 
 
+@dataclass(frozen=True)
+class Arrived:
+    """One request as a vendor's endpoint sees it (``fault``: an injected one, if any)."""
+
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    raw: bytes
+    body: Any
+    fault: str | None
+
+
 @dataclass
 class Arrival:
     body: dict[str, Any]
@@ -138,7 +150,7 @@ class ChatReceivers:
             body = None
         check = {"dingtalk": self._dingtalk, "feishu": self._feishu, "wecom": self._wecom,
                  "webhook": self._webhook}[vendor]  # fmt: skip
-        status, answer, mentioned = check(parts.path, query, headers, raw, body, fault)
+        status, answer, mentioned = check(Arrived(parts.path, query, headers, raw, body, fault))
         with self._lock:
             if status == 200 and _code(answer) == 0:
                 self.received[vendor].append(Arrival(body or {}, time.monotonic(), mentioned))
@@ -162,15 +174,8 @@ class ChatReceivers:
                 times.popleft()
         return False
 
-    def _dingtalk(
-        self,
-        _path: str,
-        query: dict[str, str],
-        _headers: dict[str, str],
-        _raw: bytes,
-        body: Any,
-        fault: str | None,
-    ) -> Checked:
+    def _dingtalk(self, r: Arrived) -> Checked:
+        query, fault, body = r.query, r.fault, r.body
         if query.get("access_token") != self.token:
             return 200, {"errcode": 300001, "errmsg": "token is not exist"}, []
         timestamp, sign = query.get("timestamp", ""), query.get("sign", "")
@@ -203,15 +208,8 @@ class ChatReceivers:
         mobiles = body.get("at", {}).get("atMobiles", [])
         return 200, {"errcode": 0, "errmsg": "ok"}, [m for m in mobiles if f"@{m}" in text]
 
-    def _feishu(
-        self,
-        path: str,
-        _query: dict[str, str],
-        _headers: dict[str, str],
-        raw: bytes,
-        body: Any,
-        fault: str | None,
-    ) -> Checked:
+    def _feishu(self, r: Arrived) -> Checked:
+        path, raw, fault, body = r.path, r.raw, r.fault, r.body
         if path.rsplit("/", 1)[-1] != self.token:
             return (
                 200,
@@ -247,15 +245,8 @@ class ChatReceivers:
             mentioned,
         )
 
-    def _wecom(
-        self,
-        _path: str,
-        query: dict[str, str],
-        _headers: dict[str, str],
-        _raw: bytes,
-        body: Any,
-        fault: str | None,
-    ) -> Checked:
+    def _wecom(self, r: Arrived) -> Checked:
+        query, fault, body = r.query, r.fault, r.body
         if query.get("key") != self.token:
             return 200, {"errcode": 93000, "errmsg": "invalid webhook url"}, []
         if fault == "throttle" or self._over_limit("wecom"):
@@ -270,15 +261,8 @@ class ChatReceivers:
         )
         return 200, {"errcode": 0, "errmsg": "ok"}, mentioned
 
-    def _webhook(
-        self,
-        _path: str,
-        _query: dict[str, str],
-        headers: dict[str, str],
-        raw: bytes,
-        body: Any,
-        _fault: str | None,
-    ) -> Checked:
+    def _webhook(self, r: Arrived) -> Checked:
+        headers, raw, body = r.headers, r.raw, r.body
         lower = {k.lower(): v for k, v in headers.items()}
         timestamp = lower.get("x-erpbi-timestamp", "")
         expected = (

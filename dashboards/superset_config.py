@@ -124,11 +124,16 @@ def _event_logger():  # type: ignore[no-untyped-def]  # noqa: ANN202
     from superset.utils.log import DBEventLogger
 
     class WallEventLogger(DBEventLogger):
-        """Superset's database event log, less what a chart's data request logs (the
-        request itself and its timed steps: query, post-processing, JSON)."""
+        """Superset's database event log, less what a chart's JSON data request logs (the
+        request itself and its timed steps: query, post-processing, JSON); CSV and Excel
+        exports, form posts, are still logged."""
 
         def log(self, user_id, action, *args, **kwargs):  # type: ignore[no-untyped-def]  # noqa: ANN001, ANN002, ANN003, ANN202
-            if has_request_context() and request.path.startswith(UNLOGGED_PATHS):
+            if (
+                has_request_context()
+                and request.path.startswith(UNLOGGED_PATHS)
+                and request.mimetype == "application/json"  # exports (form posts) are logged
+            ):
                 return
             super().log(user_id, action, *args, **kwargs)
 

@@ -9,10 +9,12 @@ again: about 50 ms of a core per chart, 13 s of CPU when all thirty reload at on
 from the answer the same login got for the same request less than ``seconds`` ago, and
 when several ask at once, the first computes and the others wait for its answer.
 
-The key is the login's user name, the URL and the body, so nobody is served an answer
+The key is the login's user id, the URL and the body, so nobody is served an answer
 computed for somebody else (row-level security by shop differs per login); a forced
-refresh (``force``) always goes through. Only 200 answers without a content encoding
-are kept, and only their body and content type: no cookie of one session reaches another.
+refresh (``force``), an export (``csv``/``xlsx``), a request with an ``Authorization``
+header and a guest token always go through. Only JSON 200 answers of at most 2 MB,
+neither streamed nor encoded, are kept, and only their body and content type: no cookie
+of one session reaches another. Expired answers leave at the next store.
 
 This module runs inside Superset (``superset_config.FLASK_APP_MUTATOR`` installs it) and
 imports only Flask, which Superset brings.
@@ -30,6 +32,7 @@ from typing import Any
 
 CACHED_PATHS = ("/api/v1/chart/data", "/superset/explore_json/")
 FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
+MAX_ANSWER_BYTES = 2_000_000  # a bigger answer is computed each time, not kept
 WAIT_FOR_FIRST_SECONDS = 30.0  # then compute it too rather than hold a thread longer
 
 
@@ -71,8 +74,11 @@ class ResponseCache:
         now = time.monotonic() if now is None else now
         with self._guard:
             self._answers[key] = CachedAnswer(now + self.seconds, content_type, body)
-            self._answers.move_to_end(key)
-            while len(self._answers) > self.max_entries:
+            self._answers.move_to_end(key)  # kept in order of expiry: one TTL for all
+            while self._answers and (
+                len(self._answers) > self.max_entries
+                or next(iter(self._answers.values())).expires <= now
+            ):
                 self._answers.popitem(last=False)
 
     def lock_for(self, key: str) -> threading.Lock:
@@ -106,19 +112,32 @@ def install(app: Any, seconds: float) -> ResponseCache | None:
     def answer_from_cache() -> Response | None:
         if request.method != "POST" or not request.path.startswith(CACHED_PATHS):
             return None
+        if (
+            "Authorization" in request.headers
+            or request.args.get("csv")
+            or request.args.get("xlsx")
+        ):
+            return None  # API keys and exports: not a wall's chart request
+        if getattr(current_user, "is_guest_user", False):
+            return None  # guest tokens share one name but not their row-level security
         if request.mimetype in FORM_TYPES:  # the legacy map: its form must stay readable
             body = json.dumps(sorted(request.form.items(multi=True))).encode()
         else:
             body = request.get_data(cache=True)
         if is_forced(request.args, body) or not current_user.is_authenticated:
             return None
-        key = cache.key(str(current_user.username), request.full_path, body)
+        url = request.path + "?" + request.query_string.decode("latin-1")
+        key = cache.key(str(current_user.get_id()), url, body)
         answer = cache.get(key)
         if answer is None:
             lock = cache.lock_for(key)
             if not lock.acquire(timeout=WAIT_FOR_FIRST_SECONDS):
                 return None  # the first asker is stuck: compute this one too
-            answer = cache.get(key)
+            try:
+                answer = cache.get(key)
+            except BaseException:
+                lock.release()
+                raise
             if answer is None:
                 g.response_cache_pending = (key, lock)  # computed now, stored after
                 return None
@@ -131,8 +150,11 @@ def install(app: Any, seconds: float) -> ResponseCache | None:
         if (
             pending is not None
             and response.status_code == 200
+            and response.mimetype == "application/json"  # not a CSV/XLSX download
+            and not response.is_streamed
             and not response.direct_passthrough
             and "Content-Encoding" not in response.headers
+            and (response.content_length or 0) <= MAX_ANSWER_BYTES
         ):
             cache.put(pending[0], response.content_type or "", response.get_data())
         return response

@@ -67,3 +67,21 @@ def test_askers_of_one_question_share_one_lock() -> None:
     first.release()
     thread.join(5)
     assert waited.is_set()
+
+
+@pytest.mark.integration
+def test_the_hooks_in_superset_s_flask_keep_logins_exports_and_streams_apart() -> None:
+    """The hooks run in Superset's own Python: one login's repeat is answered from memory,
+    another login's is not; force, API tokens, CSV downloads (their file name kept) and
+    streamed answers go through."""
+    import subprocess
+
+    from common.settings import PROJECT_ROOT, load_settings
+
+    python = load_settings().paths.venv_python("superset")
+    check = PROJECT_ROOT / "tests" / "dashboards" / "response_cache_hooks_check.py"
+    module = PROJECT_ROOT / "dashboards" / "superset_response_cache.py"
+    done = subprocess.run([str(python), str(check), str(module)], capture_output=True,
+                          text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.startswith("ok: 9 computed for 10 requests")

@@ -9,6 +9,7 @@ settings never shows them; use :meth:`Settings.masked_dump` for display.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -189,8 +190,15 @@ class AlertsSettings(_Section):
     wecom: ChatRobotSettings = Field(default_factory=ChatRobotSettings)
     webhook: ChatRobotSettings = Field(default_factory=ChatRobotSettings)
     recipients: dict[str, RecipientSettings] = Field(default_factory=dict)
+    # Who is @-mentioned for a route value that is not itself an owner's name: a rule
+    # routed by category names the category (女装 -> its category owner).
+    route_owners: dict[str, str] = Field(default_factory=dict)
     screen_base_url: str = ""  # the screens' address in a message; default: Superset's URL
     evaluate_every_seconds: float = Field(default=15.0, gt=0)
+    retry_every_seconds: float = Field(default=60.0, gt=0)  # a failed delivery, next try
+    attempt_seconds: float = Field(default=120.0, gt=0)  # retrying one send before that
+    give_up_after_hours: float = Field(default=24.0, gt=0)  # then recorded as abandoned
+    state_file: Path | None = None  # default: <run>/data/alerts/alerts.sqlite
 
 
 class PollMaxSeconds(_Section):
@@ -288,24 +296,46 @@ class Settings(BaseSettings):
     @property
     def environment(self) -> dict[str, str]:
         """These settings as ERPBI_* variables, to hand to child processes."""
-        return flatten_to_env(self.model_dump(mode="python"))
+        return settings_to_env(self)
 
 
-def flatten_to_env(data: dict[str, Any], prefix: str = "ERPBI_") -> dict[str, str]:
+def settings_to_env(model: BaseModel, prefix: str = "ERPBI_") -> dict[str, str]:
+    """A settings model as environment variables: sections by ``__``, mappings and lists
+    as JSON (their keys keep their case: an owner named 李 or Alice stays so), secrets
+    revealed (the child needs them; the caller keeps them off argv and logs)."""
     out: dict[str, str] = {}
-    for key, value in data.items():
-        name = f"{prefix}{key.upper()}"
+    for field_name in type(model).model_fields:
+        value = getattr(model, field_name)
+        name = f"{prefix}{field_name.upper()}"
         if value is None:
             continue  # unset: the child's default, not the text "None"
-        if isinstance(value, dict):
-            out.update(flatten_to_env(value, f"{name}__"))
-        elif isinstance(value, SecretStr):
-            out[name] = value.get_secret_value()
-        elif isinstance(value, bool):
-            out[name] = "true" if value else "false"
+        if isinstance(value, BaseModel):
+            out.update(settings_to_env(value, f"{name}__"))
+        elif isinstance(value, dict | list | tuple):
+            out[name] = json.dumps(_revealed(value), ensure_ascii=False)
         else:
-            out[name] = str(value)
+            out[name] = _revealed(value) if isinstance(value, SecretStr) else _scalar(value)
     return out
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _revealed(value: Any) -> Any:
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    if isinstance(value, BaseModel):
+        return {name: _revealed(getattr(value, name)) for name in type(value).model_fields}
+    if isinstance(value, dict):
+        return {str(k): _revealed(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_revealed(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value
 
 
 def config_file_path() -> Path | None:

@@ -168,7 +168,9 @@ def _response_cache(app):  # type: ignore[no-untyped-def]  # noqa: ANN001, ANN20
     module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
     sys.modules[spec.name] = module  # type: ignore[union-attr]  # its dataclasses look it up
     spec.loader.exec_module(module)  # type: ignore[union-attr]
-    module.install(app, float(os.environ.get("ERPBI_SUPERSET_RESPONSE_CACHE_SECONDS", "5")))
+    seconds = float(os.environ.get("ERPBI_SUPERSET_RESPONSE_CACHE_SECONDS", "5"))
+    # Shop owners' row-level security follows the shop sheet query by query: never shared.
+    module.install(app, seconds, shares_answers=lambda name: name not in _warehouse_logins())
 
 
 def FLASK_APP_MUTATOR(app):  # type: ignore[no-untyped-def]  # noqa: N802, ANN001, ANN201

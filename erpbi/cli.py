@@ -85,7 +85,12 @@ def build_parser() -> argparse.ArgumentParser:
     _delegated(
         commands,
         "alerts",
-        "alerts: the threshold rules, what they find now, silences, status",
+        "alerts: the threshold rules, what they find now, silences, status, the service",
+    )
+    _delegated(
+        commands,
+        "analyze",
+        "analyze: top-sellers, affinity, inventory-status, customer-tiers, seasonal",
     )
     _delegated(
         commands,
@@ -293,6 +298,12 @@ def _alerts(settings: Settings, args: argparse.Namespace) -> int:
     return alerts_main(settings, list(args.alerts_args))
 
 
+def _analyze(settings: Settings, args: argparse.Namespace) -> int:
+    from warehouse.analysis.cli import main as analyze_main
+
+    return analyze_main(settings, list(args.analyze_args))
+
+
 COMMANDS = {
     "up": _up,
     "down": _down,
@@ -306,4 +317,5 @@ COMMANDS = {
     "warehouse": _warehouse,
     "dashboards": _dashboards,
     "alerts": _alerts,
+    "analyze": _analyze,
 }

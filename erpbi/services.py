@@ -169,6 +169,36 @@ def _forecast_written(settings: Settings) -> bool:
         return False
 
 
+# --- Alerts -------------------------------------------------------------------------------
+
+
+def _alerter_prepare(settings: Settings) -> None:
+    from dashboards.alerting.service import heartbeat_file
+
+    heartbeat_file(settings).unlink(missing_ok=True)  # ready means: this run has evaluated
+
+
+def _alerter_ready(settings: Settings) -> bool:
+    """Ready once the service has evaluated every rule once (its heartbeat names a live pid)."""
+    import os
+
+    from dashboards.alerting.service import heartbeat_file
+
+    try:
+        pid = int(json.loads(heartbeat_file(settings).read_text(encoding="utf-8"))["pid"])
+        os.kill(pid, 0)
+    except (OSError, ValueError, KeyError):
+        return False
+    return True
+
+
+def _alerter_listens(settings: Settings) -> str:
+    alerts = settings.alerts
+    channels = [n for n in ("feishu", "dingtalk", "wecom", "webhook")
+                if getattr(alerts, n).configured]  # fmt: skip
+    return f"every {alerts.evaluate_every_seconds:g} s -> {', '.join(channels) or 'no robot set'}"
+
+
 # --- Superset ------------------------------------------------------------------------------
 
 
@@ -251,6 +281,14 @@ SERVICES: tuple[Service, ...] = (
         command=_forecaster_command,
         ready=_forecast_written,
         listens=lambda s: f"every {s.clickhouse.forecast_every_seconds} s to {s.clickhouse.url}",
+    ),
+    Service(
+        name="alerter",
+        description="alert rules on the warehouse -> Feishu/DingTalk/WeCom/webhook robots",
+        command=lambda s: [_python(s, "core"), "-m", "erpbi", "alerts", "run"],
+        prepare=_alerter_prepare,
+        ready=_alerter_ready,
+        listens=_alerter_listens,
     ),
     Service(
         name="superset",

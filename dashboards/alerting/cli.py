@@ -6,33 +6,45 @@ Examples:
   erpbi alerts silence stock_out --match sku_id=I00251-BL-M --for 2h --comment 补货在途
   erpbi alerts silences
   erpbi alerts unsilence 3f2a9c1b
-  erpbi alerts status
+  erpbi alerts status                   # firing per rule, deliveries waiting, last sends
+  erpbi alerts run [--once]             # the alert service (`erpbi up` starts it)
 """
 
 from __future__ import annotations
 
 import argparse
 import getpass
+import json
+import logging
+import signal
+import threading
 from collections.abc import Sequence
 from datetime import datetime
-from zoneinfo import ZoneInfo
+from typing import Any
 
 from common.settings import Settings
 from dashboards.alerting.engine import Phase, evaluate
 from dashboards.alerting.message import plain_text
 from dashboards.alerting.rules import AlertRule, load_rules, parse_duration
+from dashboards.alerting.service import (
+    RECORD_COLUMNS,
+    AlertService,
+    heartbeat_file,
+    shanghai_now,
+    state_file,
+)
 from dashboards.alerting.silences import ALL_RULES, parse_matchers
 from dashboards.alerting.store import AlertStore
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
+log = logging.getLogger(__name__)
 
 
 def store_for(settings: Settings) -> AlertStore:
-    return AlertStore(settings.paths.data_dir / "alerts" / "alerts.sqlite")
+    return AlertStore(state_file(settings))
 
 
 def now() -> datetime:
-    return datetime.now(SHANGHAI).replace(tzinfo=None)
+    return shanghai_now()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,7 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
     actions.add_parser("silences", help="the silences still in force")
     unsilence = actions.add_parser("unsilence", help="end a silence now")
     unsilence.add_argument("id")
-    actions.add_parser("status", help="items pending and firing per rule, messages not yet sent")
+    actions.add_parser("status", help="items pending and firing per rule, messages not yet "
+                       "sent and why, the service's last evaluation, the last sends")  # fmt: skip
+    run = actions.add_parser("run", help="the alert service: evaluate every rule, deliver")
+    run.add_argument("--once", action="store_true", help="one evaluation and delivery, then exit")
     return parser
 
 
@@ -111,13 +126,94 @@ def _unsilence(settings: Settings, args: argparse.Namespace, _rules: dict[str, A
 
 def _status(settings: Settings, _args: argparse.Namespace, rules: dict[str, AlertRule]) -> int:
     store = store_for(settings)
+    beat_path = heartbeat_file(settings)
+    if beat_path.exists():
+        beat = json.loads(beat_path.read_text(encoding="utf-8"))
+        channels = ", ".join(beat["channels"]) or "(none)"
+        print(f"service: pid {beat['pid']}, evaluated {beat['evaluated_at']}, "
+              f"next {beat['next_evaluation']}, channels {channels}")  # fmt: skip
+    else:
+        print("service: never ran (erpbi up starts it; or erpbi alerts run)")
+    print(f"\n{'规则':<18}{'告警中':>6}{'待定':>6}")
     for rule in rules.values():
         states = store.states(rule.name)
         firing = sum(1 for s in states.values() if s.phase is Phase.firing)
-        print(f"{rule.name:<18} firing {firing:>4}  pending {len(states) - firing:>4}")
-    print(f"messages waiting to be sent: {len(store.outbox())}; "
+        print(f"{rule.name:<18}{firing:>8}{len(states) - firing:>8}")
+    waiting = store.outbox()
+    print(f"\nmessages waiting to be sent: {len(waiting)}; "
           f"silences in force: {len(store.silences(now=now()))}")  # fmt: skip
+    for message in waiting[:20]:
+        tried = "not tried yet"
+        if message.next_attempt_at:
+            tried = (f"tried {message.attempts}x, next {message.next_attempt_at:%H:%M:%S}: "
+                     f"{message.last_error}")  # fmt: skip
+        print(f"  #{message.id} {message.channel:<9}{message.notification.rule:<18}"
+              f"{message.notification.state:<9}since {message.created_at:%m-%d %H:%M:%S}"
+              f"  {tried}")  # fmt: skip
+    _print_last_sends(settings)
     return 0
+
+
+def _print_last_sends(settings: Settings, limit: int = 10) -> None:
+    from warehouse.client import connect
+
+    try:
+        client = connect(settings.clickhouse)
+        try:
+            rows = client.query(
+                "SELECT event_time, rule, state, channel, result, count() AS items, "
+                "any(error) FROM alert_notifications GROUP BY event_time, rule, state, "
+                f"channel, result, message_id ORDER BY event_time DESC LIMIT {int(limit)}"
+            ).result_rows
+        finally:
+            client.close()
+    except Exception as error:  # noqa: BLE001 - status still answers without the warehouse
+        print(f"\nlast sends: the warehouse does not answer ({type(error).__name__})")
+        return
+    print("\nlast sends:" if rows else "\nlast sends: none yet")
+    for at, rule, state, channel, result, items, why in rows:
+        print(f"  {at:%m-%d %H:%M:%S} {rule:<18}{state:<9}{channel:<9}{result:<15}"
+              f"{items} 项 {why}")  # fmt: skip
+
+
+def _run(settings: Settings, args: argparse.Namespace, rules: dict[str, AlertRule]) -> int:
+    from warehouse.client import connect
+
+    client = connect(settings.clickhouse)
+    lock = threading.Lock()  # one warehouse client, used by the loop and the senders
+
+    def query(sql: str) -> list[dict[str, Any]]:
+        with lock:
+            result = client.query(sql)
+        return [dict(zip(result.column_names, row, strict=True)) for row in result.result_rows]
+
+    def insert(rows: list[dict[str, Any]]) -> None:
+        with lock:
+            client.insert("alert_notifications", [[r[c] for c in RECORD_COLUMNS] for r in rows],
+                          column_names=list(RECORD_COLUMNS))  # fmt: skip
+
+    service = AlertService(settings, rules, store_for(settings), query, insert)
+    if not service.robots:
+        log.warning("no chat robot configured (alerts.feishu/dingtalk/wecom/webhook.url): "
+                    "alerts are evaluated and recorded as not_configured, not sent")  # fmt: skip
+    try:
+        if args.once:
+            service.evaluate_all()
+            for channel in service.robots:
+                service.deliver_due(channel)
+            service.flush_records()
+            service.beat(heartbeat_file(settings), settings.alerts.evaluate_every_seconds)
+            return 0
+        stop = threading.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stop.set())
+        log.info("alert service: %d rules every %.0f s, channels: %s", len(rules),
+                 settings.alerts.evaluate_every_seconds,
+                 ", ".join(service.robots) or "none")  # fmt: skip
+        service.run(stop, heartbeat_file(settings))
+        return 0
+    finally:
+        client.close()
 
 
 def _test(settings: Settings, args: argparse.Namespace, rules: dict[str, AlertRule]) -> int:
@@ -141,4 +237,4 @@ def _test(settings: Settings, args: argparse.Namespace, rules: dict[str, AlertRu
 
 
 ACTIONS = {"list": _list, "test": _test, "silence": _silence, "silences": _silences,
-           "unsilence": _unsilence, "status": _status}  # fmt: skip
+           "unsilence": _unsilence, "status": _status, "run": _run}  # fmt: skip

@@ -90,6 +90,11 @@ class RateWindow:
             self._sent.append(self.clock())
         return waited
 
+    def would_wait(self) -> float:
+        """Seconds the next send would wait now (0: there is room)."""
+        with self._lock:
+            return self._delay(self.clock())
+
     def sent(self) -> None:
         """The send :meth:`wait` made room for has been answered: count it from now, since
         the vendor counted it somewhere between the two, so our window never ends first."""

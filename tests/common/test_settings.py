@@ -23,12 +23,18 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 def test_defaults_listen_on_loopback_only() -> None:
     settings = load_settings()
-    for host in (settings.kafka.host, settings.clickhouse.host, settings.superset.host,
-                 settings.simulator.host):
+    for host in (
+        settings.kafka.host,
+        settings.clickhouse.host,
+        settings.superset.host,
+        settings.simulator.host,
+    ):
         assert host == "127.0.0.1"
 
 
-def test_yaml_file_then_environment_override(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_yaml_file_then_environment_override(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / "erpbi.yaml").write_text("kafka:\n  port: 29092\nclickhouse:\n  database: shop\n")
     assert load_settings().kafka.port == 29092
     monkeypatch.setenv("ERPBI_KAFKA__PORT", "39092")
@@ -56,7 +62,14 @@ def test_secrets_are_masked_when_printed(monkeypatch: pytest.MonkeyPatch) -> Non
 
 
 def test_child_process_environment_round_trips(tmp_path: Path) -> None:
-    settings = Settings(kafka={"port": 12345}, paths={"run_dir": tmp_path / "run"})  # type: ignore[arg-type]
+    """Mappings keep their keys' case and script (owners named Alice or 李), secrets in
+    them included: the alert service @-mentions the owner the settings name."""
+    settings = Settings(
+        kafka={"port": 12345}, paths={"run_dir": tmp_path / "run"},  # type: ignore[arg-type]
+        clickhouse={"shop_owners": {"Alice": "pw-A", "李": "pw-L"}},  # type: ignore[arg-type]
+        alerts={"route_owners": {"女装": "Alice"},  # type: ignore[arg-type]
+                "recipients": {"Alice": {"mobile": "13800000001"}, "李": {"mobile": "139"}}},
+    )  # fmt: skip
     import os
 
     os.environ.update(settings.environment)

@@ -1,6 +1,6 @@
 """Run by test_superset_response_cache.py with Superset's own Python (Flask, flask-login):
-the response cache's hooks on a small Flask app with two logins. Exits non-zero on a
-failed check and prints what it checked."""
+the response cache's middleware in front of a small Flask app with three logins. Exits
+non-zero on a failed check and prints what it checked."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import importlib.util
 import sys
 from pathlib import Path
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, jsonify, request, session
+from flask_compress import Compress
 from flask_login import LoginManager, UserMixin, login_user
 
 spec = importlib.util.spec_from_file_location("cache", sys.argv[1])
@@ -18,6 +19,8 @@ spec.loader.exec_module(cache_module)  # type: ignore[union-attr]
 
 app = Flask("check")
 app.secret_key = "check"
+app.config["COMPRESS_MIN_SIZE"] = 0
+Compress(app)  # as Superset does: gzip for those who accept it
 logins = LoginManager(app)
 computed: list[str] = []
 
@@ -41,39 +44,72 @@ def log_in(name: str) -> str:
 
 @app.post("/api/v1/chart/data")
 def chart_data() -> Response:
-    computed.append(request.get_json()["who"] if request.is_json else "form")
+    who = request.get_json()["who"] if request.is_json else request.form.get("who", "form")
+    computed.append(who)
+    session["asked"] = len(computed)  # Flask sends this session's cookie again
     if request.args.get("csv"):
-        return Response(
-            "a,b\n1,2\n",
-            mimetype="text/csv",
-            headers={"Content-Disposition": "attachment; filename=plan.csv"},
-        )
+        download = {"Content-Disposition": "attachment; filename=plan.csv"}
+        return Response("a,b\n1,2\n", mimetype="text/csv", headers=download)
     if request.args.get("stream"):
         return Response((chunk for chunk in ["{", "}"]), mimetype="application/json")
-    return jsonify({"n": len(computed), "user": request.get_json()["who"]})
+    if request.args.get("fail"):
+        return Response('{"message": "broken"}', status=500, mimetype="application/json")
+    return jsonify({"n": len(computed), "user": who})
 
 
-cache_module.install(app, 5.0)
-alice, bob = app.test_client(), app.test_client()
-alice.post("/login/alice")
-bob.post("/login/bob")
+def check(condition: bool, message: str, *shown: object) -> None:
+    if not condition:
+        print("FAILED:", message, *shown, file=sys.stderr)
+        sys.exit(1)
+
+
+cache_module.install(app, 5.0, shares_answers=lambda name: name != "owner")
+alice, bob, owner = app.test_client(), app.test_client(), app.test_client()
+for client, name in ((alice, "alice"), (bob, "bob"), (owner, "owner")):
+    client.post(f"/login/{name}")
 body = {"who": "x", "force": False}
-first = alice.post("/api/v1/chart/data", json=body).get_json()
-again = alice.post("/api/v1/chart/data", json=body).get_json()
-other = bob.post("/api/v1/chart/data", json=body).get_json()
-assert first == again, ("the same login asked twice and it was computed twice", first, again)
-assert other["n"] != first["n"], "bob got alice's answer"
-forced = alice.post("/api/v1/chart/data", json={**body, "force": True}).get_json()
-assert forced["n"] > other["n"], "a forced refresh was answered from memory"
-api = alice.post("/api/v1/chart/data", json=body, headers={"Authorization": "Bearer t"}).get_json()
-assert api["n"] > forced["n"], "a request with an Authorization header was answered from memory"
+URL = "/api/v1/chart/data"
+first = alice.post(URL, json=body)
+again = alice.post(URL, json=body)
+check(first.get_json() == again.get_json(), "one login asked twice: computed twice",
+      first.get_json(), again.get_json())  # fmt: skip
+check("Set-Cookie" in first.headers and "Set-Cookie" not in again.headers,
+      "a kept answer carried a session cookie", again.headers)  # fmt: skip
+other = bob.post(URL, json=body).get_json()
+check(other["n"] != first.get_json()["n"], "bob got alice's answer")
+forced = alice.post(URL, json={**body, "force": True}).get_json()
+check(forced["n"] > other["n"], "a forced refresh was answered from memory")
+api = alice.post(URL, json=body, headers={"Authorization": "Bearer t"}).get_json()
+check(api["n"] > forced["n"], "a request with an Authorization header was answered from memory")
 for _ in range(2):
-    csv = alice.post("/api/v1/chart/data?csv=true", json=body)
-    assert csv.headers.get("Content-Disposition") == "attachment; filename=plan.csv", csv.headers
-streamed = [alice.post("/api/v1/chart/data?stream=1", json=body) for _ in range(2)]
-assert all(r.status_code == 200 and r.get_data() == b"{}" for r in streamed), (
-    "streamed answer broke"
-)
-anonymous = app.test_client().post("/api/v1/chart/data", json=body)
-assert anonymous.status_code == 200
-print(f"ok: {len(computed)} computed for 10 requests", Path(sys.argv[1]).name)
+    csv = alice.post(f"{URL}?csv=true", json=body)
+    check(csv.headers.get("Content-Disposition") == "attachment; filename=plan.csv",
+          "a CSV download lost its file name", csv.headers)  # fmt: skip
+before = len(computed)
+exported = [alice.post(URL, json={**body, "result_format": "csv"}) for _ in range(2)]
+check(len(computed) == before + 2, "an export in the body was answered from memory")
+streamed = [alice.post(f"{URL}?stream=1", json=body) for _ in range(2)]
+check(all(r.status_code == 200 and r.get_data() == b"{}" for r in streamed), "streamed broke")
+before = len(computed)
+owned = [owner.post(URL, json=body).get_json()["n"] for _ in range(3)]
+check(len(computed) == before + 3, "a shop owner's answer was shared", owned)
+before = len(computed)
+for boundary in ("----WebKitFormBoundaryA", "----WebKitFormBoundaryB"):
+    form = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"who\"\r\n\r\nmap\r\n"
+            f"--{boundary}--\r\n").encode()  # fmt: skip
+    answer = alice.post(URL, data=form,
+                        content_type=f"multipart/form-data; boundary={boundary}")  # fmt: skip
+    check(answer.get_json()["user"] == "map", "the form did not reach the app", answer.data)
+check(len(computed) == before + 1, "one form with two boundaries was computed twice")
+before = len(computed)
+failed = [alice.post(f"{URL}?fail=1", json=body).status_code for _ in range(2)]
+check(failed == [500, 500], "an error answer changed", failed)
+before = len(computed)
+zipped = [alice.post(URL, json=body, headers={"Accept-Encoding": "gzip"}) for _ in range(2)]
+check(len(computed) == before + 1, "a compressed answer was computed twice")
+check(all(r.headers.get("Content-Encoding") == "gzip" for r in zipped), "gzip lost", zipped)
+plain = alice.post(URL, json=body)
+check("Content-Encoding" not in plain.headers, "gzip went to a client that did not ask for it")
+anonymous = app.test_client().post(URL, json=body)
+check(anonymous.status_code == 200, "an anonymous request broke", anonymous.status_code)
+print(f"ok: {len(computed)} computed for 22 requests", Path(sys.argv[1]).name)

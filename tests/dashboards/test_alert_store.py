@@ -29,17 +29,40 @@ def test_a_restarted_service_remembers_what_fired_and_what_is_left_to_send(
 ) -> None:
     store = AlertStore(tmp_path / "alerts.sqlite")
     first = evaluate(RULE, ROWS, T0, store.states(RULE.name))
-    ids = store.commit(RULE.name, first, T0)
+    ids = store.commit(RULE, first, T0, ["feishu"])
     assert len(ids) == 2
-    store.delivered(ids[0])
+    store.delivered(ids[0], T0, attempts=1)
 
     restarted = AlertStore(tmp_path / "alerts.sqlite")  # a new process, the same file
     (left,) = restarted.outbox()
-    assert left.id == ids[1] and left.notification.route == "李"
+    assert left.id == ids[1] and left.notification.route == "李" and left.channel == "feishu"
     assert left.notification.firing[0]["sku_id"] == "B"
     again = evaluate(RULE, ROWS, T0 + timedelta(minutes=1), restarted.states(RULE.name))
     assert again.notifications == []  # nothing fires twice
     assert restarted.states(RULE.name) == first.states
+
+
+def test_each_channel_gets_its_own_delivery_and_a_failure_waits_for_its_retry_time(
+    tmp_path: Path,
+) -> None:
+    store = AlertStore(tmp_path / "alerts.sqlite")
+    ids = store.commit(RULE, evaluate(RULE, ROWS[:1], T0, {}), T0, ["feishu", "dingtalk"],
+                       unconfigured=["wecom"])  # fmt: skip
+    assert [m.channel for m in store.outbox()] == ["feishu", "dingtalk"]
+    store.failed(ids[0], T0, 3, "retrying", "feishu: HTTP 500", T0 + timedelta(seconds=60))
+    assert store.outbox("feishu", due_at=T0 + timedelta(seconds=59)) == []
+    (due,) = store.outbox("feishu", due_at=T0 + timedelta(seconds=60))
+    assert due.attempts == 3 and due.last_error == "feishu: HTTP 500"
+    assert [m.id for m in store.outbox("dingtalk", due_at=T0)] == [ids[1]]  # not held up
+    store.failed(ids[1], T0, 1, "refused", "dingtalk: 310000 签名校验失败", retry_at=None)
+    assert store.outbox("dingtalk") == []
+    outcomes = [(row["channel"], row["result"], row["item"], row["state"])
+                for _, row in store.records()]  # fmt: skip
+    assert outcomes == [("wecom", "not_configured", "A", "firing"),
+                        ("feishu", "retrying", "A", "firing"),
+                        ("dingtalk", "refused", "A", "firing")]  # fmt: skip
+    store.forget_records(store.records()[1][0])
+    assert [row["channel"] for _, row in store.records()] == ["dingtalk"]
 
 
 def test_silences_are_kept_listed_and_removed(tmp_path: Path) -> None:

@@ -7,17 +7,18 @@ import threading
 
 import pytest
 
-from dashboards.superset_response_cache import ResponseCache, is_forced
+from dashboards.superset_response_cache import ResponseCache, is_export, is_forced
 
 pytestmark = pytest.mark.unit
 
 URL = "/api/v1/chart/data?form_data=%7B%22slice_id%22%3A7%7D&dashboard_id=2"
 BODY = b'{"datasource":{"id":3},"force":false,"queries":[{}]}'
+OK, JSON = "200 OK", [("Content-Type", "application/json")]
 
 
 def test_an_answer_is_kept_for_one_login_and_one_request_only() -> None:
     cache = ResponseCache(seconds=5)
-    cache.put(cache.key("wall", URL, BODY), "application/json", b"{}", now=100.0)
+    cache.put(cache.key("wall", URL, BODY), OK, JSON, b"{}", now=100.0)
     assert cache.get(cache.key("wall", URL, BODY), now=104.9) is not None
     assert cache.get(cache.key("alice", URL, BODY), now=101.0) is None  # another login
     assert cache.get(cache.key("wall", URL + "&x=1", BODY), now=101.0) is None
@@ -29,14 +30,14 @@ def test_an_answer_is_kept_for_one_login_and_one_request_only() -> None:
 def test_an_answer_expires_after_its_seconds() -> None:
     cache = ResponseCache(seconds=5)
     key = cache.key("wall", URL, BODY)
-    cache.put(key, "application/json", b"{}", now=100.0)
+    cache.put(key, OK, JSON, b"{}", now=100.0)
     assert cache.get(key, now=105.0) is None
 
 
 def test_the_oldest_answers_make_room() -> None:
     cache = ResponseCache(seconds=5, max_entries=2)
     for n in range(3):
-        cache.put(cache.key("wall", f"{URL}&n={n}", BODY), "application/json", b"{}", now=100.0)
+        cache.put(cache.key("wall", f"{URL}&n={n}", BODY), OK, JSON, b"{}", now=100.0)
     assert cache.get(cache.key("wall", f"{URL}&n=0", BODY), now=101.0) is None
     assert cache.get(cache.key("wall", f"{URL}&n=2", BODY), now=101.0) is not None
 
@@ -46,6 +47,25 @@ def test_a_forced_refresh_is_never_answered_from_memory() -> None:
     assert is_forced({"force": "true"}, b"------WebKitFormBoundary\r\n")  # the legacy map
     assert not is_forced({}, BODY)
     assert not is_forced({}, b"{not json")
+
+
+def test_exports_and_cookies_never_come_from_memory() -> None:
+    assert is_export({"csv": "true"}, BODY)
+    assert is_export({}, b'{"result_format": "xlsx", "queries": []}')
+    assert not is_export({}, b'{"result_format": "json"}') and not is_export({}, BODY)
+    cache = ResponseCache(seconds=5)
+    key = cache.key("wall", URL, BODY)
+    cache.put(key, OK, [*JSON, ("Set-Cookie", "session=alice")], b"{}", now=100.0)
+    kept = cache.get(key, now=101.0)
+    assert kept is not None and kept.headers == (("Content-Type", "application/json"),)
+
+
+def test_an_error_is_kept_for_a_second_at_most() -> None:
+    cache = ResponseCache(seconds=5)
+    key = cache.key("wall", URL, BODY)
+    cache.put(key, "500 INTERNAL SERVER ERROR", JSON, b"{}", now=100.0, seconds=1.0)
+    assert cache.get(key, now=100.5) is not None
+    assert cache.get(key, now=101.0) is None
 
 
 def test_askers_of_one_question_share_one_lock() -> None:
@@ -71,9 +91,11 @@ def test_askers_of_one_question_share_one_lock() -> None:
 
 @pytest.mark.integration
 def test_the_hooks_in_superset_s_flask_keep_logins_exports_and_streams_apart() -> None:
-    """The hooks run in Superset's own Python: one login's repeat is answered from memory,
-    another login's is not; force, API tokens, CSV downloads (their file name kept) and
-    streamed answers go through."""
+    """The middleware runs in Superset's own Python: one login's repeat is answered from
+    memory without its session cookie, another login's is not, nor a shop owner's; force,
+    API tokens, CSV downloads (their file name kept) and exports go through; a form is
+    recognised across multipart boundaries; an error is shared for a second only; a gzip
+    answer goes only to those who accept gzip."""
     import subprocess
 
     from common.settings import PROJECT_ROOT, load_settings
@@ -84,4 +106,4 @@ def test_the_hooks_in_superset_s_flask_keep_logins_exports_and_streams_apart() -
     done = subprocess.run([str(python), str(check), str(module)], capture_output=True,
                           text=True, timeout=120)  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.startswith("ok: 9 computed for 10 requests")
+    assert done.stdout.startswith("ok: 16 computed for 22 requests")

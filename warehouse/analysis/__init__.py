@@ -1,0 +1,1 @@
+"""Sales analyses on the warehouse for `erpbi analyze` and the daily push."""

@@ -201,6 +201,30 @@ class AlertsSettings(_Section):
     state_file: Path | None = None  # default: <run>/data/alerts/alerts.sqlite
 
 
+class PushSettings(_Section):
+    """The scheduled pushes (dashboards/assets/pushes): where their pictures go."""
+
+    # DingTalk shows a picture only from a URL its servers can fetch: the public address
+    # under which the push service's picture folder is reachable ("" = no DingTalk image).
+    image_base_url: str = ""
+    image_port: int = 18095  # the push service serves its pictures here, on loopback
+    image_dir: Path | None = None  # default: <run>/data/push/images
+    keep_images_days: int = Field(default=14, ge=1)
+    # A Feishu app (a custom bot cannot upload): its credentials give the image_key.
+    feishu_app_id: str = ""
+    feishu_app_secret: SecretStr = SecretStr("")
+    feishu_api_base: str = "https://open.feishu.cn"
+    ops_channel: str = "feishu"  # where a failed push says so (its own alert)
+    missed_run_grace_minutes: float = Field(default=120.0, gt=0)  # a missed run, sent late
+    state_file: Path | None = None  # default: <run>/data/push/push.sqlite
+    specs_dir: Path | None = None  # default: dashboards/assets/pushes
+    # Optional: an OpenAI-compatible endpoint rewrites the insights in its own words; a
+    # text with any number that is not one of the facts is dropped for the template's.
+    llm_url: str = ""  # e.g. https://api.example.com/v1 (POST <url>/chat/completions)
+    llm_model: str = ""
+    llm_api_key: SecretStr = SecretStr("")
+
+
 class PollMaxSeconds(_Section):
     """The longest pause between two polls of a stream that keeps finding nothing."""
 
@@ -273,6 +297,7 @@ class Settings(BaseSettings):
     jushuitan: JushuitanSettings = Field(default_factory=JushuitanSettings)
     simulator: SimulatorSettings = Field(default_factory=SimulatorSettings)
     alerts: AlertsSettings = Field(default_factory=AlertsSettings)
+    push: PushSettings = Field(default_factory=PushSettings)
 
     @classmethod
     def settings_customise_sources(

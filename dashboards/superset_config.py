@@ -10,7 +10,9 @@ Superset imports this file inside its own virtualenv, where the project's packag
   docker-compose.
 - ``ERPBI_SUPERSET_DATA_CACHE_SECONDS`` (optional, default 10): chart result cache TTL.
 - ``ERPBI_SUPERSET_RESPONSE_CACHE_SECONDS`` (optional, default 5, 0 = off): how long a
-  login's sessions share one chart answer (``superset_response_cache.py``).
+  login's sessions share one chart answer (``superset_response_cache.py``), and
+  ``ERPBI_SUPERSET_RESPONSE_CACHE_DIR`` the folder the workers share them in (default
+  ``<SUPERSET_HOME>/response-cache``).
 - ``ERPBI_SUPERSET_WAREHOUSE_LOGINS`` (optional): path of the shop owners' warehouse
   logins (JSON owner -> password, mode 0600); a shop owner's queries run under their own
   warehouse login, so the warehouse's per-shop filter stands behind Superset's RLS.
@@ -169,8 +171,12 @@ def _response_cache(app):  # type: ignore[no-untyped-def]  # noqa: ANN001, ANN20
     sys.modules[spec.name] = module  # type: ignore[union-attr]  # its dataclasses look it up
     spec.loader.exec_module(module)  # type: ignore[union-attr]
     seconds = float(os.environ.get("ERPBI_SUPERSET_RESPONSE_CACHE_SECONDS", "5"))
+    folder = os.environ.get("ERPBI_SUPERSET_RESPONSE_CACHE_DIR") or str(
+        Path(DATA_DIR) / "response-cache"
+    )
     # Shop owners' row-level security follows the shop sheet query by query: never shared.
-    module.install(app, seconds, shares_answers=lambda name: name not in _warehouse_logins())
+    module.install(app, seconds, Path(folder),
+                   shares_answers=lambda name: name not in _warehouse_logins())  # fmt: skip
 
 
 def FLASK_APP_MUTATOR(app):  # type: ignore[no-untyped-def]  # noqa: N802, ANN001, ANN201

@@ -7,19 +7,20 @@ and building the query again: about 50 ms of a core per chart, 13 s of CPU when 
 reload at once on a 2-core machine. Here, in front of Superset's Flask app (a WSGI
 middleware), a chart-data request (``/api/v1/chart/data``, and ``/superset/explore_json/``
 for the map) from a logged-in browser session is answered from the answer the same login
-got for the same request less than ``seconds`` ago, and when several ask at once, the
-first computes and the others wait for its answer. A repeat costs reading the signed
-session cookie and a dictionary lookup.
+got for the same request less than ``seconds`` ago, in any of Superset's worker processes
+(the answers are files in a folder they share), and when several ask at once, in one
+process or several, the first computes and the others wait for its answer. A repeat costs
+reading the signed session cookie and one small file.
 
 The key is the login's user id (from the session cookie Flask signed), the client's address,
 browser and accepted encodings, the URL and the request body (a form's fields, not its
 random boundary). An answer is kept only when Superset itself served it to that same user
-id, and only for the logins ``shares_answers`` allows: shop owners' row-level security follows the shop sheet
-from one query to the next, so their requests always go through. A forced refresh
-(``force``), an export (``csv``/``xlsx`` or a non-JSON ``result_format``), a request with an
-``Authorization`` or guest-token header always go through. Only JSON 200 answers of at
-most 2 MB (as sent: compressed when Superset compressed them) are kept, without their
-cookies: no session's cookie reaches another.
+id, and only for the logins ``shares_answers`` allows: shop owners' row-level security
+follows the shop sheet from one query to the next, so their requests always go through.
+A forced refresh (``force``), an export (``csv``/``xlsx`` or a non-JSON ``result_format``),
+a request with an ``Authorization`` or guest-token header always go through. Only JSON
+200 answers of at most 2 MB (as sent: compressed when Superset compressed them) are kept,
+without their cookies: no session's cookie reaches another.
 
 This module runs inside Superset (``superset_config.FLASK_APP_MUTATOR`` installs it) and
 imports only Flask and Werkzeug, which Superset brings.
@@ -27,15 +28,18 @@ imports only Flask and Werkzeug, which Superset brings.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import io
 import json
 import logging
+import os
 import threading
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -64,15 +68,23 @@ class CachedAnswer:
 
 
 class ResponseCache:
-    """Answers by key for ``seconds``, at most ``max_entries`` (oldest dropped first), and
-    one lock per key so that concurrent askers of one question wait for the first."""
+    """Answers by key for ``seconds``, shared by Superset's worker processes through files
+    in ``folder`` (one per answer, replaced atomically), at most ``max_entries`` (the
+    oldest dropped first).
 
-    def __init__(self, seconds: float, max_entries: int = 2000) -> None:
+    :meth:`first_asker` makes concurrent askers of one question wait for the first: the
+    threads of one process on a lock in memory, the processes on an ``flock`` of the
+    question's lock file (released by the kernel if a worker dies while computing).
+    """
+
+    def __init__(self, seconds: float, folder: Path, max_entries: int = 2000) -> None:
         self.seconds = seconds
+        self.folder = folder
         self.max_entries = max_entries
-        self._answers: OrderedDict[str, CachedAnswer] = OrderedDict()
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
+        self._puts = 0
 
     @staticmethod
     def key(*parts: str | bytes) -> str:
@@ -82,14 +94,21 @@ class ResponseCache:
             digest.update(len(raw).to_bytes(8, "big") + raw)
         return digest.hexdigest()
 
+    def _path(self, key: str, suffix: str = ".answer") -> Path:
+        return self.folder / f"{key}{suffix}"
+
     def get(self, key: str, now: float | None = None) -> CachedAnswer | None:
-        now = time.monotonic() if now is None else now
-        with self._guard:
-            answer = self._answers.get(key)
-            if answer is not None and answer.expires <= now:
-                del self._answers[key]
-                answer = None
-            return answer
+        now = time.time() if now is None else now
+        try:
+            with self._path(key).open("rb") as handle:
+                header = json.loads(handle.readline())
+                body = handle.read()
+        except (OSError, ValueError):
+            return None
+        if header["expires"] <= now:
+            return None
+        headers = tuple((str(k), str(v)) for k, v in header["headers"])
+        return CachedAnswer(header["expires"], header["status"], headers, body)
 
     def put(
         self,
@@ -100,23 +119,72 @@ class ResponseCache:
         now: float | None = None,
         seconds: float | None = None,
     ) -> None:
-        now = time.monotonic() if now is None else now
-        kept = tuple((k, v) for k, v in headers if k.lower() not in COOKIE_HEADERS)
+        now = time.time() if now is None else now
+        kept = [(k, v) for k, v in headers if k.lower() not in COOKIE_HEADERS]
         seconds = self.seconds if seconds is None else min(seconds, self.seconds)
+        header = json.dumps({"expires": now + seconds, "status": status, "headers": kept})
+        temporary = self._path(key, f".{os.getpid()}.{threading.get_ident()}.tmp")
+        with temporary.open("wb") as handle:
+            handle.write(header.encode() + b"\n" + body)
+        os.replace(temporary, self._path(key))
         with self._guard:
-            self._answers[key] = CachedAnswer(now + seconds, status, kept, body)
-            self._answers.move_to_end(key)  # roughly in order of expiry; get() checks it
-            while self._answers and (
-                len(self._answers) > self.max_entries
-                or next(iter(self._answers.values())).expires <= now
-            ):
-                self._answers.popitem(last=False)
+            self._puts += 1
+            sweep = self._puts % 50 == 0
+        if sweep:
+            self.sweep(now)
 
-    def lock_for(self, key: str) -> threading.Lock:
+    def sweep(self, now: float | None = None) -> None:
+        """Drop expired answers (by file age) and the oldest beyond ``max_entries``."""
+        now = time.time() if now is None else now
+        aged: list[tuple[float, Path]] = []
+        for path in self.folder.glob("*.answer"):
+            try:
+                aged.append((path.stat().st_mtime, path))
+            except OSError:
+                continue
+        aged.sort()
+        extra = len(aged) - self.max_entries
+        for number, (modified, path) in enumerate(aged):
+            if number < extra or modified + self.seconds <= now:
+                path.unlink(missing_ok=True)
+        for path in self.folder.glob("*.lock"):
+            try:
+                if path.stat().st_mtime < now - 3600:  # a question nobody asked for an hour
+                    path.unlink(missing_ok=True)
+            except OSError:
+                continue
+
+    @contextmanager
+    def first_asker(self, key: str, wait: float = WAIT_FOR_FIRST_SECONDS) -> Iterator[bool]:
+        """Held by one asker of ``key`` at a time in all processes; yields False when the
+        first asker took longer than ``wait`` (then compute without waiting longer)."""
+        deadline = time.monotonic() + wait
         with self._guard:
             if len(self._locks) > 4 * self.max_entries:
                 self._locks = {k: v for k, v in self._locks.items() if v.locked()}
-            return self._locks.setdefault(key, threading.Lock())
+            lock = self._locks.setdefault(key, threading.Lock())
+        if not lock.acquire(timeout=wait):
+            yield False
+            return
+        try:
+            with self._path(key, ".lock").open("a") as handle:
+                pause = 0.002
+                while True:
+                    try:
+                        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                        break
+                    except BlockingIOError:
+                        if time.monotonic() > deadline:
+                            yield False
+                            return
+                        time.sleep(pause)  # another worker computes this answer
+                        pause = min(pause * 2, 0.05)
+                try:
+                    yield True
+                finally:
+                    fcntl.flock(handle, fcntl.LOCK_UN)
+        finally:
+            lock.release()
 
 
 def is_forced(args: Mapping[str, Any], body: bytes) -> bool:
@@ -192,13 +260,12 @@ class SharedChartAnswers:
             return self.app(environ, start_response)
         answer = self.cache.get(key)
         if answer is None:
-            lock = self.cache.lock_for(key)
-            if not lock.acquire(timeout=WAIT_FOR_FIRST_SECONDS):
-                return self.app(environ, start_response)  # the first asker is stuck
-            try:
-                answer = self.cache.get(key) or self.compute(key, environ)
-            finally:
-                lock.release()
+            with self.cache.first_asker(key) as first:
+                answer = self.cache.get(key)
+                if answer is None and first:
+                    answer = self.compute(key, environ)
+            if answer is None:  # the first asker is stuck: compute this one too
+                return self.app(environ, start_response)
         start_response(answer.status, list(answer.headers))
         return [answer.body]
 
@@ -294,18 +361,19 @@ def session_user_reader(app: Any) -> Callable[[Mapping[str, Any]], str | None] |
     return user_of
 
 
-def install(app: Any, seconds: float,
+def install(app: Any, seconds: float, folder: Path,
             shares_answers: Callable[[str], bool] = lambda _username: True,
             ) -> ResponseCache | None:  # fmt: skip
-    """Serve repeated chart-data requests of one login from ``seconds`` of memory, for the
-    logins whose user name ``shares_answers`` accepts."""
+    """Serve repeated chart-data requests of one login from the answers of the last
+    ``seconds`` kept in ``folder`` (shared by the worker processes), for the logins whose
+    user name ``shares_answers`` accepts."""
     user_of = session_user_reader(app)
     if seconds <= 0 or user_of is None:
         return None
     from flask import request  # type: ignore[import-not-found]
     from flask_login import current_user  # type: ignore[import-not-found]
 
-    cache = ResponseCache(seconds)
+    cache = ResponseCache(seconds, folder)
 
     @app.after_request
     def mark_shareable(response: Any) -> Any:

@@ -89,6 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _delegated(
         commands,
+        "push",
+        "push: the scheduled chat-bot pushes (list, preview, send, status, the service)",
+    )
+    _delegated(
+        commands,
         "analyze",
         "analyze: top-sellers, affinity, inventory-status, customer-tiers, seasonal",
     )
@@ -298,6 +303,12 @@ def _alerts(settings: Settings, args: argparse.Namespace) -> int:
     return alerts_main(settings, list(args.alerts_args))
 
 
+def _push(settings: Settings, args: argparse.Namespace) -> int:
+    from dashboards.pushes.cli import main as push_main
+
+    return push_main(settings, list(args.push_args))
+
+
 def _analyze(settings: Settings, args: argparse.Namespace) -> int:
     from warehouse.analysis.cli import main as analyze_main
 
@@ -318,4 +329,5 @@ COMMANDS = {
     "dashboards": _dashboards,
     "alerts": _alerts,
     "analyze": _analyze,
+    "push": _push,
 }

@@ -180,12 +180,17 @@ def _alerter_prepare(settings: Settings) -> None:
 
 def _alerter_ready(settings: Settings) -> bool:
     """Ready once the service has evaluated every rule once (its heartbeat names a live pid)."""
-    import os
-
     from dashboards.alerting.service import heartbeat_file
 
+    return _beating(heartbeat_file(settings))
+
+
+def _beating(heartbeat: Path) -> bool:
+    """A service's heartbeat file names a live process."""
+    import os
+
     try:
-        pid = int(json.loads(heartbeat_file(settings).read_text(encoding="utf-8"))["pid"])
+        pid = int(json.loads(heartbeat.read_text(encoding="utf-8"))["pid"])
         os.kill(pid, 0)
     except (OSError, ValueError, KeyError):
         return False
@@ -197,6 +202,22 @@ def _alerter_listens(settings: Settings) -> str:
     channels = [n for n in ("feishu", "dingtalk", "wecom", "webhook")
                 if getattr(alerts, n).configured]  # fmt: skip
     return f"every {alerts.evaluate_every_seconds:g} s -> {', '.join(channels) or 'no robot set'}"
+
+
+def _pusher_prepare(settings: Settings) -> None:
+    from dashboards.pushes.schedule import heartbeat_file
+
+    heartbeat_file(settings).unlink(missing_ok=True)
+
+
+def _pusher_ready(settings: Settings) -> bool:
+    from dashboards.pushes.schedule import heartbeat_file
+
+    return _beating(heartbeat_file(settings))
+
+
+def _pusher_listens(settings: Settings) -> str:
+    return f"pictures on http://127.0.0.1:{settings.push.image_port}; next runs: erpbi push status"
 
 
 # --- Superset ------------------------------------------------------------------------------
@@ -289,6 +310,14 @@ SERVICES: tuple[Service, ...] = (
         prepare=_alerter_prepare,
         ready=_alerter_ready,
         listens=_alerter_listens,
+    ),
+    Service(
+        name="pusher",
+        description="scheduled chat-bot pushes: screenshot, KPIs, insights at 08:30",
+        command=lambda s: [_python(s, "core"), "-m", "erpbi", "push", "run"],
+        prepare=_pusher_prepare,
+        ready=_pusher_ready,
+        listens=_pusher_listens,
     ),
     Service(
         name="superset",

@@ -10,6 +10,12 @@ accepted. Faults can be injected: the next N requests answered HTTP 500 or throt
 - Feishu    POST /open-apis/bot/v2/hook/T   body {timestamp, sign, msg_type, ...}   code
 - WeCom     POST /cgi-bin/webhook/send?key=K   errcode
 - webhook   POST /hook   X-ERPBI-Timestamp, X-ERPBI-Signature   HTTP 401 when wrong
+- Feishu app  POST /open-apis/auth/v3/tenant_access_token/internal, /open-apis/im/v1/images
+  (multipart, Bearer token): the image_key a card's ``img`` element must name
+
+Pictures are checked as the vendor shows them: DingTalk fetches a markdown image's URL
+(recorded in ``pictures``, None when it could not), WeCom's inline image must decode,
+match its MD5 and be at most 2 MB, a Feishu card may only show an uploaded image_key.
 """
 
 from __future__ import annotations
@@ -18,10 +24,15 @@ import base64
 import hashlib
 import hmac
 import json
+import re
+import secrets
 import threading
 import time
+import urllib.request
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
+from email.parser import BytesParser
+from email.policy import default as email_policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -38,6 +49,8 @@ VENDOR_LIMITS = {  # (messages, seconds) windows, as documented
     "webhook": (),
 }
 DINGTALK_BLOCK_SECONDS = 600.0
+FEISHU_APP_ID, FEISHU_APP_SECRET = "cli_test_app", "app-secret-xyz"
+MARKDOWN_IMAGE = re.compile(r"!\[[^\]]*\]\(([^)\s]+)\)")
 Checked = tuple[int, dict[str, Any], list[str]]  # HTTP status, answer, who was mentioned
 
 
@@ -68,6 +81,9 @@ class ChatReceivers:
         self.limits = limits or VENDOR_LIMITS
         self.dingtalk_block_seconds = dingtalk_block_seconds
         self.received: dict[str, list[Arrival]] = defaultdict(list)
+        self.pictures: dict[str, list[bytes | None]] = defaultdict(list)  # as shown, per vendor
+        self.tenant_tokens: set[str] = set()
+        self.image_keys: dict[str, bytes] = {}
         self.refused: dict[str, list[int]] = defaultdict(list)  # vendor error codes sent
         self._times: dict[str, deque[float]] = defaultdict(deque)
         self._blocked_until: dict[str, float] = {}
@@ -132,6 +148,8 @@ class ChatReceivers:
 
     def answer(self, path: str, headers: dict[str, str], raw: bytes) -> tuple[int, dict[str, Any]]:
         parts = urlsplit(path)
+        if parts.path.startswith(("/open-apis/auth/", "/open-apis/im/")):
+            return self._feishu_app(parts.path, headers, raw)
         query = {k: v[0] for k, v in parse_qs(parts.query).items()}
         vendor = {
             "/robot/send": "dingtalk",
@@ -205,6 +223,8 @@ class ChatReceivers:
         }:
             return 200, {"errcode": 40035, "errmsg": "缺少参数 json"}, []
         text = json.dumps(body.get(body["msgtype"], {}), ensure_ascii=False)
+        for url in MARKDOWN_IMAGE.findall(str(body.get("markdown", {}).get("text", ""))):
+            self.pictures["dingtalk"].append(_fetch(url))  # as DingTalk's servers do
         mobiles = body.get("at", {}).get("atMobiles", [])
         return 200, {"errcode": 0, "errmsg": "ok"}, [m for m in mobiles if f"@{m}" in text]
 
@@ -238,6 +258,11 @@ class ChatReceivers:
         if fault == "throttle" or self._over_limit("feishu"):
             return 200, {"code": 11232, "msg": "frequency limited psm"}, []
         ats = json.dumps(body.get("card", body.get("content", {})), ensure_ascii=False)
+        shown = [e.get("img_key") for e in body.get("card", {}).get("elements", [])
+                 if isinstance(e, dict) and e.get("tag") == "img"]  # fmt: skip
+        if any(key not in self.image_keys for key in shown):
+            return 200, {"code": 9499, "msg": "Bad Request: invalid image_key"}, []
+        self.pictures["feishu"] += [self.image_keys[key] for key in shown]
         mentioned = [chunk.split(">")[0] for chunk in ats.split("<at id=")[1:]]
         return (
             200,
@@ -256,6 +281,17 @@ class ChatReceivers:
             return 200, {"errcode": 40008, "errmsg": "invalid message type"}, []
         if kind == "markdown" and len(body["markdown"].get("content", "").encode()) > 4096:
             return 200, {"errcode": 40058, "errmsg": "markdown.content exceed max length 4096"}, []
+        if kind == "image":
+            image = body.get("image", {})
+            try:
+                png = base64.b64decode(image.get("base64", ""), validate=True)
+            except ValueError:
+                return 200, {"errcode": 40009, "errmsg": "invalid image size"}, []
+            if not png or len(png) > 2 * 1024 * 1024:
+                return 200, {"errcode": 40009, "errmsg": "invalid image size"}, []
+            if hashlib.md5(png).hexdigest() != image.get("md5"):  # noqa: S324
+                return 200, {"errcode": 301019, "errmsg": "media md5 not match"}, []
+            self.pictures["wecom"].append(png)
         mentioned = (
             list(body.get("text", {}).get("mentioned_mobile_list", [])) if kind == "text" else []
         )
@@ -280,6 +316,45 @@ class ChatReceivers:
         if not isinstance(body, dict):
             return 400, {"error": "not JSON"}, []
         return 200, {"ok": True}, list(body.get("mentions", []))
+
+    def _feishu_app(self, path: str, headers: dict[str, str],
+                    raw: bytes) -> tuple[int, dict[str, Any]]:  # fmt: skip
+        """A Feishu app's token and image upload, as the open platform answers them."""
+        if path.endswith("/tenant_access_token/internal"):
+            body = json.loads(raw or b"{}")
+            if (body.get("app_id"), body.get("app_secret")) != (FEISHU_APP_ID, FEISHU_APP_SECRET):
+                return 200, {"code": 10014, "msg": "app secret invalid"}
+            token = "t-" + secrets.token_hex(8)
+            with self._lock:
+                self.tenant_tokens.add(token)
+            return 200, {"code": 0, "msg": "ok", "tenant_access_token": token, "expire": 7200}
+        lower = {k.lower(): v for k, v in headers.items()}
+        if lower.get("authorization", "").removeprefix("Bearer ") not in self.tenant_tokens:
+            return 200, {"code": 99991663, "msg": "Invalid access token for authorization"}
+        form = BytesParser(policy=email_policy).parsebytes(
+            f"Content-Type: {lower.get('content-type', '')}\r\n\r\n".encode() + raw
+        )
+        fields = {part.get_param("name", header="content-disposition"): part
+                  for part in form.iter_parts()}  # fmt: skip
+        image = fields.get("image")
+        kind = fields.get("image_type")
+        png = image.get_payload(decode=True) if image is not None else b""
+        if kind is None or kind.get_content().strip() != "message" or not png:
+            return 200, {"code": 234001, "msg": "Invalid request param."}
+        if len(png) > 10 * 1024 * 1024:
+            return 200, {"code": 234006, "msg": "The file size exceed the max value."}
+        key = "img_v3_" + secrets.token_hex(8)
+        with self._lock:
+            self.image_keys[key] = png
+        return 200, {"code": 0, "msg": "success", "data": {"image_key": key}}
+
+
+def _fetch(url: str) -> bytes | None:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - loopback
+            return bytes(response.read())
+    except OSError:
+        return None
 
 
 def _code(answer: dict[str, Any]) -> int:

@@ -31,6 +31,7 @@ def isolated_settings(run_dir: Path, **sections: dict[str, object]) -> Settings:
             "checkpoint_interval_ms": 2000,
         },
         "superset": {"port": free_port()},
+        "push": {"image_port": free_port()},
         "simulator": {
             "port": (sim_port := free_port()),
             "sku_count": 200,

@@ -50,7 +50,7 @@ def test_compose_has_the_whole_stack(compose: dict[str, Any]) -> None:
     services = set(compose["services"])
     assert {
         "kafka", "clickhouse", "flink-jobmanager", "flink-taskmanager", "flink-jobs",
-        "superset", "superset-db", "simulator", "connector", "migrate",
+        "superset", "superset-db", "simulator", "connector", "migrate", "alerter", "pusher",
     } <= services  # fmt: skip
 
 

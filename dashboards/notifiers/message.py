@@ -8,6 +8,8 @@ owner (mobile for DingTalk and WeCom, user ids for Feishu and WeCom markdown).
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -31,12 +33,24 @@ LINK_LABEL = "打开大屏"
 
 
 @dataclass(frozen=True)
+class ChatImage:
+    """A picture, in the form each vendor takes it: DingTalk fetches ``url`` itself, a
+    Feishu card shows an uploaded ``feishu_key``, WeCom takes the PNG inline (a message of
+    its own, sent before the text)."""
+
+    png: bytes
+    url: str | None = None
+    feishu_key: str | None = None
+
+
+@dataclass(frozen=True)
 class ChatMessage:
     title: str
     severity: str  # critical | warning | info
     lines: tuple[str, ...]
     link: str | None = None
     mentions: tuple[str, ...] = ()  # owner names, looked up in the recipients
+    image: ChatImage | None = None
 
 
 def payload(vendor: Vendor, message: ChatMessage,
@@ -66,6 +80,9 @@ def _feishu(
     elements: list[dict[str, Any]] = [
         {"tag": "div", "text": {"tag": "lark_md", "content": text + (f"\n{ats}" if ats else "")}}
     ]
+    if message.image is not None and message.image.feishu_key:
+        elements.insert(0, {"tag": "img", "img_key": message.image.feishu_key,
+                            "alt": {"tag": "plain_text", "content": message.title}})  # fmt: skip
     if message.link:
         elements.append({"tag": "action", "actions": [{
             "tag": "button", "type": "primary", "url": message.link,
@@ -81,7 +98,10 @@ def _dingtalk(
     message: ChatMessage, lines: list[str], people: list[RecipientSettings]
 ) -> dict[str, Any]:
     mobiles = [p.mobile for p in people if p.mobile]
-    text = f"#### {message.title}\n\n" + "\n".join(f"- {line}" for line in lines)
+    text = f"#### {message.title}\n\n"
+    if message.image is not None and message.image.url:
+        text += f"![{message.title}]({message.image.url})\n\n"
+    text += "\n".join(f"- {line}" for line in lines)
     if message.link:
         text += f"\n\n[{LINK_LABEL}]({message.link})"
     if mobiles:  # DingTalk only notifies a mobile that also appears in the text
@@ -109,8 +129,21 @@ def _wecom(
 def _webhook(
     message: ChatMessage, lines: list[str], _people: list[RecipientSettings]
 ) -> dict[str, Any]:
+    image = message.image.url if message.image is not None else None
     return {"source": "erpbi", "title": message.title, "severity": message.severity,
-            "lines": lines, "link": message.link, "mentions": list(message.mentions)}  # fmt: skip
+            "lines": lines, "link": message.link, "mentions": list(message.mentions),
+            "image_url": image}  # fmt: skip
+
+
+WECOM_IMAGE_MAX_BYTES = 2 * 1024 * 1024
+
+
+def wecom_image(png: bytes) -> dict[str, Any]:
+    """WeCom's image message: the picture inline, base64 with its MD5 (at most 2 MB)."""
+    if len(png) > WECOM_IMAGE_MAX_BYTES:
+        raise ValueError(f"a WeCom image is at most 2 MB; this one is {len(png):,} bytes")
+    return {"msgtype": "image", "image": {"base64": base64.b64encode(png).decode(),
+                                          "md5": hashlib.md5(png).hexdigest()}}  # noqa: S324  # fmt: skip
 
 
 BUILDERS = {Vendor.feishu: _feishu, Vendor.dingtalk: _dingtalk, Vendor.wecom: _wecom,

@@ -63,7 +63,7 @@ def check(condition: bool, message: str, *shown: object) -> None:
         sys.exit(1)
 
 
-cache_module.install(app, 5.0, shares_answers=lambda name: name != "owner")
+cache_module.install(app, 5.0, Path(sys.argv[2]), shares_answers=lambda name: name != "owner")
 alice, bob, owner = app.test_client(), app.test_client(), app.test_client()
 for client, name in ((alice, "alice"), (bob, "bob"), (owner, "owner")):
     client.post(f"/login/{name}")

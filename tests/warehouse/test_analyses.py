@@ -127,7 +127,7 @@ def test_the_weekday_profile_names_the_busiest_day(landed: Client) -> None:
     season = run("seasonal", query(landed), DAY, days=7)
     weekdays = {row[0]: row[2] for row in season.rows}
     busiest = max(weekdays, key=weekdays.get)  # type: ignore[arg-type]
-    assert busiest == "周一周二周三周四周五周六周日"[DAY.weekday() * 2: DAY.weekday() * 2 + 2]
+    assert busiest == "周一周二周三周四周五周六周日"[DAY.weekday() * 2 : DAY.weekday() * 2 + 2]
     assert f"{busiest}最旺" in season.insight
     assert_insight_from_facts(season)
 
@@ -136,7 +136,9 @@ def test_inventory_status_counts_every_sku_once(landed: Client) -> None:
     status = run("inventory-status", query(landed), DAY, days=7)
     total = landed.query("SELECT uniqExact(sku_id) FROM dws_inventory_current").result_rows[0][0]
     assert sum(row[1] for row in status.rows) == total
-    assert [row[0].split()[0] for row in status.rows] == ["紧缺", "偏低", "正常"][: len(status.rows)]
+    assert [row[0].split()[0] for row in status.rows] == ["紧缺", "偏低", "正常"][
+        : len(status.rows)
+    ]
     assert_insight_from_facts(status)
 
 

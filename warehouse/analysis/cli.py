@@ -30,13 +30,20 @@ def yesterday() -> date:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="erpbi analyze", description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    names = ", ".join(f"{name} ({spec.title}, {spec.default_days} 天)"
-                      for name, spec in ANALYSES.items())  # fmt: skip
+        prog="erpbi analyze",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    names = ", ".join(
+        f"{name} ({spec.title}, {spec.default_days} 天)" for name, spec in ANALYSES.items()
+    )
     parser.add_argument("name", choices=list(ANALYSES), metavar="NAME", help=names)
-    parser.add_argument("--day", type=date.fromisoformat, default=None,
-                        help="the last day of the window (default: yesterday)")  # fmt: skip
+    parser.add_argument(
+        "--day",
+        type=date.fromisoformat,
+        default=None,
+        help="the last day of the window (default: yesterday)",
+    )
     parser.add_argument("--days", type=int, default=None, help="window length in days")
     parser.add_argument("--limit", type=int, default=10, help="rows of a ranked list")
     parser.add_argument("--insight", action="store_true", help="print the written insight too")

@@ -27,22 +27,31 @@ class Analysis:
 
     def as_json(self, with_insight: bool = True) -> str:
         data: dict[str, Any] = {
-            "name": self.name, "title": self.title,
+            "name": self.name,
+            "title": self.title,
             "period": [self.period[0].isoformat(), self.period[1].isoformat()],
-            "columns": list(self.columns), "rows": [list(row) for row in self.rows],
+            "columns": list(self.columns),
+            "rows": [list(row) for row in self.rows],
             "facts": self.facts,
-        }  # fmt: skip
+        }
         if with_insight:
             data["insight"] = self.insight
         return json.dumps(data, ensure_ascii=False, default=_plain, indent=2)
 
     def as_table(self, with_insight: bool = True) -> str:
         cells = [[_cell(value) for value in row] for row in self.rows]
-        widths = [max([wcswidth(c) for c in column] + [wcswidth(title)])
-                  for title, column in zip(self.columns, zip(*cells, strict=True) if cells
-                                           else [()] * len(self.columns), strict=True)]  # fmt: skip
-        lines = [f"{self.title}  {self.period[0]:%Y-%m-%d} ~ {self.period[1]:%Y-%m-%d}",
-                 "  ".join(_pad(t, w) for t, w in zip(self.columns, widths, strict=True))]  # fmt: skip
+        widths = [
+            max([wcswidth(c) for c in column] + [wcswidth(title)])
+            for title, column in zip(
+                self.columns,
+                zip(*cells, strict=True) if cells else [()] * len(self.columns),
+                strict=True,
+            )
+        ]
+        lines = [
+            f"{self.title}  {self.period[0]:%Y-%m-%d} ~ {self.period[1]:%Y-%m-%d}",
+            "  ".join(_pad(t, w) for t, w in zip(self.columns, widths, strict=True)),
+        ]
         lines.append("  ".join("-" * w for w in widths))
         lines += ["  ".join(_pad(c, w) for c, w in zip(row, widths, strict=True)) for row in cells]
         if not cells:

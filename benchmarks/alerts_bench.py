@@ -20,6 +20,8 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -96,6 +98,25 @@ def card_latencies(settings: Settings, changes: int, every: float) -> list[float
     return latencies
 
 
+@contextmanager
+def measured_stack(running: bool) -> Iterator[Settings]:
+    """The stack `erpbi up` started, or one started here (3 days of history) and stopped."""
+    if running:
+        yield load_settings()
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = isolated_settings(
+            Path(tmp) / "run",
+            simulator={"sku_count": 1000, "warehouse_count": 2, "backfill_days": 3,
+                       "orders_per_hour": 13},
+        )  # fmt: skip
+        try:
+            stack.up(settings, report=lambda line: None)
+            yield settings
+        finally:
+            stack.down(settings, report=lambda line: None)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -114,17 +135,8 @@ def main() -> int:
     )
     args = parser.parse_args()
     exit_through_finally_on_sigterm()
-    with tempfile.TemporaryDirectory() as tmp:
-        settings = load_settings() if args.running else isolated_settings(
-            Path(tmp) / "run", simulator={"sku_count": 1000, "warehouse_count": 2,
-                                          "backfill_days": 3, "orders_per_hour": 13})  # fmt: skip
-        try:
-            if not args.running:
-                stack.up(settings, report=lambda line: None)
-            latencies = card_latencies(settings, args.changes, args.every)
-        finally:
-            if not args.running:
-                stack.down(settings, report=lambda line: None)
+    with measured_stack(args.running) as settings:
+        latencies = card_latencies(settings, args.changes, args.every)
     print(f"\nERP stock -> 0 until the Feishu card, {len(latencies)} changes, evaluation "
           f"every {args.every:g} s ({platform.machine()}, {os.cpu_count()} cores)")  # fmt: skip
     print(f"{'p50':>8}{'p95':>8}{'max':>8}{'mean':>8}")

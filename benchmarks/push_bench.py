@@ -23,16 +23,16 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the project's packages first: tests/ has same-named folders
 sys.path.append(str(ROOT / "tests"))  # for the local receivers
 
+from alerts_bench import measured_stack  # noqa: E402
 from chat_receivers import ChatReceivers  # noqa: E402
-from support import exit_through_finally_on_sigterm, free_port, isolated_settings  # noqa: E402
+from support import exit_through_finally_on_sigterm, free_port  # noqa: E402
 
-from common.settings import Settings, load_settings  # noqa: E402
+from common.settings import Settings  # noqa: E402
 from dashboards.pushes.content import build  # noqa: E402
 from dashboards.pushes.render import render  # noqa: E402
 from dashboards.pushes.runner import compose, deliver, warehouse_login  # noqa: E402
 from dashboards.pushes.schedule import serve_pictures  # noqa: E402
 from dashboards.pushes.spec import load_pushes  # noqa: E402
-from erpbi import stack  # noqa: E402
 
 
 def measure(settings: Settings, runs: int) -> dict[str, list[float]]:
@@ -88,17 +88,8 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     exit_through_finally_on_sigterm()
-    with tempfile.TemporaryDirectory() as tmp:
-        settings = load_settings() if args.running else isolated_settings(
-            Path(tmp) / "run", simulator={"sku_count": 1000, "warehouse_count": 2,
-                                          "backfill_days": 3, "orders_per_hour": 13})  # fmt: skip
-        try:
-            if not args.running:
-                stack.up(settings, report=lambda line: None)
-            times = measure(settings, args.runs)
-        finally:
-            if not args.running:
-                stack.down(settings, report=lambda line: None)
+    with measured_stack(args.running) as settings:
+        times = measure(settings, args.runs)
     print(f"\nmorning_report push, {args.runs} runs ({platform.machine()}, {os.cpu_count()} cores)")
     print(f"{'step':<10}{'median':>9}{'max':>9}")
     for step, values in times.items():

@@ -207,7 +207,8 @@ class PushSettings(_Section):
     # DingTalk shows a picture only from a URL its servers can fetch: the public address
     # under which the push service's picture folder is reachable ("" = no DingTalk image).
     image_base_url: str = ""
-    image_port: int = 18095  # the push service serves its pictures here, on loopback
+    image_port: int = 18095  # the push service serves its pictures here
+    image_bind: str = "127.0.0.1"  # loopback on one machine; 0.0.0.0 inside a container
     image_dir: Path | None = None  # default: <run>/data/push/images
     keep_images_days: int = Field(default=14, ge=1)
     # A Feishu app (a custom bot cannot upload): its credentials give the image_key.

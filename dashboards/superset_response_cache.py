@@ -226,6 +226,13 @@ def request_identity(environ: Mapping[str, Any], body: bytes) -> bytes | None:
     return json.dumps(sorted(form.items(multi=True))).encode()
 
 
+def form_asks_more(identity: bytes) -> bool:
+    """A legacy form whose ``form_data`` forces a refresh or asks for a download."""
+    fields = dict(json.loads(identity))
+    form_data = str(fields.get("form_data", "")).encode()
+    return is_forced({}, form_data) or is_export({}, form_data)
+
+
 def read_body(environ: dict[str, Any]) -> bytes | None:
     """The request body, put back for the app to read; None when it is too big or unsized."""
     try:
@@ -287,7 +294,7 @@ class SharedChartAnswers:
         if is_forced(args, body) or is_export(args, body):
             return None
         identity = request_identity(environ, body)
-        if identity is None:
+        if identity is None or identity is not body and form_asks_more(identity):
             return None
         environ[COOKIE_USER] = user
         # The answer as the app gave it for this client: its address and browser (what

@@ -217,7 +217,15 @@ def _pusher_ready(settings: Settings) -> bool:
 
 
 def _pusher_listens(settings: Settings) -> str:
-    return f"pictures on http://127.0.0.1:{settings.push.image_port}; next runs: erpbi push status"
+    """The next run of each push (from the service's heartbeat), and the picture server."""
+    from dashboards.pushes.schedule import heartbeat_file
+
+    try:
+        runs = json.loads(heartbeat_file(settings).read_text(encoding="utf-8"))["next_runs"]
+    except (OSError, ValueError, KeyError):
+        runs = {}
+    upcoming = ", ".join(f"{name} {at[5:16].replace('T', ' ')}" for name, at in runs.items())
+    return f"next: {upcoming or '-'}; pictures :{settings.push.image_port}"
 
 
 # --- Superset ------------------------------------------------------------------------------

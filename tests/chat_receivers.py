@@ -281,6 +281,8 @@ class ChatReceivers:
             return 200, {"errcode": 40008, "errmsg": "invalid message type"}, []
         if kind == "markdown" and len(body["markdown"].get("content", "").encode()) > 4096:
             return 200, {"errcode": 40058, "errmsg": "markdown.content exceed max length 4096"}, []
+        if kind == "text" and len(body["text"].get("content", "").encode()) > 2048:
+            return 200, {"errcode": 40058, "errmsg": "text.content exceed max length 2048"}, []
         if kind == "image":
             image = body.get("image", {})
             try:

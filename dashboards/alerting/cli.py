@@ -35,6 +35,7 @@ from dashboards.alerting.service import (
 )
 from dashboards.alerting.silences import ALL_RULES, parse_matchers
 from dashboards.alerting.store import AlertStore
+from dashboards.state_db import exclusive
 
 log = logging.getLogger(__name__)
 
@@ -192,6 +193,12 @@ def _run(settings: Settings, args: argparse.Namespace, rules: dict[str, AlertRul
             client.insert("alert_notifications", [[r[c] for c in RECORD_COLUMNS] for r in rows],
                           column_names=list(RECORD_COLUMNS))  # fmt: skip
 
+    with exclusive(state_file(settings).with_suffix(".lock"), "alert service"):
+        return _serve(settings, args, rules, client, query, insert)
+
+
+def _serve(settings: Settings, args: argparse.Namespace, rules: dict[str, AlertRule],
+           client: Any, query: Any, insert: Any) -> int:  # fmt: skip
     service = AlertService(settings, rules, store_for(settings), query, insert)
     if not service.robots:
         log.warning("no chat robot configured (alerts.feishu/dingtalk/wecom/webhook.url): "

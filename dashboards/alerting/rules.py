@@ -17,8 +17,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-import yaml  # type: ignore[import-untyped]
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from dashboards.named_specs import SpecFileError, load_named
 
 RULES_DIR = Path(__file__).resolve().parent.parent / "assets" / "alerts"
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
@@ -87,18 +88,8 @@ class AlertRule(BaseModel):
         return self.template.format(**row)
 
 
-class RuleFileError(ValueError):
-    """A rule file that does not describe a rule; names the file."""
+RuleFileError = SpecFileError  # a rule file that does not describe a rule; names the file
 
 
 def load_rules(folder: Path = RULES_DIR) -> dict[str, AlertRule]:
-    rules: dict[str, AlertRule] = {}
-    for path in sorted(folder.glob("*.yaml")):
-        try:
-            rule = AlertRule.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
-        except (ValueError, yaml.YAMLError) as error:
-            raise RuleFileError(f"{path.name}: {error}") from error
-        if rule.name in rules:
-            raise RuleFileError(f"{path.name}: a second rule named {rule.name!r}")
-        rules[rule.name] = rule
-    return rules
+    return load_named(folder, AlertRule, "rule")

@@ -31,7 +31,7 @@ from dashboards.alerting.engine import Notification, evaluate
 from dashboards.alerting.message import SEVERITY_LABEL, headline, item_lines
 from dashboards.alerting.rules import AlertRule
 from dashboards.alerting.store import AlertStore, OutboxMessage
-from dashboards.notifiers.message import ChatMessage, Vendor, payload
+from dashboards.notifiers.message import ChatMessage, Vendor, fits, payload
 from dashboards.notifiers.robots import DeliveryRefused, Robot, TryAgain
 
 log = logging.getLogger(__name__)
@@ -136,25 +136,58 @@ class AlertService:
 
     # -- delivery --------------------------------------------------------------------
     def deliver_due(self, channel: str) -> int:
-        """Send this channel's due messages, in order; returns how many were delivered."""
+        """Send this channel's due messages, in order; returns how many were delivered.
+        A message the vendor cannot take now holds back the ones after it (until its retry
+        time), so a resolved card never overtakes its firing card."""
         robot = self.robots[channel]
         due = self.store.outbox(channel, due_at=self.clock())
         delivered = 0
         while due:
-            take = due if len(due) > 1 and robot.window.would_wait() > 0 else due[:1]
+            take = self._batch(robot, due)
             due = due[len(take) :]
-            delivered += self._send(robot, take)
+            sent = self._send(robot, take)
+            if sent is None:
+                break
+            delivered += sent
         return delivered
 
-    def _send(self, robot: Robot, messages: list[OutboxMessage]) -> int:
-        chats = [chat_message(self.settings, self.rules[m.notification.rule], m.notification)
-                 for m in messages if m.notification.rule in self.rules]  # fmt: skip
+    def _batch(self, robot: Robot, due: list[OutboxMessage]) -> list[OutboxMessage]:
+        """The next message, or, when the vendor's window is full, as many of the waiting
+        ones as one card holds whole (batched rather than dropped or cut)."""
+        take = due[:1]
+        if len(due) == 1 or robot.window.would_wait() <= 0:
+            return take
+        recipients = self.settings.alerts.recipients
+        for message in due[1:]:
+            chats = self._chats([*take, message])
+            if len(chats) > 1 and not fits(robot.vendor, batched(chats), recipients):
+                break
+            take.append(message)
+        return take
+
+    def _chats(self, messages: list[OutboxMessage]) -> list[ChatMessage]:
+        return [chat_message(self.settings, self.rules[m.notification.rule], m.notification)
+                for m in messages if m.notification.rule in self.rules]  # fmt: skip
+
+    def _send(self, robot: Robot, messages: list[OutboxMessage]) -> int | None:
+        """Deliver ``messages`` as one message; the number delivered, or None when the
+        vendor cannot take it now (it waits for its retry time, and so do the ones after)."""
+        now = self.clock()
+        for gone in [m for m in messages if m.notification.rule not in self.rules]:
+            self.store.failed(gone.id, now, 0, "abandoned", "the rule no longer exists", None)
+        messages = [m for m in messages if m.notification.rule in self.rules]
+        chats = self._chats(messages)
+        if not chats:
+            return 0
         chat = chats[0] if len(chats) == 1 else batched(chats)
         body = payload(robot.vendor, chat, self.settings.alerts.recipients)
         try:
             sent = robot.send(body)
-        except (TryAgain, DeliveryRefused) as error:
+        except TryAgain as error:
             self._failed(messages, error)
+            return None
+        except DeliveryRefused as error:
+            self._failed(messages, error)  # no retry helps: recorded and dropped
             return 0
         now = self.clock()
         for message in messages:
@@ -165,14 +198,20 @@ class AlertService:
 
     def _failed(self, messages: list[OutboxMessage], error: Exception) -> None:
         alerts, now = self.settings.alerts, self.clock()
-        result = "refused" if isinstance(error, DeliveryRefused) else "retrying"
+        refused = isinstance(error, DeliveryRefused)
         for message in messages:
             too_old = now - message.created_at > timedelta(hours=alerts.give_up_after_hours)
-            retry_at = None if too_old else now + timedelta(seconds=alerts.retry_every_seconds)
-            self.store.failed(message.id, now, 1, "abandoned" if too_old else result,
-                              str(error), retry_at)  # fmt: skip
-        log.warning("%s: %d messages not delivered (%s); next try in %.0f s", messages[0].channel,
-                    len(messages), error, alerts.retry_every_seconds)  # fmt: skip
+            result = "refused" if refused else "abandoned" if too_old else "retrying"
+            retry_at = None if refused or too_old else now + timedelta(
+                seconds=alerts.retry_every_seconds)  # fmt: skip
+            self.store.failed(message.id, now, 1, result, str(error), retry_at)
+        if refused:
+            log.error("%s: the vendor refused %d messages (%s): recorded, not retried",
+                      messages[0].channel, len(messages), error)  # fmt: skip
+        else:
+            log.warning("%s: %d messages not delivered (%s); next try in %.0f s",
+                        messages[0].channel, len(messages), error,
+                        alerts.retry_every_seconds)  # fmt: skip
 
     def flush_records(self) -> int:
         """Write the recorded outcomes into the warehouse; kept here until that works."""

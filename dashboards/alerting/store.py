@@ -18,8 +18,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -28,6 +27,7 @@ from typing import Any
 from dashboards.alerting.engine import Evaluation, ItemState, Notification, Phase
 from dashboards.alerting.rules import AlertRule
 from dashboards.alerting.silences import Silence
+from dashboards.state_db import StateFile
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS item_state (
@@ -70,25 +70,13 @@ def notification_state(notification: Notification) -> str:
     return "repeated" if notification.repeated else "firing"
 
 
-class AlertStore:
+class AlertStore(StateFile):
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        with self._connection() as db:
-            db.executescript(SCHEMA)
-
-    @contextmanager
-    def _connection(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=30)
-        try:
-            with db:  # one transaction: committed on success, rolled back on error
-                yield db
-        finally:
-            db.close()
+        super().__init__(path, SCHEMA)
 
     # -- item state and outbox -------------------------------------------------------
     def states(self, rule: str) -> dict[str, ItemState]:
-        with self._connection() as db:
+        with self.transaction() as db:
             rows = db.execute(
                 "SELECT item, phase, since, row, sent_at FROM item_state WHERE rule = ?", (rule,)
             ).fetchall()
@@ -112,7 +100,7 @@ class AlertStore:
     ) -> list[int]:
         """Replace the rule's item states and queue its messages, one per channel,
         atomically; a channel without a robot gets its record instead of a delivery."""
-        with self._connection() as db:
+        with self.transaction() as db:
             db.execute("DELETE FROM item_state WHERE rule = ?", (rule.name,))
             db.executemany(
                 "INSERT INTO item_state VALUES (?, ?, ?, ?, ?, ?)",
@@ -141,19 +129,21 @@ class AlertStore:
     def outbox(self, channel: str | None = None, due_at: datetime | None = None,
                ) -> list[OutboxMessage]:  # fmt: skip
         """Messages not yet delivered, oldest first: all, one channel's, or those of one
-        channel whose next attempt is due at ``due_at``."""
+        channel that may go at ``due_at``: from the oldest on, up to the first whose next
+        attempt is later (order is kept: a resolved card never overtakes its firing)."""
         query, params = f"SELECT {DELIVERY_COLUMNS} FROM delivery", []
         conditions = []
         if channel is not None:
             conditions.append("channel = ?")
             params.append(channel)
-        if due_at is not None:
-            conditions.append("(next_attempt_at IS NULL OR next_attempt_at <= ?)")
-            params.append(due_at.isoformat())
         if conditions:
             query += " WHERE " + " AND ".join(conditions)
-        with self._connection() as db:
+        with self.transaction() as db:
             rows = db.execute(query + " ORDER BY id", params).fetchall()
+        if due_at is not None and channel is not None:
+            # In order: the first one not yet due holds back those after it.
+            waiting = [i for i, row in enumerate(rows) if row[4] and row[4] > due_at.isoformat()]
+            rows = rows[: waiting[0]] if waiting else rows
         return [
             OutboxMessage(
                 id,
@@ -168,14 +158,14 @@ class AlertStore:
         ]
 
     def delivered(self, message_id: int, now: datetime, attempts: int) -> None:
-        with self._connection() as db:
+        with self.transaction() as db:
             self._record_delivery(db, message_id, now, "delivered", attempts, "")
             db.execute("DELETE FROM delivery WHERE id = ?", (message_id,))
 
     def failed(self, message_id: int, now: datetime, attempts: int, result: str, error: str,
                retry_at: datetime | None) -> None:  # fmt: skip
         """Record a failed attempt; try again at ``retry_at``, or never (None: dropped)."""
-        with self._connection() as db:
+        with self.transaction() as db:
             self._record_delivery(db, message_id, now, result, attempts, error)
             if retry_at is None:
                 db.execute("DELETE FROM delivery WHERE id = ?", (message_id,))
@@ -210,19 +200,19 @@ class AlertStore:
 
     # -- the record, on its way to the warehouse -------------------------------------
     def records(self, limit: int = 5000) -> list[tuple[int, dict[str, Any]]]:
-        with self._connection() as db:
+        with self.transaction() as db:
             rows = db.execute("SELECT id, row FROM record ORDER BY id LIMIT ?", (limit,))
             return [(id, json.loads(row)) for id, row in rows.fetchall()]
 
     def forget_records(self, up_to_id: int) -> None:
-        with self._connection() as db:
+        with self.transaction() as db:
             db.execute("DELETE FROM record WHERE id <= ?", (up_to_id,))
 
     # -- silences --------------------------------------------------------------------
     def add_silence(self, rule: str, matchers: Mapping[str, str], ends_at: datetime,
                     created_by: str = "", comment: str = "") -> Silence:  # fmt: skip
         silence = Silence(uuid.uuid4().hex[:8], rule, ends_at, dict(matchers), created_by, comment)
-        with self._connection() as db:
+        with self.transaction() as db:
             db.execute(
                 "INSERT INTO silence VALUES (?, ?, ?, ?, ?, ?)",
                 (silence.id, rule, _json(dict(matchers)), ends_at.isoformat(), created_by,
@@ -232,14 +222,14 @@ class AlertStore:
 
     def silences(self, now: datetime | None = None) -> list[Silence]:
         """Every silence, or only those still active at ``now``."""
-        with self._connection() as db:
+        with self.transaction() as db:
             rows = db.execute("SELECT * FROM silence ORDER BY ends_at").fetchall()
         found = [Silence(id, rule, datetime.fromisoformat(ends), json.loads(matchers), by, text)
                  for id, rule, matchers, ends, by, text in rows]  # fmt: skip
         return [s for s in found if now is None or s.active(now)]
 
     def remove_silence(self, silence_id: str) -> bool:
-        with self._connection() as db:
+        with self.transaction() as db:
             return db.execute("DELETE FROM silence WHERE id = ?", (silence_id,)).rowcount > 0
 
 

@@ -29,6 +29,7 @@ class Vendor(StrEnum):
 FEISHU_HEADER = {"critical": "red", "warning": "orange", "info": "blue"}
 MAX_BODY_BYTES = {Vendor.feishu: 20_000, Vendor.dingtalk: 20_000, Vendor.wecom: 4_000,
                   Vendor.webhook: 200_000}  # fmt: skip
+WECOM_CONTENT_BYTES = {"markdown": 4096, "text": 2048}
 LINK_LABEL = "打开大屏"
 
 
@@ -64,12 +65,27 @@ def payload(vendor: Vendor, message: ChatMessage,
         if keep < len(message.lines):
             shown.append(f"…… 另有 {len(message.lines) - keep} 项")
         body = build(message, shown, people)
-        if (
-            keep == 0
-            or len(json.dumps(body, ensure_ascii=False).encode()) <= MAX_BODY_BYTES[vendor]
-        ):
+        if keep == 0 or within_limits(vendor, body):
             return body
         keep -= max(1, keep // 10)
+
+
+def within_limits(vendor: Vendor, body: dict[str, Any]) -> bool:
+    """The vendor takes a body this size (WeCom also limits the text itself: markdown
+    content 4096 bytes, text content 2048)."""
+    if len(json.dumps(body, ensure_ascii=False).encode()) > MAX_BODY_BYTES[vendor]:
+        return False
+    kind = body.get("msgtype")
+    if vendor is Vendor.wecom and kind in WECOM_CONTENT_BYTES:
+        return len(str(body[kind].get("content", "")).encode()) <= WECOM_CONTENT_BYTES[kind]
+    return True
+
+
+def fits(vendor: Vendor, message: ChatMessage,
+         recipients: Mapping[str, RecipientSettings]) -> bool:  # fmt: skip
+    """Every line of ``message`` fits one body of ``vendor`` (nothing would be cut)."""
+    people = [recipients.get(name, RecipientSettings()) for name in message.mentions]
+    return within_limits(vendor, BUILDERS[vendor](message, list(message.lines), people))
 
 
 def _feishu(

@@ -92,14 +92,13 @@ def _list(_settings: Settings, _args: argparse.Namespace, pushes: dict[str, Push
 
 
 def _preview(settings: Settings, args: argparse.Namespace, pushes: dict[str, PushSpec]) -> int:
-    from dashboards.pushes.render import PushRenderFailed
-    from dashboards.pushes.runner import prepare, write_preview
+    from dashboards.pushes.runner import PushFailed, prepare, write_preview
 
     day = args.day or yesterday()
     try:
         outcome = prepare(settings, pushes[args.push], day)
-    except PushRenderFailed as failure:
-        print(f"推送 {args.push} 不会发出:大屏渲染检查未通过")
+    except PushFailed as failure:
+        print(f"推送 {args.push} 不会发出:")
         for problem in failure.problems:
             print(f"  - {problem}")
         return 1

@@ -16,7 +16,13 @@ from collections.abc import Mapping
 from typing import Any
 
 import requests
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+from tenacity import (
+    Retrying,
+    retry_if_exception_type,
+    retry_if_not_exception_type,
+    stop_after_attempt,
+    wait_exponential,
+)
 
 from common.settings import PushSettings
 
@@ -29,7 +35,11 @@ SYSTEM = (
 
 
 class LlmUnavailable(RuntimeError):
-    """The endpoint did not answer with a completion."""
+    """The endpoint did not answer with a completion (worth another try)."""
+
+
+class LlmRefused(LlmUnavailable):
+    """The endpoint refused the request itself (key, model, format): not retried."""
 
 
 def numbers(text: str) -> set[str]:
@@ -51,7 +61,8 @@ def complete(settings: PushSettings, title: str, template: str,
                          {"role": "user", "content": prompt}]}  # fmt: skip
     headers = {"Authorization": f"Bearer {settings.llm_api_key.get_secret_value()}"}
     url = settings.llm_url.rstrip("/") + "/chat/completions"
-    for attempt in Retrying(retry=retry_if_exception_type(LlmUnavailable),
+    for attempt in Retrying(retry=retry_if_exception_type(LlmUnavailable)
+                            & retry_if_not_exception_type(LlmRefused),
                             wait=wait_exponential(multiplier=0.5, max=8),
                             stop=stop_after_attempt(3), reraise=True):  # fmt: skip
         with attempt:
@@ -62,7 +73,7 @@ def complete(settings: PushSettings, title: str, template: str,
             if response.status_code == 429 or response.status_code >= 500:
                 raise LlmUnavailable(f"HTTP {response.status_code}")
             if response.status_code >= 400:
-                raise LlmUnavailable(f"HTTP {response.status_code} (not retried)") from None
+                raise LlmRefused(f"HTTP {response.status_code}") from None
     try:
         return str(response.json()["choices"][0]["message"]["content"]).strip()
     except (ValueError, KeyError, IndexError, TypeError):

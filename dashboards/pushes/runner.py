@@ -62,13 +62,21 @@ def compose(
     content: PushContent,
     png: bytes,
 ) -> dict[str, list[dict[str, Any]]]:
-    """Each channel's request bodies, in order (WeCom: the picture, then the text)."""
+    """Each channel's request bodies, in order (WeCom: the picture, then the text). A
+    picture that cannot reach a vendor (no route, a refused upload, too big) leaves that
+    vendor's message with the screen's link and a line saying why."""
     url = publish(settings, png, push.name, day)
     bodies: dict[str, list[dict[str, Any]]] = {}
     for vendor in push.channels:
-        image = image_for(vendor, settings, png, url)
-        lines = content.lines()
-        if image is None and vendor in NO_ROUTE:
+        lines, failed = content.lines(), False
+        try:
+            image = image_for(vendor, settings, png, url)
+            first = [wecom_image(png)] if image is not None and vendor is Vendor.wecom else []
+        except (ImageUploadFailed, ValueError, OSError) as error:
+            log.error("push %s: no picture for %s: %s", push.name, vendor.value, error)
+            image, first, failed = None, [], True
+            lines.append(f"大屏截图未能发送({error}),请点链接查看")
+        if image is None and not failed and vendor in NO_ROUTE:
             lines.append(NO_ROUTE[vendor])
         message = ChatMessage(
             f"{push.title} {day:%m-%d}",
@@ -78,35 +86,51 @@ def compose(
             mentions=push.mentions,
             image=image,
         )
-        first = [wecom_image(png)] if vendor is Vendor.wecom else []
         bodies[vendor.value] = [*first, payload(vendor, message, settings.alerts.recipients)]
     return bodies
 
 
 def prepare(settings: Settings, push: PushSpec, day: date) -> PushOutcome:
-    """Render, check and compose; nothing is sent. Raises :class:`PushRenderFailed`."""
-    report = render(settings, push)
-    client = warehouse_login(settings, push)
+    """Render, check and compose; nothing is sent. Raises :class:`PushFailed` saying
+    which step failed (the screen's checks, or reading the numbers)."""
     try:
-        content = build(client, day, push.analyses, settings.push)
-    finally:
-        client.close()
+        report = render(settings, push)
+    except PushRenderFailed as failure:
+        raise PushFailed([f"大屏 {push.screen} 渲染检查未通过,未发送任何图片:",
+                          *failure.problems]) from failure  # fmt: skip
+    try:
+        client = warehouse_login(settings, push)
+        try:
+            content = build(client, day, push.analyses, settings.push)
+        finally:
+            client.close()
+    except Exception as error:  # noqa: BLE001 - any failure to read the numbers fails the push
+        raise PushFailed(
+            [f"读取 {day} 的数据失败: {type(error).__name__}: {error}"[:300]]
+        ) from error
     outcome = PushOutcome(push.name, day, png=report.png)
     outcome.messages = compose(settings, push, day, content, report.png)
     return outcome
 
 
+class PushFailed(RuntimeError):
+    """The push cannot go out; ``problems`` in zh-CN, for the ops card."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
 def send(
     settings: Settings, push: PushSpec, day: date, robots: dict[str, Robot] | None = None
 ) -> PushOutcome:
-    """Prepare and deliver; a render failure is reported on the ops channel instead."""
+    """Prepare and deliver; a push that cannot go out says why on the ops channel."""
     robots = robots if robots is not None else {}
     try:
         outcome = prepare(settings, push, day)
-    except (PushRenderFailed, ImageUploadFailed) as failure:
-        problems = getattr(failure, "problems", [str(failure)])
-        outcome = PushOutcome(push.name, day, problems=problems)
-        outcome.results["ops"] = tell_ops(settings, push, day, problems, robots)
+    except PushFailed as failure:
+        outcome = PushOutcome(push.name, day, problems=failure.problems)
+        outcome.results["ops"] = tell_ops(settings, push, day, failure.problems, robots)
         record(settings, outcome)
         return outcome
     for channel, bodies in outcome.messages.items():
@@ -142,18 +166,22 @@ def deliver(
 
 
 def tell_ops(
-    settings: Settings, push: PushSpec, day: date, problems: list[str], robots: dict[str, Robot]
+    settings: Settings,
+    push: PushSpec,
+    day: date,
+    problems: list[str],
+    robots: dict[str, Robot],
 ) -> str:
-    """The push's own alert: it did not go out, and why."""
+    """The push's own alert: it did not go out, and why. On ``push.ops_channel``, or the
+    push's first configured channel when the ops channel has no robot."""
     log.error("push %s for %s not sent: %s", push.name, day, "; ".join(problems))
-    channel = settings.push.ops_channel
-    message = ChatMessage(
-        f"【严重】推送失败:{push.title} {day:%m-%d}",
-        "critical",
-        (f"大屏 {push.screen} 渲染检查未通过,未发送任何图片:", *problems),
-        link=screen_link(settings, push.screen),
-    )
-    return deliver(settings, channel, [payload(Vendor(channel), message, {})], robots)
+    message = ChatMessage(f"【严重】推送失败:{push.title} {day:%m-%d}", "critical",
+                          tuple(problems), link=screen_link(settings, push.screen))  # fmt: skip
+    candidates = [settings.push.ops_channel, *(c.value for c in push.channels)]
+    for channel in dict.fromkeys(candidates):
+        if channel in Vendor.__members__ and robot_for(settings, channel, robots) is not None:
+            return deliver(settings, channel, [payload(Vendor(channel), message, {})], robots)
+    return "not_configured"
 
 
 def record(settings: Settings, outcome: PushOutcome) -> None:

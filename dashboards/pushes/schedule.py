@@ -13,14 +13,12 @@ folder on ``push.image_port`` for DingTalk to fetch (behind ``push.image_base_ur
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import os
-import sqlite3
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -34,6 +32,7 @@ from apscheduler.triggers.cron import CronTrigger  # type: ignore[import-untyped
 from common.settings import Settings
 from dashboards.pushes.images import image_dir
 from dashboards.pushes.spec import PushSpec
+from dashboards.state_db import StateFile, exclusive
 
 log = logging.getLogger(__name__)
 IDLE_SECONDS = 30.0  # the longest the service sleeps between looks at the clock
@@ -56,10 +55,39 @@ def heartbeat_file(settings: Settings) -> Path:
     return push_dir(settings) / "service.json"
 
 
+DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")  # cron's numbering: 0 = Sunday
+
+
+def cron_weekdays(field: str) -> str:
+    """Cron's day-of-week field as day names: APScheduler counts numbers from Monday (0),
+    cron from Sunday (0 or 7), so ``1-5`` must reach it as mon..fri."""
+    if any(c.isalpha() for c in field):
+        return field  # names mean the same to both
+    days: set[int] = set()
+    for part in field.split(","):
+        span, _, step_text = part.partition("/")
+        step = int(step_text or 1)
+        if span == "*":
+            first, last = 0, 6
+        else:
+            low, _, high = span.partition("-")
+            first, last = int(low), int(high or low)
+            if step_text and not high:
+                last = 6  # "2/3": from Tuesday on, every third day
+        days.update(day % 7 for day in range(first, last + 1, step))
+    return ",".join(DAY_NAMES[day] for day in sorted(days))
+
+
+def trigger_for(push: PushSpec) -> CronTrigger:
+    minute, hour, day, month, weekday = push.schedule.split()
+    zone = ZoneInfo(push.timezone)
+    return CronTrigger(minute=minute, hour=hour, day=day, month=month,
+                       day_of_week=cron_weekdays(weekday), timezone=zone)  # fmt: skip
+
+
 def next_fire(push: PushSpec, at_or_after: datetime) -> datetime:
     """The push's first scheduled time at or after ``at_or_after`` (aware, its zone)."""
-    trigger = CronTrigger.from_crontab(push.schedule, timezone=ZoneInfo(push.timezone))
-    fire: datetime = trigger.get_next_fire_time(None, at_or_after)
+    fire: datetime = trigger_for(push).get_next_fire_time(None, at_or_after)
     return fire
 
 
@@ -72,25 +100,13 @@ class Run:
     result: str | None
 
 
-class Ledger:
+class Ledger(StateFile):
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        with self._db() as db:
-            db.executescript(LEDGER)
-
-    @contextmanager
-    def _db(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=30)
-        try:
-            with db:
-                yield db
-        finally:
-            db.close()
+        super().__init__(path, LEDGER)
 
     def claim(self, push: str, scheduled_for: datetime, now: datetime) -> bool:
         """True for the one caller that may send this run; False ever after."""
-        with self._db() as db:
+        with self.transaction() as db:
             cursor = db.execute(
                 "INSERT OR IGNORE INTO run (push, scheduled_for, started_at) VALUES (?, ?, ?)",
                 (push, scheduled_for.isoformat(), now.isoformat()),
@@ -98,21 +114,21 @@ class Ledger:
             return cursor.rowcount == 1
 
     def finish(self, push: str, scheduled_for: datetime, now: datetime, result: str) -> None:
-        with self._db() as db:
+        with self.transaction() as db:
             db.execute(
                 "UPDATE run SET finished_at = ?, result = ? WHERE push = ? AND scheduled_for = ?",
                 (now.isoformat(), result, push, scheduled_for.isoformat()),
             )
 
-    def last(self, push: str) -> datetime | None:
-        with self._db() as db:
-            row = db.execute(
-                "SELECT max(scheduled_for) FROM run WHERE push = ?", (push,)
-            ).fetchone()
-        return datetime.fromisoformat(row[0]) if row and row[0] else None
+    def last(self, push: str, now: datetime) -> datetime | None:
+        """The newest run claimed for a time up to ``now`` (a drill's future runs aside)."""
+        with self.transaction() as db:
+            rows = db.execute("SELECT scheduled_for FROM run WHERE push = ?", (push,))
+            times = [datetime.fromisoformat(row[0]) for row in rows.fetchall()]
+        return max((t for t in times if t <= now), default=None)
 
     def runs(self, limit: int = 20) -> list[Run]:
-        with self._db() as db:
+        with self.transaction() as db:
             rows = db.execute(
                 "SELECT * FROM run ORDER BY started_at DESC LIMIT ?", (limit,)
             ).fetchall()
@@ -144,19 +160,9 @@ def due_run(
     return fire
 
 
-@contextmanager
-def single_instance(settings: Settings) -> Iterator[None]:
+def single_instance(settings: Settings) -> AbstractContextManager[None]:
     """An exclusive lock held while the service runs: a second one refuses to start."""
-    folder = push_dir(settings)
-    folder.mkdir(parents=True, exist_ok=True)
-    with (folder / "service.lock").open("w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise SystemExit(
-                f"another push service is running (it holds {folder / 'service.lock'})"
-            ) from None
-        yield
+    return exclusive(push_dir(settings) / "service.lock", "push service")
 
 
 class PictureFolder(SimpleHTTPRequestHandler):
@@ -174,7 +180,7 @@ def serve_pictures(settings: Settings) -> ThreadingHTTPServer:
     folder = image_dir(settings)
     folder.mkdir(parents=True, exist_ok=True)
     handler = partial(PictureFolder, directory=str(folder))
-    server = ThreadingHTTPServer(("127.0.0.1", settings.push.image_port), handler)
+    server = ThreadingHTTPServer((settings.push.image_bind, settings.push.image_port), handler)
     threading.Thread(target=server.serve_forever, name="push-pictures", daemon=True).start()
     return server
 
@@ -193,7 +199,7 @@ class PushScheduler:
         sent = []
         for push in self.pushes.values():
             now = self.clock().astimezone(ZoneInfo(push.timezone))
-            fire = due_run(push, self.ledger.last(push.name), now, grace)
+            fire = due_run(push, self.ledger.last(push.name, now), now, grace)
             if fire is None or not self.ledger.claim(push.name, fire, now):
                 continue
             late = (now - fire).total_seconds()

@@ -10,9 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml  # type: ignore[import-untyped]
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from dashboards.named_specs import SpecFileError, load_named
 from dashboards.notifiers.message import Vendor
 from warehouse.analysis.analyses import ANALYSES
 
@@ -58,18 +58,8 @@ class PushSpec(BaseModel):
         return value
 
 
-class PushFileError(ValueError):
-    """A push file that does not describe a push; names the file."""
+PushFileError = SpecFileError  # a push file that does not describe a push; names the file
 
 
 def load_pushes(folder: Path = PUSHES_DIR) -> dict[str, PushSpec]:
-    pushes: dict[str, PushSpec] = {}
-    for path in sorted(folder.glob("*.yaml")):
-        try:
-            push = PushSpec.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
-        except (ValueError, yaml.YAMLError) as error:
-            raise PushFileError(f"{path.name}: {error}") from error
-        if push.name in pushes:
-            raise PushFileError(f"{path.name}: a second push named {push.name!r}")
-        pushes[push.name] = push
-    return pushes
+    return load_named(folder, PushSpec, "push")

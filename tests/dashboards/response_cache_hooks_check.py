@@ -102,6 +102,10 @@ for boundary in ("----WebKitFormBoundaryA", "----WebKitFormBoundaryB"):
     check(answer.get_json()["user"] == "map", "the form did not reach the app", answer.data)
 check(len(computed) == before + 1, "one form with two boundaries was computed twice")
 before = len(computed)
+for _ in range(2):
+    alice.post(URL, data={"form_data": '{"result_format": "csv"}', "who": "export"})
+check(len(computed) == before + 2, "a form asking for a CSV was answered from memory")
+before = len(computed)
 failed = [alice.post(f"{URL}?fail=1", json=body).status_code for _ in range(2)]
 check(failed == [500, 500], "an error answer changed", failed)
 before = len(computed)
@@ -112,4 +116,4 @@ plain = alice.post(URL, json=body)
 check("Content-Encoding" not in plain.headers, "gzip went to a client that did not ask for it")
 anonymous = app.test_client().post(URL, json=body)
 check(anonymous.status_code == 200, "an anonymous request broke", anonymous.status_code)
-print(f"ok: {len(computed)} computed for 22 requests", Path(sys.argv[1]).name)
+print(f"ok: {len(computed)} computed for 24 requests", Path(sys.argv[1]).name)

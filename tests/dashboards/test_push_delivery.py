@@ -18,7 +18,7 @@ from support import isolated_settings
 from common.settings import RecipientSettings, Settings
 from dashboards.notifiers.message import Vendor
 from dashboards.pushes.content import Kpi, PushContent
-from dashboards.pushes.images import NO_ROUTE, ImageUploadFailed
+from dashboards.pushes.images import NO_ROUTE
 from dashboards.pushes.runner import compose, deliver
 from dashboards.pushes.schedule import serve_pictures
 from dashboards.pushes.spec import PushSpec
@@ -133,10 +133,12 @@ def test_without_a_route_the_message_says_so_and_links_the_screen(
     assert receivers.pictures["wecom"] != []  # WeCom always takes it inline
 
 
-def test_a_wrong_feishu_app_secret_fails_with_the_vendor_code_not_the_secret(
+def test_a_refused_feishu_upload_still_sends_the_text_and_says_why(
     tmp_path: Path, receivers: ChatReceivers
 ) -> None:
     settings = settings_for(tmp_path, receivers, app_secret="wrong-secret")
-    with pytest.raises(ImageUploadFailed, match="10014") as failure:
-        compose(settings, PUSH, DAY, CONTENT, screen_png())
-    assert "wrong-secret" not in str(failure.value)
+    bodies = compose(settings, PUSH, DAY, CONTENT, screen_png())
+    feishu = str(bodies["feishu"])
+    assert "大屏截图未能发送" in feishu and "10014" in feishu and "wrong-secret" not in feishu
+    assert "img_key" not in feishu
+    assert send_all(settings, bodies)["feishu"] == "delivered"  # the text, with the link

@@ -93,6 +93,7 @@ def test_an_endpoint_that_fails_or_refuses_sends_the_template(llm: Completions) 
     assert len(llm.asked) == 3  # retried, then given up
     wrong_key = llm.settings.model_copy(update={"llm_api_key": SecretStr("sk-wrong")})
     assert rewrite(wrong_key, "畅销商品", TEMPLATE, FACTS) == TEMPLATE
+    assert len(llm.asked) == 4  # a refused key is not retried
 
 
 def test_numbers_are_compared_as_written() -> None:

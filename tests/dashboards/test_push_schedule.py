@@ -16,7 +16,9 @@ from support import isolated_settings
 from dashboards.pushes.schedule import (
     Ledger,
     PushScheduler,
+    cron_weekdays,
     due_run,
+    next_fire,
     serve_pictures,
     single_instance,
 )
@@ -58,7 +60,30 @@ def test_a_run_is_claimed_once_whoever_asks(tmp_path: Path) -> None:
     first, second = Ledger(tmp_path / "push.sqlite"), Ledger(tmp_path / "push.sqlite")
     assert first.claim("morning", at(3, 8, 30), at(3, 8, 30))
     assert not second.claim("morning", at(3, 8, 30), at(3, 8, 31))
-    assert second.last("morning") == at(3, 8, 30)
+    assert second.last("morning", now=at(3, 9)) == at(3, 8, 30)
+    assert second.last("morning", now=at(3, 8)) is None  # a drill's future run does not count
+
+
+@pytest.mark.parametrize(
+    "weekdays, names",
+    [
+        ("1-5", "mon,tue,wed,thu,fri"),
+        ("0", "sun"),
+        ("7", "sun"),
+        ("*", "sun,mon,tue,wed,thu,fri,sat"),
+        ("*/2", "sun,tue,thu,sat"),
+        ("1,3", "mon,wed"),
+        ("sat", "sat"),
+    ],
+)
+def test_cron_weekdays_count_from_sunday(weekdays: str, names: str) -> None:
+    assert cron_weekdays(weekdays) == names
+
+
+def test_a_weekday_push_skips_the_weekend() -> None:
+    weekdays = PUSH.model_copy(update={"schedule": "30 8 * * 1-5"})
+    friday = datetime(2026, 12, 4, 9, 0, tzinfo=SHANGHAI)
+    assert next_fire(weekdays, friday) == datetime(2026, 12, 7, 8, 30, tzinfo=SHANGHAI)  # Monday
 
 
 def test_the_scheduler_sends_each_run_once_across_a_restart(tmp_path: Path) -> None:

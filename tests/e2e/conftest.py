@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from chat_receivers import ChatReceivers
 from clickhouse_connect.driver.client import Client
 from support import isolated_settings
 
@@ -47,6 +48,13 @@ def running_stack(stack_settings: Settings) -> Iterator[Settings]:
         yield stack_settings
     finally:
         stack.down(stack_settings, report=lines.append)
+
+
+@pytest.fixture(scope="module")
+def receivers() -> Iterator[ChatReceivers]:
+    """Local stand-ins for the chat vendors (tests/chat_receivers.py), one per module."""
+    with ChatReceivers() as running:
+        yield running
 
 
 @pytest.fixture(scope="session")

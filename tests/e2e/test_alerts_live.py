@@ -34,12 +34,6 @@ QUIET_EVALUATIONS = 3
 
 
 @pytest.fixture(scope="module")
-def receivers() -> Iterator[ChatReceivers]:
-    with ChatReceivers() as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
 def alerter(running_stack: Settings, receivers: ChatReceivers,
             tmp_path_factory: pytest.TempPathFactory) -> Iterator[AlertProcess]:  # fmt: skip
     state = tmp_path_factory.mktemp("alerts") / "alerts.sqlite"

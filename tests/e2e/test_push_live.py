@@ -11,7 +11,6 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -49,12 +48,6 @@ screen: finance
 channels: [dingtalk]
 analyses: []
 """
-
-
-@pytest.fixture(scope="module")
-def receivers() -> Iterator[ChatReceivers]:
-    with ChatReceivers() as running:
-        yield running
 
 
 @pytest.fixture(scope="module")

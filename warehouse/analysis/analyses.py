@@ -267,7 +267,10 @@ def customer_tiers(query: Query, day: date, days: int, _limit: int) -> Analysis:
         SHOP_AMOUNTS_SQL,
         {"start": start, "end": end, "before_start": before_start, "before_end": before_end},
     )
-    total = sum(float(r[3]) for r in rows) or 1.0
+    total = sum(float(r[3]) for r in rows)
+    if total <= 0:
+        return Analysis("customer-tiers", "店铺分层(ABC)", (start, end), ("层级", "店铺"), [],
+                        {"days": days}, f"近 {days} 天没有出库销售,无法分层。")  # fmt: skip
     table, running = [], 0.0
     tiers: dict[str, list[str]] = {"A": [], "B": [], "C": []}
     changes: list[tuple[float, str]] = []

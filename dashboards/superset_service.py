@@ -89,8 +89,9 @@ def superset_env(settings: Settings, inherit: bool = True) -> dict[str, str]:
             "ERPBI_SUPERSET_WAREHOUSE_URL": settings.clickhouse.url,
             "ERPBI_SUPERSET_WAREHOUSE_DATABASE": settings.clickhouse.database,
             # the chart answers the workers share for a few seconds: scratch, not data
-            "ERPBI_SUPERSET_RESPONSE_CACHE_DIR": str(settings.paths.run_dir / "tmp"
-                                                     / "superset-answers"),  # fmt: skip
+            "ERPBI_SUPERSET_RESPONSE_CACHE_DIR": str(
+                settings.paths.run_dir / "tmp" / "superset-answers"
+            ),  # fmt: skip
         }
     )
     return base

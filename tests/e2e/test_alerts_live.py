@@ -193,4 +193,8 @@ def test_a_sigkill_while_a_card_waits_neither_loses_nor_repeats_it(
     )
     wait_evaluations(alerter, QUIET_EVALUATIONS)
     assert len(cards_since(receivers, start, sku)) == 1
-    assert len(cards_since(receivers, start)) == 1, "the restart sent earlier alerts again"
+    # Other rules may fire meanwhile (a quiet ERP trips data_freshness); of the stock
+    # alerts, only the waiting one went out: the restart sent nothing again.
+    assert len(cards_since(receivers, start, "库存售罄")) == 1, (
+        "the restart sent earlier alerts again"
+    )

@@ -226,6 +226,25 @@ class PushSettings(_Section):
     llm_api_key: SecretStr = SecretStr("")
 
 
+class MonitoringSettings(_Section):
+    """Prometheus metrics of every service, the Prometheus and Alertmanager that scrape and
+    route them, and the recorder that copies the figures of screen 8 into the warehouse."""
+
+    enabled: bool = True  # run Prometheus, Alertmanager and the recorder with the stack
+    prometheus_port: int = 19090
+    alertmanager_port: int = 19094
+    scrape_interval_seconds: float = Field(default=5.0, gt=0)
+    connector_port: int = 19101  # each service's /metrics
+    flink_port: int = 19102  # Flink REST + Kafka consumer lag, as Prometheus metrics
+    alerter_port: int = 19103  # /metrics and the Alertmanager webhook relay
+    pusher_port: int = 19104
+    recorder_port: int = 19105
+    superset_port: int = 19106  # Superset's request metrics (gunicorn workers, multiprocess)
+    record_every_seconds: float = Field(default=10.0, gt=0)  # Prometheus -> warehouse
+    keep_days: int = Field(default=14, ge=1)  # the warehouse's copy (ops_metrics TTL)
+    rules_dir: Path | None = None  # default: monitoring/rules (promtool-checked)
+
+
 class PollMaxSeconds(_Section):
     """The longest pause between two polls of a stream that keeps finding nothing."""
 
@@ -299,6 +318,7 @@ class Settings(BaseSettings):
     simulator: SimulatorSettings = Field(default_factory=SimulatorSettings)
     alerts: AlertsSettings = Field(default_factory=AlertsSettings)
     push: PushSettings = Field(default_factory=PushSettings)
+    monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -32,6 +32,13 @@ def isolated_settings(run_dir: Path, **sections: dict[str, object]) -> Settings:
         },
         "superset": {"port": free_port()},
         "push": {"image_port": free_port()},
+        "monitoring": {
+            name: free_port()
+            for name in (
+                "prometheus_port", "alertmanager_port", "connector_port", "flink_port",
+                "alerter_port", "pusher_port", "recorder_port", "superset_port",
+            )
+        },  # fmt: skip
         "simulator": {
             "port": (sim_port := free_port()),
             "sku_count": 200,

@@ -239,7 +239,6 @@ class MonitoringSettings(_Section):
     alerter_port: int = 19103  # /metrics and the Alertmanager webhook relay
     pusher_port: int = 19104
     recorder_port: int = 19105
-    superset_port: int = 19106  # Superset's request metrics (gunicorn workers, multiprocess)
     record_every_seconds: float = Field(default=10.0, gt=0)  # Prometheus -> warehouse
     keep_days: int = Field(default=14, ge=1)  # the warehouse's copy (ops_metrics TTL)
     rules_dir: Path | None = None  # default: monitoring/rules (promtool-checked)

@@ -36,7 +36,7 @@ def isolated_settings(run_dir: Path, **sections: dict[str, object]) -> Settings:
             name: free_port()
             for name in (
                 "prometheus_port", "alertmanager_port", "connector_port", "flink_port",
-                "alerter_port", "pusher_port", "recorder_port", "superset_port",
+                "alerter_port", "pusher_port", "recorder_port",
             )
         },  # fmt: skip
         "simulator": {

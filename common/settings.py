@@ -231,17 +231,20 @@ class MonitoringSettings(_Section):
     route them, and the recorder that copies the figures of screen 8 into the warehouse."""
 
     enabled: bool = True  # run Prometheus, Alertmanager and the recorder with the stack
+    prometheus_host: str = LOOPBACK  # where the recorder and `erpbi monitor` ask
     prometheus_port: int = 19090
+    alertmanager_host: str = LOOPBACK
     alertmanager_port: int = 19094
     scrape_interval_seconds: float = Field(default=5.0, gt=0)
+    metrics_bind: str = "127.0.0.1"  # where /metrics listen: 0.0.0.0 inside a container
     connector_port: int = 19101  # each service's /metrics
     flink_port: int = 19102  # Flink REST + Kafka consumer lag, as Prometheus metrics
     alerter_port: int = 19103  # /metrics and the Alertmanager webhook relay
     pusher_port: int = 19104
     recorder_port: int = 19105
     record_every_seconds: float = Field(default=10.0, gt=0)  # Prometheus -> warehouse
-    keep_days: int = Field(default=14, ge=1)  # the warehouse's copy (ops_metrics TTL)
-    rules_dir: Path | None = None  # default: monitoring/rules (promtool-checked)
+    ops_channels: tuple[str, ...] = ("feishu",)  # where Prometheus's alerts are delivered
+    rules_dir: Path = PROJECT_ROOT / "monitoring" / "rules"  # Prometheus's, promtool-checked
 
 
 class PollMaxSeconds(_Section):

@@ -99,6 +99,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _delegated(
         commands,
+        "monitor",
+        "monitor: the monitor service, freshness and Kafka lag, Prometheus addresses",
+    )
+    _delegated(
+        commands,
         "warehouse",
         "warehouse: migrate, metrics, refresh, forecast, serving-status, explain-change",
     )
@@ -143,7 +148,8 @@ def _down(settings: Settings, args: argparse.Namespace) -> int:
 
 def _status(settings: Settings, args: argparse.Namespace) -> int:
     rows = stack.status(settings)
-    health = _pipeline_health(settings, {row.name: row.ready for row in rows})
+    ready = {row.name: row.ready for row in rows}
+    health = _pipeline_health(settings, ready)
     if args.json:
         print(json.dumps({"services": [row.__dict__ for row in rows],
                           "pipeline": health.as_dict() if health else None}, indent=2))  # fmt: skip
@@ -155,6 +161,10 @@ def _status(settings: Settings, args: argparse.Namespace) -> int:
             print(f"{row.name:<16} {state:<9} {pid:>7} {row.rss_mb:8.0f}  {row.listens}")
         if health is not None:
             print(format_pipeline_health(health))
+        if health is not None and ready.get("clickhouse"):
+            from erpbi.monitor import format_lag_and_freshness
+
+            print(format_lag_and_freshness(settings))
         print(f"logs: {settings.paths.logs_dir}")
     healthy = health is None or not health.degraded
     return 0 if all(row.ready for row in rows) and healthy else 3
@@ -237,6 +247,10 @@ def _sync(settings: Settings, args: argparse.Namespace) -> int:
         return 2
     stop = threading.Event()
     _stop_on_signals(stop)
+    if args.follow:  # the long-running connector service: Prometheus scrapes it
+        from connectors.metrics import serve
+
+        serve(settings.monitoring.connector_port)
     try:
         run_sync(settings, streams, follow=args.follow, stop_event=stop)
     except SyncIncompleteError as error:
@@ -309,6 +323,12 @@ def _push(settings: Settings, args: argparse.Namespace) -> int:
     return push_main(settings, list(args.push_args))
 
 
+def _monitor(settings: Settings, args: argparse.Namespace) -> int:
+    from erpbi.monitor import main as monitor_main
+
+    return monitor_main(settings, list(args.monitor_args))
+
+
 def _analyze(settings: Settings, args: argparse.Namespace) -> int:
     from warehouse.analysis.cli import main as analyze_main
 
@@ -330,4 +350,5 @@ COMMANDS = {
     "alerts": _alerts,
     "analyze": _analyze,
     "push": _push,
+    "monitor": _monitor,
 }

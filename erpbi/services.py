@@ -341,6 +341,54 @@ SERVICES: tuple[Service, ...] = (
 )
 
 
+# --- Monitoring -----------------------------------------------------------------------------
+
+
+def _monitoring_enabled(settings: Settings) -> bool:
+    return settings.monitoring.enabled
+
+
+def _prometheus_command(settings: Settings) -> list[str]:
+    from erpbi.monitoring import prometheus_command
+
+    return prometheus_command(settings)
+
+
+def _alertmanager_command(settings: Settings) -> list[str]:
+    from erpbi.monitoring import alertmanager_command
+
+    return alertmanager_command(settings)
+
+
+MONITORING_SERVICES: tuple[Service, ...] = (
+    Service(
+        name="alertmanager",
+        description="Alertmanager: Prometheus's alerts -> the alert service's relay",
+        command=_alertmanager_command,
+        ready=lambda s: http_ok(f"http://127.0.0.1:{s.monitoring.alertmanager_port}/-/ready"),
+        listens=lambda s: f"http://127.0.0.1:{s.monitoring.alertmanager_port}",
+        enabled=_monitoring_enabled,
+    ),
+    Service(
+        name="prometheus",
+        description="Prometheus: scrapes every service, evaluates monitoring/rules",
+        command=_prometheus_command,
+        ready=lambda s: http_ok(f"http://127.0.0.1:{s.monitoring.prometheus_port}/-/ready"),
+        listens=lambda s: f"http://127.0.0.1:{s.monitoring.prometheus_port}",
+        enabled=_monitoring_enabled,
+    ),
+    Service(
+        name="monitor",
+        description="pipeline metrics (Flink, Kafka lag, freshness); screen 8's figures",
+        command=lambda s: [_python(s, "core"), "-m", "erpbi", "monitor", "run"],
+        ready=lambda s: http_ok(f"http://127.0.0.1:{s.monitoring.recorder_port}/metrics"),
+        listens=lambda s: f"http://127.0.0.1:{s.monitoring.flink_port}/metrics",
+        enabled=_monitoring_enabled,
+    ),
+)
+SERVICES = SERVICES + MONITORING_SERVICES
+
+
 def by_name(name: str) -> Service:
     for service in SERVICES:
         if service.name == name:

@@ -25,6 +25,14 @@ from typing import Any
 from common.settings import Settings
 from dashboards.alerting.engine import Phase, evaluate
 from dashboards.alerting.message import plain_text
+from dashboards.alerting.metrics import RELAYED, metrics_app
+from dashboards.alerting.relay import (
+    RELAY_QUERY,
+    AlertmanagerWebhook,
+    ops_rules,
+    relay_app,
+)
+from dashboards.alerting.relayed import RelayedAlertStore
 from dashboards.alerting.rules import AlertRule, load_rules, parse_duration
 from dashboards.alerting.service import (
     RECORD_COLUMNS,
@@ -73,9 +81,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def all_rules(settings: Settings) -> dict[str, AlertRule]:
+    """The business rules (dashboards/assets/alerts) and Prometheus's alerts, relayed."""
+    ops = ops_rules(settings.monitoring.rules_dir, settings.monitoring.ops_channels)
+    return {**load_rules(), **ops}
+
+
 def main(settings: Settings, argv: Sequence[str]) -> int:
     args = build_parser().parse_args(list(argv))
-    rules = load_rules()
+    rules = all_rules(settings)
     if getattr(args, "rule", ALL_RULES) not in (*rules, ALL_RULES):
         print(f"no rule {args.rule!r}; rules: {', '.join(rules)}")
         return 2
@@ -183,7 +197,11 @@ def _run(settings: Settings, args: argparse.Namespace, rules: dict[str, AlertRul
     client = connect(settings.clickhouse)
     lock = threading.Lock()  # one warehouse client, used by the loop and the senders
 
+    relayed = RelayedAlertStore(state_file(settings))
+
     def query(sql: str) -> list[dict[str, Any]]:
+        if sql.startswith(RELAY_QUERY):
+            return relayed.firing(sql.removeprefix(RELAY_QUERY), now())
         with lock:
             result = client.query(sql)
         return [dict(zip(result.column_names, row, strict=True)) for row in result.result_rows]
@@ -194,11 +212,11 @@ def _run(settings: Settings, args: argparse.Namespace, rules: dict[str, AlertRul
                           column_names=list(RECORD_COLUMNS))  # fmt: skip
 
     with exclusive(state_file(settings).with_suffix(".lock"), "alert service"):
-        return _serve(settings, args, rules, client, query, insert)
+        return _serve(settings, args, rules, client, query, insert, relayed)
 
 
 def _serve(settings: Settings, args: argparse.Namespace, rules: dict[str, AlertRule],
-           client: Any, query: Any, insert: Any) -> int:  # fmt: skip
+           client: Any, query: Any, insert: Any, relayed: RelayedAlertStore) -> int:  # fmt: skip
     service = AlertService(settings, rules, store_for(settings), query, insert)
     if not service.robots:
         log.warning("no chat robot configured (alerts.feishu/dingtalk/wecom/webhook.url): "
@@ -214,6 +232,18 @@ def _serve(settings: Settings, args: argparse.Namespace, rules: dict[str, AlertR
         stop = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
+
+        def accept(webhook: AlertmanagerWebhook) -> None:
+            relayed.accept(webhook.alerts, now())
+            for alert in webhook.alerts:
+                RELAYED.labels(alert.status).inc()
+            service.evaluate_now.set()  # the card goes out now, not at the next tick
+
+        serve_http(
+            settings.monitoring.metrics_bind,
+            settings.monitoring.alerter_port,
+            relay_app(accept, metrics_app()),
+        )
         log.info("alert service: %d rules every %.0f s, channels: %s", len(rules),
                  settings.alerts.evaluate_every_seconds,
                  ", ".join(service.robots) or "none")  # fmt: skip
@@ -227,12 +257,16 @@ def _test(settings: Settings, args: argparse.Namespace, rules: dict[str, AlertRu
     from warehouse.client import connect
 
     rule, store = rules[args.rule], store_for(settings)
-    client = connect(settings.clickhouse)
-    try:
-        result = client.query(rule.query)
-        rows = [dict(zip(result.column_names, row, strict=True)) for row in result.result_rows]
-    finally:
-        client.close()
+    if rule.query.startswith(RELAY_QUERY):
+        rows = RelayedAlertStore(state_file(settings)).firing(rule.name, now())
+    else:
+        client = connect(settings.clickhouse)
+        try:
+            result = client.query(rule.query)
+            rows = [dict(zip(result.column_names, row, strict=True))
+                    for row in result.result_rows]  # fmt: skip
+        finally:
+            client.close()
     # As if nothing had fired before and `for` had passed: what this rule finds now.
     as_new = evaluate(rule.model_copy(update={"for_": parse_duration(0)}), rows, now(), {},
                       store.silences(now=now()))  # fmt: skip
@@ -245,3 +279,26 @@ def _test(settings: Settings, args: argparse.Namespace, rules: dict[str, AlertRu
 
 ACTIONS = {"list": _list, "test": _test, "silence": _silence, "silences": _silences,
            "unsilence": _unsilence, "status": _status, "run": _run}  # fmt: skip
+
+
+def serve_http(bind: str, port: int, app: Any) -> None:
+    """The relay and /metrics on loopback, in a daemon thread. A taken port (another alert
+    process on this machine) is logged: evaluation and delivery go on without it."""
+    from socketserver import ThreadingMixIn
+    from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+    class Server(ThreadingMixIn, WSGIServer):
+        daemon_threads = True
+
+    class QuietHandler(WSGIRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib's name
+            log.debug("relay: " + format, *args)
+
+    try:
+        server = make_server(bind, port, app, server_class=Server,
+                             handler_class=QuietHandler)  # fmt: skip
+    except OSError as error:
+        log.error("relay and /metrics not served: port %d: %s", port, error)
+        return
+    threading.Thread(target=server.serve_forever, name="alerts-relay", daemon=True).start()
+    log.info("relay for Alertmanager and /metrics on %s:%d", bind, port)

@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 from common.settings import Settings
 from dashboards.alerting.engine import Notification, evaluate
 from dashboards.alerting.message import SEVERITY_LABEL, headline, item_lines
+from dashboards.alerting.metrics import EVALUATIONS, NOTIFICATIONS
 from dashboards.alerting.rules import AlertRule
 from dashboards.alerting.store import AlertStore, OutboxMessage
 from dashboards.notifiers.message import ChatMessage, Vendor, fits, payload
@@ -99,6 +100,7 @@ class AlertService:
     insert_records: Callable[[list[dict[str, Any]]], None]
     clock: Callable[[], datetime] = shanghai_now
     robots: dict[str, Robot] = field(default_factory=dict)
+    evaluate_now: threading.Event = field(default_factory=threading.Event)  # a relay came in
     _wake: dict[str, threading.Event] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -120,7 +122,9 @@ class AlertService:
                 rows = self.query(rule.query)
             except Exception as error:  # noqa: BLE001 - one rule's failure stops no other
                 log.warning("rule %s: its query failed: %s", rule.name, error)
+                EVALUATIONS.labels("failed").inc()
                 continue
+            EVALUATIONS.labels("ok").inc()
             evaluation = evaluate(rule, rows, now, self.store.states(rule.name),
                                   self.store.silences(now=now))  # fmt: skip
             channels = [c for c in rule.channels if c in self.robots]
@@ -192,6 +196,7 @@ class AlertService:
         now = self.clock()
         for message in messages:
             self.store.delivered(message.id, now, sent.attempts)
+        NOTIFICATIONS.labels(robot.vendor.value, "delivered").inc(len(messages))
         log.info("%s: delivered %s after %d attempts", robot.vendor.value,
                  " + ".join(c.title for c in chats), sent.attempts)  # fmt: skip
         return len(messages)
@@ -205,6 +210,7 @@ class AlertService:
             retry_at = None if refused or too_old else now + timedelta(
                 seconds=alerts.retry_every_seconds)  # fmt: skip
             self.store.failed(message.id, now, 1, result, str(error), retry_at)
+            NOTIFICATIONS.labels(message.channel, result).inc()
         if refused:
             log.error("%s: the vendor refused %d messages (%s): recorded, not retried",
                       messages[0].channel, len(messages), error)  # fmt: skip
@@ -235,6 +241,12 @@ class AlertService:
                    for channel in self.robots]  # fmt: skip
         for sender in senders:
             sender.start()
+
+        def wake_on_stop() -> None:
+            stop.wait()
+            self.evaluate_now.set()
+
+        threading.Thread(target=wake_on_stop, name="alerts-stop", daemon=True).start()
         every = self.settings.alerts.evaluate_every_seconds
         while not stop.is_set():
             started = time.monotonic()
@@ -242,7 +254,8 @@ class AlertService:
             self.flush_records()
             if heartbeat is not None:
                 self.beat(heartbeat, every)
-            stop.wait(max(0.0, every - (time.monotonic() - started)))
+            self.evaluate_now.wait(max(0.0, every - (time.monotonic() - started)))
+            self.evaluate_now.clear()
         for channel in self.robots:
             self._wake[channel].set()
         for sender in senders:

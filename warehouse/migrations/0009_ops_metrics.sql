@@ -18,7 +18,7 @@ TTL ts + INTERVAL 14 DAY
 COMMENT 'Monitoring figures for screen 8, copied from Prometheus (kept 14 days)';
 
 CREATE VIEW IF NOT EXISTS ops_metrics_latest
-AS SELECT metric, label, argMax(value, ts) AS value, max(ts) AS ts
+AS SELECT metric, label, argMax(value, ts) AS value, max(ts) AS at
 FROM ops_metrics
 WHERE ts >= now() - INTERVAL 2 MINUTE
 GROUP BY metric, label

@@ -17,10 +17,12 @@ import contextlib
 import itertools
 import json
 import re
+import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
+from warehouse.server import metrics
 from warehouse.server.admission import Admission
 from warehouse.server.auth import UserDirectory, credentials_from_request
 from warehouse.server.body import RequestBody, request_form
@@ -211,8 +213,9 @@ class QueryDispatcher:
             held.close()
             self._log_query(record, QueryEnd.EXCEPTION_BEFORE_START, error=error)
             return self.failure(error, query_id, user)
-        except BaseException:
+        except BaseException:  # a server bug: the handler answers 500
             held.close()
+            metrics.query_ended(record.metric_kind, _elapsed(record), failed=True)
             raise
 
     # -- request semantics ------------------------------------------------------------
@@ -273,6 +276,7 @@ class QueryDispatcher:
         if insert is not None:
             record.query = insert.head.encode("latin-1").decode("utf-8", "surrogateescape")
             record.first_keyword = "INSERT"
+            record.metric_kind = metrics.INSERT
             _check_readonly(StatementKind.INSERT_DATA, readonly, method)
             self.policy.check_insert(user)
             if into_outfile_start(insert.head) is not None:
@@ -298,6 +302,7 @@ class QueryDispatcher:
         if not sql.strip():
             raise ClickHouseError.of(SYNTAX_ERROR, "Empty query")
         kind = classify(sql)
+        record.metric_kind = metrics.statement_kind(kind, record.first_keyword)
         _check_readonly(kind, readonly, method)
         query_parameters = {
             key[len("param_") :]: value for key, value in params.items() if key.startswith("param_")
@@ -445,6 +450,10 @@ class QueryDispatcher:
         from_cache: bool = False,
         error: ClickHouseError | None = None,
     ) -> None:
+        """The statement has ended: its query_log row and its metrics."""
+        metrics.query_ended(record.metric_kind, _elapsed(record), failed=error is not None)
+        if error is None and record.metric_kind == metrics.INSERT and summary is not None:
+            metrics.rows_inserted(record.query, int(summary.get("written_rows", "0")))
         if self.server_log is not None:
             self.server_log.query(record.entry(end, summary, from_cache, error))
 
@@ -465,6 +474,10 @@ class QueryDispatcher:
         return HttpResponse(
             error.http_status, error.body(self.engine.version), response_headers, query_id, user
         )
+
+
+def _elapsed(record: RequestRecord) -> float:
+    return time.perf_counter() - record.started_clock
 
 
 def _noting_the_end(chunks: Iterator[bytes], record: RequestRecord) -> Iterator[bytes]:

@@ -1,5 +1,8 @@
 """HTTP mechanics: routing, keep-alive framing, and one access-log line per request.
 
+`/metrics` answers Prometheus without a login, like ClickHouse's Prometheus endpoint
+(the server listens on loopback); see metrics.py.
+
 Built on the standard library's ThreadingHTTPServer speaking HTTP/1.1 with keep-alive, so
 urllib3 pools (clickhouse-connect, SQLAlchemy) reuse connections. A response carries a
 Content-Length, or, for a result streamed while the engine works, chunked transfer
@@ -14,8 +17,9 @@ import time
 from collections.abc import Iterator, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import SplitResult, parse_qsl, urlsplit
 
+from warehouse.server import metrics
 from warehouse.server.body import MalformedRequest, RequestBody, read_body
 from warehouse.server.dispatch import HttpResponse, QueryDispatcher
 from warehouse.server.errors import UNKNOWN_EXCEPTION, ClickHouseError
@@ -62,7 +66,7 @@ class WarehouseHttpServer(ThreadingHTTPServer):
 
 
 class ClickHouseRequestHandler(BaseHTTPRequestHandler):
-    """Serves `/`, `/ping` and `/replicas_status` the way ClickHouse does."""
+    """Serves `/`, `/ping` and `/replicas_status` the way ClickHouse does, and `/metrics`."""
 
     protocol_version = "HTTP/1.1"
     # Headers and body go out in two writes; with Nagle's algorithm on, the body waits for
@@ -87,8 +91,15 @@ class ClickHouseRequestHandler(BaseHTTPRequestHandler):
         self._handle("HEAD")
 
     def _handle(self, method: str) -> None:
-        started = time.perf_counter()
         url = urlsplit(self.path)
+        if url.path == metrics.PATH:  # a scrape is not counted as a request in progress
+            self._serve(method, url)
+            return
+        with metrics.request_in_progress():
+            self._serve(method, url)
+
+    def _serve(self, method: str, url: SplitResult) -> None:
+        started = time.perf_counter()
         # Percent-escaped bytes that are not UTF-8 stay as surrogate escapes (engine_text).
         params = dict(
             parse_qsl(url.query, keep_blank_values=True, encoding="utf-8", errors="surrogateescape")
@@ -102,7 +113,8 @@ class ClickHouseRequestHandler(BaseHTTPRequestHandler):
                 method, url.path, started, HttpResponse(400, f"Bad request: {error}\n".encode())
             )
             return
-        except ClickHouseError as error:
+        except ClickHouseError as error:  # an undecodable body: the statement was never read
+            metrics.query_ended(metrics.OTHER, time.perf_counter() - started, failed=True)
             self._send(
                 method,
                 url.path,
@@ -123,6 +135,8 @@ class ClickHouseRequestHandler(BaseHTTPRequestHandler):
     def _route(
         self, method: str, path: str, params: dict[str, str], headers: HeaderMap, body: RequestBody
     ) -> HttpResponse:
+        if path == metrics.PATH:
+            return HttpResponse(200, metrics.exposition(), [("Content-Type", metrics.CONTENT_TYPE)])
         if path in _HEALTH_PATHS:
             return HttpResponse(200, _OK, [("Content-Type", "text/html; charset=UTF-8")])
         if path != "/":

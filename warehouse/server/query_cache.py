@@ -106,9 +106,11 @@ class _Entry(Generic[Result]):
     renew_at: float  # a hit after this renews the entry in the background
 
 
-def sized_by_body(max_bytes: int = DEFAULT_MAX_BYTES) -> QueryCache[Any]:
+def sized_by_body(
+    max_bytes: int = DEFAULT_MAX_BYTES, on_lookup: Callable[[bool], None] | None = None
+) -> QueryCache[Any]:
     """A cache of engine results, each counted by the size of its response body."""
-    return QueryCache(lambda result: len(result.body), max_bytes)
+    return QueryCache(lambda result: len(result.body), max_bytes, on_lookup=on_lookup)
 
 
 @dataclass(frozen=True)
@@ -130,7 +132,9 @@ class QueryCache(Generic[Result]):
         max_bytes: int = DEFAULT_MAX_BYTES,
         max_entry_bytes: int = DEFAULT_MAX_ENTRY_BYTES,
         clock: Callable[[], float] = time.monotonic,
+        on_lookup: Callable[[bool], None] | None = None,
     ) -> None:
+        """`on_lookup(hit)` is told of every hit and miss as counted (the server's metrics)."""
         self._size_of = size_of
         self._max_bytes = max_bytes
         self._max_entry_bytes = min(max_entry_bytes, max_bytes)
@@ -141,6 +145,7 @@ class QueryCache(Generic[Result]):
         self._bytes = 0
         self._hits = 0
         self._misses = 0
+        self._on_lookup = on_lookup
 
     def run(
         self, key: Hashable, policy: CachePolicy, compute: Callable[[], Result]
@@ -153,6 +158,8 @@ class QueryCache(Generic[Result]):
                     entry = self._fresh_locked(key)
                     if entry is not None:
                         self._hits += 1
+                        if self._on_lookup is not None:
+                            self._on_lookup(True)
                         renewal = self._start_renewal_locked(key, entry, policy)
                         if renewal is not None:
                             threading.Thread(
@@ -165,6 +172,8 @@ class QueryCache(Generic[Result]):
                 running = self._running.get(key) if policy.read and policy.write else None
                 if running is None:
                     self._misses += 1
+                    if self._on_lookup is not None:
+                        self._on_lookup(False)
                     leading = threading.Event() if policy.write else None
                     if leading is not None:
                         self._running[key] = leading

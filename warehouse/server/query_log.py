@@ -171,6 +171,8 @@ class RequestRecord:
     first_keyword: str = ""  # SELECT, INSERT, ... (sqltext.first_keyword)
     database: str = ""
     started: float = field(default_factory=lambda: now())
+    started_clock: float = field(default_factory=time.perf_counter)  # for durations
+    metric_kind: str = "other"  # select, insert, ddl or other (metrics.statement_kind)
     streamed_error: ClickHouseError | None = None
     stream_finished: bool = False
 

@@ -14,6 +14,7 @@ import threading
 from collections.abc import Mapping
 from types import FrameType, TracebackType
 
+from warehouse.server import metrics
 from warehouse.server.auth import UserDirectory
 from warehouse.server.config import ServerConfig
 from warehouse.server.dispatch import QueryDispatcher
@@ -55,7 +56,7 @@ class WarehouseServer:
                 sessions=SessionRegistry(on_end=self._session_ended),
                 policy=ShopRowPolicy(config.database, frozenset({config.user}), self._admin_query),
                 display_name=config.display_name,
-                cache=sized_by_body(config.query_cache_bytes),
+                cache=sized_by_body(config.query_cache_bytes, metrics.query_cache_lookup),
                 server_log=self.server_log,
             )
             self._httpd = WarehouseHttpServer(

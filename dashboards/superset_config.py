@@ -13,6 +13,8 @@ Superset imports this file inside its own virtualenv, where the project's packag
   login's sessions share one chart answer (``superset_response_cache.py``), and
   ``ERPBI_SUPERSET_RESPONSE_CACHE_DIR`` the folder the workers share them in (default
   ``<SUPERSET_HOME>/response-cache``).
+- ``PROMETHEUS_MULTIPROC_DIR``: the folder the gunicorn workers count requests in, summed
+  at ``/metrics`` (``superset_metrics.py``, also gunicorn's config file).
 - ``ERPBI_SUPERSET_WAREHOUSE_LOGINS`` (optional): path of the shop owners' warehouse
   logins (JSON owner -> password, mode 0600); a shop owner's queries run under their own
   warehouse login, so the warehouse's per-shop filter stands behind Superset's RLS.
@@ -27,6 +29,7 @@ import os
 import sys
 from datetime import timedelta
 from pathlib import Path
+from types import ModuleType
 
 # ---------------------------------------------------------------------------
 # Metadata DB, secrets
@@ -86,7 +89,7 @@ def _viewer_shops() -> str:
     (``shop_id IN (16000001,16000004)``) changes with the sheet, and so do the cache keys
     of Superset and of the warehouse, so no cached result outlives a change of owner."""
     import requests
-    from superset.utils.core import get_username
+    from superset.utils.core import get_username  # type: ignore[import-not-found]
 
     username = get_username() or ""
     password = _warehouse_logins().get(username)
@@ -122,8 +125,8 @@ UNLOGGED_PATHS = ("/api/v1/chart/data",)
 
 
 def _event_logger():  # type: ignore[no-untyped-def]  # noqa: ANN202
-    from flask import has_request_context, request
-    from superset.utils.log import DBEventLogger
+    from flask import has_request_context, request  # type: ignore[import-not-found]
+    from superset.utils.log import DBEventLogger  # type: ignore[import-not-found]
 
     class WallEventLogger(DBEventLogger):
         """Superset's database event log, less what a chart's JSON data request logs (the
@@ -151,7 +154,7 @@ def _schema_from_uri(_app):  # type: ignore[no-untyped-def]  # noqa: ANN001, ANN
     and, for the generic engine spec, opens a new connection to learn it (clickhouse-connect
     then reads the server's version and settings): a third of a cached request's time.
     Answer from the URI; a URI without a database still asks the server."""
-    from superset.db_engine_specs.clickhouse import ClickHouseConnectEngineSpec
+    from superset.db_engine_specs.clickhouse import ClickHouseConnectEngineSpec  # type: ignore[import-not-found]
 
     asks_the_server = ClickHouseConnectEngineSpec.get_default_schema.__func__
 
@@ -161,27 +164,48 @@ def _schema_from_uri(_app):  # type: ignore[no-untyped-def]  # noqa: ANN001, ANN
     ClickHouseConnectEngineSpec.get_default_schema = classmethod(get_default_schema)
 
 
-def _response_cache(app):  # type: ignore[no-untyped-def]  # noqa: ANN001, ANN202
-    """Chart answers shared by the sessions of one login (superset_response_cache.py)."""
+def _load_beside(file_name: str, module_name: str) -> ModuleType:
+    """A module of ours next to this file (our packages are not installed in this venv)."""
     import importlib.util
 
-    path = Path(__file__).with_name("superset_response_cache.py")
-    spec = importlib.util.spec_from_file_location("erpbi_superset_response_cache", path)
+    spec = importlib.util.spec_from_file_location(module_name, Path(__file__).with_name(file_name))
     module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
     sys.modules[spec.name] = module  # type: ignore[union-attr]  # its dataclasses look it up
     spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+def _request_metrics() -> ModuleType | None:
+    """Request metrics and ``/metrics`` (superset_metrics.py); None without prometheus_client:
+    Superset serves its screens all the same."""
+    try:
+        return _load_beside("superset_metrics.py", "erpbi_superset_metrics")
+    except ImportError as error:
+        import logging
+
+        logging.getLogger(__name__).warning("no /metrics for Superset: %s", error)
+        return None
+
+
+def _response_cache(app, count):  # type: ignore[no-untyped-def]  # noqa: ANN001, ANN202
+    """Chart answers shared by the sessions of one login (superset_response_cache.py)."""
+    module = _load_beside("superset_response_cache.py", "erpbi_superset_response_cache")
     seconds = float(os.environ.get("ERPBI_SUPERSET_RESPONSE_CACHE_SECONDS", "5"))
     folder = os.environ.get("ERPBI_SUPERSET_RESPONSE_CACHE_DIR") or str(
         Path(DATA_DIR) / "response-cache"
     )
     # Shop owners' row-level security follows the shop sheet query by query: never shared.
     module.install(app, seconds, Path(folder),
-                   shares_answers=lambda name: name not in _warehouse_logins())  # fmt: skip
+                   shares_answers=lambda name: name not in _warehouse_logins(),
+                   count=count)  # fmt: skip
 
 
 def FLASK_APP_MUTATOR(app):  # type: ignore[no-untyped-def]  # noqa: N802, ANN001, ANN201
     _schema_from_uri(app)
-    _response_cache(app)
+    metrics = _request_metrics()
+    _response_cache(app, count=metrics.count_cache_result if metrics else lambda _result: None)
+    if metrics is not None:
+        metrics.install(app)  # outermost: times the cache's answers too, answers /metrics
 
 
 def DB_CONNECTION_MUTATOR(uri, params, username, security_manager, source):  # type: ignore[no-untyped-def]  # noqa: N802, ANN001, ANN201

@@ -251,28 +251,37 @@ class SharedChartAnswers:
 
     ``user_of`` reads the user id out of a request's session cookie (None: not logged in).
     The wrapped app marks ``environ[SHAREABLE]`` when it served that user (see
-    :func:`install`); only then is its answer kept.
+    :func:`install`); only then is its answer kept. ``count`` hears what became of each
+    chart-data request: ``hit`` (answered from the cache, maybe after waiting for the first
+    asker), ``miss`` (computed) or ``bypass`` (never from the cache: forced, an export, a
+    token, not logged in, a login whose answers are not shared).
     """
 
     def __init__(self, app: WsgiApp, cache: ResponseCache,
-                 user_of: Callable[[Mapping[str, Any]], str | None]) -> None:  # fmt: skip
+                 user_of: Callable[[Mapping[str, Any]], str | None],
+                 count: Callable[[str], None] = lambda _result: None) -> None:  # fmt: skip
         self.app = app
         self.cache = cache
         self.user_of = user_of
+        self.count = count
         self.unshared_users: set[str] = set()  # Superset would not share their answers
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         key = self.key_of(environ)
         if key is None:
+            if str(environ.get("PATH_INFO", "")).startswith(CACHED_PATHS):
+                self.count("bypass")
             return self.app(environ, start_response)
-        answer = self.cache.get(key)
+        answer, result = self.cache.get(key), "hit"
         if answer is None:
             with self.cache.first_asker(key) as first:
                 answer = self.cache.get(key)
                 if answer is None and first:
-                    answer = self.compute(key, environ)
+                    answer, result = self.compute(key, environ), "miss"
             if answer is None:  # the first asker is stuck: compute this one too
+                self.count("miss")
                 return self.app(environ, start_response)
+        self.count(result)
         start_response(answer.status, list(answer.headers))
         return [answer.body]
 
@@ -370,10 +379,12 @@ def session_user_reader(app: Any) -> Callable[[Mapping[str, Any]], str | None] |
 
 def install(app: Any, seconds: float, folder: Path,
             shares_answers: Callable[[str], bool] = lambda _username: True,
+            count: Callable[[str], None] = lambda _result: None,
             ) -> ResponseCache | None:  # fmt: skip
     """Serve repeated chart-data requests of one login from the answers of the last
     ``seconds`` kept in ``folder`` (shared by the worker processes), for the logins whose
-    user name ``shares_answers`` accepts."""
+    user name ``shares_answers`` accepts; ``count`` hears hit/miss/bypass of each
+    chart-data request (see :class:`SharedChartAnswers`)."""
     user_of = session_user_reader(app)
     if seconds <= 0 or user_of is None:
         return None
@@ -394,5 +405,5 @@ def install(app: Any, seconds: float, folder: Path,
             )
         return response
 
-    app.wsgi_app = SharedChartAnswers(app.wsgi_app, cache, user_of)
+    app.wsgi_app = SharedChartAnswers(app.wsgi_app, cache, user_of, count)
     return cache

@@ -24,6 +24,7 @@ from common.settings import Settings
 
 DASHBOARDS_DIR = Path(__file__).resolve().parent
 CONFIG_PATH = DASHBOARDS_DIR / "superset_config.py"
+GUNICORN_CONFIG_PATH = DASHBOARDS_DIR / "superset_metrics.py"  # its hooks: /metrics files
 BOOTSTRAP_RUNNER = DASHBOARDS_DIR / "superset_bootstrap_runner.py"
 VENV_NAME = "superset"
 STAMP_NAME = "bootstrap.stamp.json"
@@ -61,6 +62,11 @@ def superset_version(settings: Settings) -> str:
     raise SupersetBootstrapError(f"apache-superset is not installed in {venv_dir(settings)}")
 
 
+def metrics_dir(settings: Settings) -> Path:
+    """Folder of the gunicorn workers' metric files (prometheus_client multiprocess mode)."""
+    return settings.paths.run_dir / "tmp" / "superset-metrics"
+
+
 def superset_env(settings: Settings, inherit: bool = True) -> dict[str, str]:
     """Environment for any Superset process (web server, CLI, bootstrap runner).
 
@@ -92,6 +98,8 @@ def superset_env(settings: Settings, inherit: bool = True) -> dict[str, str]:
             "ERPBI_SUPERSET_RESPONSE_CACHE_DIR": str(
                 settings.paths.run_dir / "tmp" / "superset-answers"
             ),  # fmt: skip
+            # the workers' request counts, summed at /metrics; emptied as gunicorn starts
+            "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir(settings)),
         }
     )
     return base
@@ -169,13 +177,18 @@ def server_command(settings: Settings, workers: int = 2, threads: int = 8) -> li
 
     gunicorn with threaded workers when the venv has it (as Superset's own images do),
     else the Flask development server. Run it with :func:`superset_env` as environment,
-    in its own process group so that a stop reaches every worker.
+    in its own process group so that a stop reaches every worker. gunicorn's config file
+    is ``superset_metrics.py``: its hooks empty :func:`metrics_dir` once the port is bound
+    and mark dead workers. The development server (one process) does not empty it: an
+    earlier run's counts are added to its own.
     """
     superset = settings.superset
     gunicorn = venv_bin(settings, "gunicorn")
     if gunicorn.exists():
         return [
             str(gunicorn),
+            "--config",
+            str(GUNICORN_CONFIG_PATH),
             "--bind",
             f"{superset.host}:{superset.port}",
             "--workers",

@@ -8,7 +8,8 @@ time) under a primary key before anything is sent, so a restart, a second servic
 crash mid-send can never send the same run twice (a crash mid-send loses that run: it is
 in the ledger as started and never finished, and `erpbi push status` shows it). Several
 missed runs of one push collapse into the newest. The service also serves the picture
-folder on ``push.image_port`` for DingTalk to fetch (behind ``push.image_base_url``).
+folder on ``push.image_port`` for DingTalk to fetch (behind ``push.image_base_url``), and
+each run's result as ``erpbi_push_runs_total`` on ``monitoring.pusher_port`` (metrics.py).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from apscheduler.triggers.cron import CronTrigger  # type: ignore[import-untyped
 
 from common.settings import Settings
 from dashboards.pushes.images import image_dir
+from dashboards.pushes.metrics import count_run, serve_metrics, stop_metrics
 from dashboards.pushes.spec import PushSpec
 from dashboards.state_db import StateFile, exclusive
 
@@ -215,6 +217,7 @@ class PushScheduler:
                 log.exception("push %s failed", push.name)
                 result = f"failed: {type(error).__name__}: {error}"
             self.ledger.finish(push.name, fire, self.clock(), result)
+            count_run(push.name, result)
             sent.append((push.name, fire, result))
         return sent
 
@@ -239,11 +242,16 @@ class PushScheduler:
         tmp.replace(path)
 
     def run(self, stop: threading.Event) -> None:
-        while not stop.is_set():
-            self.tick()
-            self.beat()
-            upcoming = min(self.next_runs().values(), default=None)
-            wait = IDLE_SECONDS
-            if upcoming is not None:
-                wait = max(0.5, min(wait, (upcoming - self.clock()).total_seconds()))
-            stop.wait(wait)
+        """Until ``stop``: send what is due, beat, sleep; ``/metrics`` served meanwhile."""
+        metrics = serve_metrics(self.settings, [push.name for push in self.pushes.values()])
+        try:
+            while not stop.is_set():
+                self.tick()
+                self.beat()
+                upcoming = min(self.next_runs().values(), default=None)
+                wait = IDLE_SECONDS
+                if upcoming is not None:
+                    wait = max(0.5, min(wait, (upcoming - self.clock()).total_seconds()))
+                stop.wait(wait)
+        finally:
+            stop_metrics(metrics)

@@ -31,6 +31,7 @@ from datetime import datetime
 from typing import Any, ClassVar, Protocol
 
 from common.settings import KafkaSettings
+from connectors import metrics
 from connectors.errors import RateLimitedError, RetriableApiError
 from connectors.kafka_producer import RecordProducer, encode_json
 from connectors.models import DeadLetterRecord, ErpRow, now_millis, validate_rows
@@ -253,6 +254,7 @@ class StreamConnector(ABC):
                 self.dead_letter_topic, None, encode_json(record.model_dump(mode="json"))
             )
         self.producer.flush()
+        metrics.note_produced(self.stream, records=len(messages), dead_letters=len(dead))
 
     def commit_page(
         self, messages: list[Message], dead: list[DeadLetterRecord], state: dict[str, Any] | None
@@ -263,6 +265,7 @@ class StreamConnector(ABC):
             state["updated_at_ms"] = now_millis()
             self._fold_stats(state)
             self.store.save(self.stream, state)
+            metrics.note_state(self.stream, state)  # cursor lag, parked windows
 
     def _fold_stats(self, state: dict[str, Any]) -> None:
         """Totals for ``sync --status``: records acknowledged, newest ``modified`` seen."""

@@ -8,7 +8,8 @@ an urgency to the budget (see :mod:`connectors.runner`). In follow mode the shar
 :class:`Cadence` backs off after throttled polls and, under sustained throttling,
 degrades to 5-minute cycles, returning to normal by itself (see :mod:`connectors.cadence`).
 A running connector rewrites ``quota-usage.json`` next to the cursor files for
-``sync --status``.
+``sync --status``, and in follow mode serves Prometheus metrics on
+``monitoring.connector_port`` (:mod:`connectors.metrics`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 from types import FrameType
 
 from common.settings import Settings, load_settings
+from connectors import metrics
 from connectors.base import PageProgress, Source, StreamConnector, SyncReport
 from connectors.cadence import Cadence
 from connectors.errors import FatalConfigurationError
@@ -118,9 +120,7 @@ def build_cadence(
     return cadence
 
 
-def attach_cadence(
-    cadence: Cadence, source: Source, connectors: Sequence[StreamConnector]
-) -> None:
+def attach_cadence(cadence: Cadence, source: Source, connectors: Sequence[StreamConnector]) -> None:
     """Probe = one cheap read of the first document stream; throttling = the budget's counter."""
     budget = budget_of(source)
     probe_target = next(
@@ -131,6 +131,17 @@ def attach_cadence(
         probe=probe_target.probe if probe_target is not None else None,
         throttle_count=(lambda: budget.throttled_count) if budget is not None else None,
     )
+
+
+def watch_metrics(
+    budget: QuotaBudget | None, connectors: Sequence[StreamConnector], store: CursorStore
+) -> None:
+    """Quota gauges read this budget; cursor lag and parked windows start from the saved
+    state, so a restarted connector reports them before its first save."""
+    if budget is not None:
+        metrics.watch_quota(budget)
+    for connector in connectors:
+        metrics.note_state(connector.stream, store.load(connector.stream))
 
 
 def run_sync(
@@ -177,15 +188,17 @@ def run_sync(
         if on_page is not None:
             on_page(progress)
 
+    store = CursorStore(state_dir)
     connectors = build_connectors(
         settings,
         streams,
         source=source,
         producer=producer,
-        store=CursorStore(state_dir),
+        store=store,
         stop_event=stop_event,
         on_page=page_hook,
     )
+    watch_metrics(budget, connectors, store)
     if cadence is not None:
         attach_cadence(cadence, source, connectors)
     holder.append(cadence if cadence is not None else build_cadence(settings, source, connectors))
@@ -263,6 +276,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGINT, on_signal)
     producer: RecordProducer | None = InMemoryProducer() if args.dry_run else None
     source = build_source(settings, source_name=args.source)
+    if args.follow:  # the long-running service: scraped by Prometheus
+        metrics.serve(settings.monitoring.connector_port, settings.monitoring.metrics_bind)
     totals = run_sync(
         settings,
         args.stream or list(STREAMS),

@@ -25,6 +25,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from connectors import metrics
 from connectors.base import PageProgress, StreamConnector, SyncReport
 from connectors.cadence import Cadence, Mode
 from connectors.errors import RetriableError, SyncIncompleteError, SyncStoppedError
@@ -212,6 +213,8 @@ class SyncRunner:
             total = self.totals[report.stream]
             total.dead_letters += report.parked_letters
             total.parked_windows += report.parked_windows
+        if not report.parked_windows and not report.rate_limited:
+            metrics.note_success(report.stream)
         if report.parked_windows:
             log.info("%s", report.summary())
         if self.after_sync is not None:

@@ -250,7 +250,7 @@ def _sync(settings: Settings, args: argparse.Namespace) -> int:
     if args.follow:  # the long-running connector service: Prometheus scrapes it
         from connectors.metrics import serve
 
-        serve(settings.monitoring.connector_port)
+        serve(settings.monitoring.connector_port, settings.monitoring.metrics_bind)
     try:
         run_sync(settings, streams, follow=args.follow, stop_event=stop)
     except SyncIncompleteError as error:

@@ -4,6 +4,7 @@ Each call: wait for the :class:`QuotaBudget`, POST the signed form, map HTTP sta
 ``code`` through the error table. Retriable errors are retried by tenacity with capped,
 jittered exponential backoff that honours Retry-After (or the code's wait hint). Code 100
 renews the token once and retries. Secrets (app_secret, tokens, sign) are never logged.
+Every HTTP attempt is counted in :mod:`connectors.metrics` (path, result, code, duration).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from tenacity import (
 from tenacity.wait import wait_base
 
 from common.settings import JushuitanSettings
+from connectors import metrics
 from connectors.errors import (
     ConnectorError,
     FatalApiError,
@@ -288,9 +290,24 @@ class JushuitanClient:
                     timeout=self.settings.timeout_seconds,
                 )
             except requests.RequestException as error:  # refused, timed out, cut mid-body
+                metrics.count_api_call(path, "network", time.monotonic() - started, error)
                 raise RetriableTransportError(f"{path}: {type(error).__name__}") from error
-        elapsed_ms = (time.monotonic() - started) * 1000
-        log.debug("POST %s -> HTTP %s in %.0f ms", path, response.status_code, elapsed_ms)
+        elapsed = time.monotonic() - started
+        log.debug("POST %s -> HTTP %s in %.0f ms", path, response.status_code, elapsed * 1000)
+        code = f"http_{response.status_code}"
+        try:
+            body = self._answer_of(path, response)
+            code = str(int(body["code"]))
+            data = self._data_of(path, body)
+        except Exception as error:
+            metrics.count_api_call(path, code, elapsed, error)
+            raise
+        metrics.count_api_call(path, code, elapsed)
+        return data
+
+    @staticmethod
+    def _answer_of(path: str, response: requests.Response) -> dict[str, Any]:
+        """The JSON answer, once the HTTP status passed the error table."""
         if not 200 <= response.status_code < 300:
             retry_after = _parse_retry_after(response.headers.get("Retry-After"))
             raise_for_http_status(response.status_code, path, retry_after)
@@ -300,6 +317,11 @@ class JushuitanClient:
             raise RetriableTransportError(f"{path}: response is not JSON") from error
         if not isinstance(body, dict) or "code" not in body:
             raise RetriableTransportError(f"{path}: response has no 'code'")
+        return body
+
+    @staticmethod
+    def _data_of(path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """``data`` of an answer whose ``code`` passed the error table."""
         code = int(body["code"])
         raise_for_api_code(code, str(body.get("msg", "")), path)
         data = body.get("data")

@@ -255,6 +255,14 @@ class QuotaBudget:
     def now(self) -> float:
         return self._clock()
 
+    def calls_in_last(self, seconds: float) -> int:
+        """Calls of every process on this app key within the last ``seconds`` (a call in
+        flight counts as now): the ``erpbi_api_quota_used`` gauge, read at scrape time."""
+        with self._condition, self.window.open() as state:
+            now = self._clock()
+            self._prune(state, now)
+            return sum(1 for entry in state.entries if now - entry.stamp(now) < seconds)
+
     def usage(self) -> dict[str, Any]:
         """Calls in the last minute (this process by urgency and stream; all processes)."""
         with self._condition:

@@ -68,6 +68,7 @@ def _connector(tmp_path: Path, name: str, base_url: str) -> subprocess.Popen[byt
         "ERPBI_JUSHUITAN__BASE_URL": base_url,
         "ERPBI_JUSHUITAN__QUOTA_LEDGER_DIR": str(tmp_path / "ledger"),
         "ERPBI_PATHS__RUN_DIR": str(tmp_path / name),
+        "ERPBI_MONITORING__CONNECTOR_PORT": str(free_port()),  # not a running stack's
     }
     log = (tmp_path / f"{name}.log").open("w")
     return subprocess.Popen(

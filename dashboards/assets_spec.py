@@ -17,6 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 ASSETS_DIR = Path(__file__).resolve().parent / "assets"
 CHART_ID_REFERENCE = re.compile(r"\{chart_id:([^}]+)\}")
+# Screens for the data engineer, not the shops (pipeline health, 异常监控): none of their
+# datasets is readable by a shop owner, so Superset does not even list them for one.
+ENGINEER_SCREENS = frozenset({"ops-monitor"})
 
 
 class _Spec(BaseModel):

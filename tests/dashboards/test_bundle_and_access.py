@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from common.settings import load_settings
-from dashboards.assets_spec import Assets, load_assets
+from dashboards.assets_spec import ENGINEER_SCREENS, Assets, load_assets
 from dashboards.bundle import Bundle, _for_this_superset, _markdown_ids_to_names, load_bundle
 from dashboards.shop_owner_access import has_shop, owner_readable, rls_clause
 
@@ -25,10 +25,25 @@ def test_every_screen_chart_reads_a_dataset_a_shop_owner_may_read(assets: Assets
     closed = {
         f"{board.slug}: {chart.name} ({chart.dataset})"
         for board in assets.dashboards
+        if board.slug not in ENGINEER_SCREENS
         for chart in board.charts
         if not owner_readable(chart.dataset, assets.datasets[chart.dataset])
     }
     assert not closed
+
+
+def test_the_engineer_screens_are_closed_to_shop_owners(assets: Assets) -> None:
+    """No chart of them reads a dataset an owner may read, so Superset does not even list
+    them for an owner (a Gamma user sees dashboards whose data they may read)."""
+    boards = [board for board in assets.dashboards if board.slug in ENGINEER_SCREENS]
+    assert {board.slug for board in boards} == ENGINEER_SCREENS
+    readable = {
+        f"{board.slug}: {chart.name} ({chart.dataset})"
+        for board in boards
+        for chart in board.charts
+        if owner_readable(chart.dataset, assets.datasets[chart.dataset])
+    }
+    assert not readable
 
 
 def test_owners_read_no_merchant_wide_totals(assets: Assets) -> None:

@@ -7,14 +7,22 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 
-from common.settings import PathsSettings, SupersetSettings, load_settings
+from common.settings import PROJECT_ROOT, PathsSettings, SupersetSettings, load_settings
 from dashboards import superset_service
 from dashboards.assets_spec import Assets, load_assets
 from dashboards.superset_client import rison
 from dashboards.superset_payloads import chart_form_data, chart_query_context, dashboard_layout
 
 pytestmark = pytest.mark.unit
+
+# The eight big screens of docs/mission.md, by slug.
+SCREENS = {
+    "inventory-overview": "实时库存总览", "outbound-trend": "销售出库趋势",
+    "aftersale-monitor": "售后监控", "shop-ranking": "店铺排行榜", "finance": "财务应收",
+    "inventory-alert": "商品库存预警", "promotion-live": "大促实时战报", "ops-monitor": "异常监控",
+}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -57,10 +65,14 @@ def test_chart_payloads_use_zh_labels_and_dataset(assets: Assets) -> None:
 
 
 def test_every_screen_says_how_fresh_its_data_is(assets: Assets) -> None:
+    """数据截至: the newest ERP change landed (serving_freshness); on 异常监控 the newest
+    time the monitor recorded (ops_metrics), so a stopped monitor shows an old time."""
     for board in assets.dashboards:
-        fresh = [c for c in board.charts if c.timestamp and c.dataset == "serving_freshness"]
+        fresh = [c for c in board.charts if c.timestamp]
         assert len(fresh) == 1, board.slug
-        form = chart_form_data(fresh[0], assets.datasets["serving_freshness"], 1)
+        expected = "ops_metrics" if board.slug == "ops-monitor" else "serving_freshness"
+        assert fresh[0].dataset == expected, board.slug
+        form = chart_form_data(fresh[0], assets.datasets[expected], 1)
         assert form["force_timestamp_formatting"] is True
         assert form["time_format"] == "%m-%d %H:%M:%S"
 
@@ -200,3 +212,68 @@ def test_chart_filters_reach_both_the_screen_and_the_data_api(assets: Assets) ->
     assert form["adhoc_filters"][0]["sqlExpression"] == chart.where
     context = chart_query_context(chart, form, 7)
     assert context["queries"][0]["extras"]["where"] == f"({chart.where})"
+
+
+def test_the_eight_screens_of_the_mission(assets: Assets) -> None:
+    """Every screen once, under its zh-CN title; the warehouse's per-screen freshness view
+    (migration 0009) names the seven business screens the same way."""
+    assert {board.slug: board.title for board in assets.dashboards} == SCREENS
+    migration = (PROJECT_ROOT / "warehouse" / "migrations" / "0009_ops_metrics.sql").read_text()
+    in_view = dict(re.findall(r"\('([a-z-]+)', '([^']+)', '[a-z]+'\)", migration))
+    assert in_view == {slug: title for slug, title in SCREENS.items() if slug != "ops-monitor"}
+
+
+def test_every_chart_reads_columns_its_dataset_has(assets: Assets) -> None:
+    """Group-by columns and x axes exist in the chart's dataset (metrics and a rows table's
+    columns are checked when the assets load)."""
+    for board in assets.dashboards:
+        for chart in board.charts:
+            columns = assets.datasets[chart.dataset].columns
+            used = [*chart.groupby, *([chart.x_axis] if chart.x_axis else [])]
+            assert set(used) <= set(columns), f"{board.slug}: {chart.name} {used}"
+
+
+def _series_named(text: str) -> set[str]:
+    """Series names a filter or metric picks: ``metric = 'x'`` and ``metric IN ('x', 'y')``."""
+    names = set(re.findall(r"metric\s*=\s*'([a-z0-9_]+)'", text))
+    for group in re.findall(r"metric\s+IN\s*\(([^)]*)\)", text):
+        names |= set(re.findall(r"'([a-z0-9_]+)'", group))
+    return names
+
+
+def test_the_ops_monitor_reads_only_the_recorded_series(assets: Assets) -> None:
+    """Screen 8 reads the monitor's tables (migration 0009) and the business alerts'
+    deliveries, names only series that monitoring/screen_series.yaml records, draws its
+    lines per minute on a category axis (not the daily grain of a time axis), and shows
+    every alert rule by its zh-CN title."""
+    board = next(b for b in assets.dashboards if b.slug == "ops-monitor")
+    used = {chart.dataset for chart in board.charts}
+    assert used == {"ops_latest", "ops_metrics", "ops_minutes", "ops_screen_freshness",
+                    "ops_alerts"}  # fmt: skip
+    allowed = {"erp.ops_metrics", "erp.ops_metrics_latest", "erp.alert_notifications"}
+    texts = [chart.where for chart in board.charts]
+    for name in used:
+        dataset = assets.datasets[name]
+        if dataset.sql is None:
+            assert dataset.table_name in {"ops_metrics", "ops_screen_freshness"}, name
+        else:
+            assert set(re.findall(r"\bFROM\s+([\w.]+)", dataset.sql)) <= allowed, name
+            texts.append(dataset.sql)
+        texts += [metric.expression for metric in dataset.metrics.values()]
+    recorded = yaml.safe_load((PROJECT_ROOT / "monitoring" / "screen_series.yaml").read_text())
+    named = set().union(*(_series_named(text) for text in texts))
+    assert named and named <= set(recorded), sorted(named - set(recorded))
+    for chart in (c for c in board.charts if c.viz_type == "echarts_timeseries_line"):
+        form = chart_form_data(chart, assets.datasets[chart.dataset], 1)
+        assert form["xAxisForceCategorical"] is True and "time_grain_sqla" not in form
+    alerts_sql = assets.datasets["ops_alerts"].sql or ""
+    rules = [rule for path in sorted((PROJECT_ROOT / "monitoring" / "rules").glob("*.yml"))
+             for group in yaml.safe_load(path.read_text())["groups"]
+             for rule in group["rules"] if "alert" in rule]  # fmt: skip
+    titles = {rule["alert"]: rule["annotations"]["title"] for rule in rules}
+    for path in (PROJECT_ROOT / "dashboards" / "assets" / "alerts").glob("*.yaml"):
+        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+        titles[spec["name"]] = spec["title"]
+    missing = [name for name, title in titles.items()
+               if f"'{name}'" not in alerts_sql or f"'{title}'" not in alerts_sql]  # fmt: skip
+    assert not missing, f"ops_alerts.yaml shows these alerts without their title: {missing}"

@@ -91,9 +91,12 @@ def run(settings: Settings, once: bool = False) -> int:
     if once:
         print(f"{rec.record_once()} rows written into ops_metrics")
         return 0
+    from warehouse.freshness_metrics import MergedCollector
+
     pipeline_registry = CollectorRegistry()
-    for collector in pipeline_collectors(settings):
-        pipeline_registry.register(collector)
+    # One collector over the three sources: erpbi_monitor_source_up appears once, and the
+    # sources are asked in parallel (a scrape waits for the slowest, not their sum).
+    pipeline_registry.register(MergedCollector(pipeline_collectors(settings)))
     start_http_server(
         monitoring.flink_port, addr=monitoring.metrics_bind, registry=pipeline_registry
     )

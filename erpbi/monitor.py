@@ -35,10 +35,9 @@ SCREEN_SERIES = PROJECT_ROOT / "monitoring" / "screen_series.yaml"
 
 
 def pipeline_collectors(settings: Settings) -> list[Collector]:
+    from erpbi.services import ODS_STREAMS
     from flink_jobs.metrics import FlinkCollector, KafkaLagCollector
     from warehouse.freshness_metrics import FreshnessCollector
-
-    from erpbi.services import ODS_STREAMS
 
     return [FlinkCollector(settings), KafkaLagCollector(settings, ODS_STREAMS),
             FreshnessCollector(settings)]  # fmt: skip
@@ -117,10 +116,9 @@ def run(settings: Settings, once: bool = False) -> int:
 def lag_and_freshness(settings: Settings) -> dict[str, dict[str, float]]:
     """Per stream: seconds behind the ERP on the screens; per topic: messages not yet read
     by the pipeline. Read directly (no Prometheus needed), as the monitor serves them."""
+    from erpbi.services import ODS_STREAMS
     from flink_jobs.metrics import KafkaLagCollector
     from warehouse.freshness_metrics import FreshnessCollector
-
-    from erpbi.services import ODS_STREAMS
 
     wanted = {"erpbi_stream_freshness_seconds": ("freshness", "stream"),
               "erpbi_kafka_consumer_lag_messages": ("lag", "topic")}  # fmt: skip

@@ -99,16 +99,18 @@ def card_latencies(settings: Settings, changes: int, every: float) -> list[float
 
 
 @contextmanager
-def measured_stack(running: bool) -> Iterator[Settings]:
-    """The stack `erpbi up` started, or one started here (3 days of history) and stopped."""
+def measured_stack(running: bool, simulator: dict[str, object] | None = None,
+                   ) -> Iterator[Settings]:  # fmt: skip
+    """The stack `erpbi up` started, or one started here (by default 3 days of history at
+    13 orders/h) and stopped."""
     if running:
         yield load_settings()
         return
     with tempfile.TemporaryDirectory() as tmp:
         settings = isolated_settings(
             Path(tmp) / "run",
-            simulator={"sku_count": 1000, "warehouse_count": 2, "backfill_days": 3,
-                       "orders_per_hour": 13},
+            simulator=simulator or {"sku_count": 1000, "warehouse_count": 2,
+                                    "backfill_days": 3, "orders_per_hour": 13},
         )  # fmt: skip
         try:
             stack.up(settings, report=lambda line: None)

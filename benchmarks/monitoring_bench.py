@@ -5,10 +5,10 @@
 For each stream a screen shows (inventory: 实时库存总览, outbound: 销售出库趋势,
 aftersale: 售后监控) a record is changed in the ERP simulator (a stock level set, an
 outbound or refund document re-saved: its ``modified`` is now) and timed until
-  - the warehouse shows it (``serving_freshness``, read without any cache), and
-  - the screen's own chart-data answer shows it: the 数据截至 chart, asked as the browser
-    asks (``/api/v1/chart/<id>/data/``, no ``force``: through Superset's response cache
-    and the warehouse's query cache),
+  - the warehouse holds the record's new version (its table, read without any cache), then
+  - the screen's own chart-data answer shows it: its 数据截至 chart reaches that
+    ``modified``, asked as the browser asks (``/api/v1/chart/<id>/data/``, no ``force``:
+    through Superset's response cache and the warehouse's query cache),
 first at live traffic of 1,200 orders/hour, then during a 50,000 orders/hour promotion.
 Then the monitoring's own cost: CPU and resident memory of Prometheus, Alertmanager and
 the monitor process over the run. Goal: p95 <= 15 s for inventory and outbound.
@@ -20,10 +20,8 @@ import argparse
 import os
 import platform
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -32,13 +30,18 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the project's packages first: tests/ has same-named folders
 sys.path.append(str(ROOT / "tests"))
 
-from support import exit_through_finally_on_sigterm, isolated_settings  # noqa: E402
+from alerts_bench import measured_stack  # noqa: E402
+from support import exit_through_finally_on_sigterm  # noqa: E402
 
-from common.settings import Settings, load_settings  # noqa: E402
+from common.settings import Settings  # noqa: E402
 from connectors.simulator.control import SimulatorControl  # noqa: E402
 from dashboards.superset_client import SupersetClient  # noqa: E402
-from erpbi import stack  # noqa: E402
-from erpbi.processes import ManagedProcess, resident_memory_mb, wait_until  # noqa: E402
+from erpbi.processes import (  # noqa: E402
+    ManagedProcess,
+    cpu_seconds,
+    resident_memory_mb,
+    wait_until,
+)
 from warehouse.client import connect  # noqa: E402
 
 VISIBLE_TIMEOUT_SECONDS = 120.0
@@ -46,6 +49,11 @@ STREAMS = {  # screen stream -> (simulator stream, the screen's 数据截至 cha
     "inventory": ("inventory", "库存数据截至"),
     "outbound": ("outbound", "出库数据截至"),
     "aftersale": ("refund", "售后数据截至"),
+}
+LANDED = {  # screen stream -> the warehouse row that shows one change: table, key column
+    "inventory": ("dws_inventory_current", "concat(sku_id, '|', toString(wms_co_id))"),
+    "outbound": ("dwd_sale_out", "io_id"),
+    "aftersale": ("dwd_refund", "as_id"),
 }
 MONITORING = ("prometheus", "alertmanager", "monitor")
 
@@ -76,23 +84,26 @@ class Screens:
         rows = [row for query in body["result"] for row in query["data"]]
         return int(next(iter(rows[0].values()))) if rows else 0
 
-    def warehouse_newest_ms(self, stream: str) -> int:
+    def landed(self, stream: str, key: str, modified: str) -> bool:
+        """The changed record's new version is in the warehouse (no cache on the way)."""
+        table, column = LANDED[stream]
         rows = self.warehouse.query(
-            "SELECT toUnixTimestamp(toString(newest), 'UTC') * 1000 FROM serving_freshness "
-            "WHERE stream = {s:String}", parameters={"s": stream},
+            f"SELECT count() FROM {table} WHERE {column} = {{k:String}} "
+            "AND modified >= {m:String}", parameters={"k": key, "m": modified},
             settings={"use_query_cache": 0}).result_rows  # fmt: skip
-        return int(rows[0][0]) if rows else 0
+        return bool(rows and rows[0][0])
 
 
-def change(erp: SimulatorControl, stream: str, positions: Iterator[tuple[str, int]]) -> str:
-    """One ERP change of ``stream``; its ``modified``."""
+def change(erp: SimulatorControl, stream: str, positions: Iterator[tuple[str, int]],
+           ) -> tuple[str, str]:  # fmt: skip
+    """One ERP change of ``stream``: the changed record's key and its new ``modified``."""
     source = STREAMS[stream][0]
     if source == "inventory":
         sku, wms = next(positions)
         row = erp.set_inventory(sku, wms, qty=int(time.time()) % 500 + 10)
-    else:
-        row = erp.touch(source)
-    return str(row["modified"])
+        return f"{sku}|{wms}", str(row["modified"])
+    row = erp.touch(source)
+    return str(row["io_id" if source == "outbound" else "as_id"]), str(row["modified"])
 
 
 def timed(until: Callable[[], bool], started: float) -> float | None:
@@ -112,8 +123,9 @@ def measure(settings: Settings, erp: SimulatorControl, screens: Screens, changes
         to_screen: list[float] = []
         for number in range(changes):
             began = time.monotonic()
-            wanted = wall_ms(change(erp, stream, positions))
-            landed = timed(lambda s=stream, w=wanted: screens.warehouse_newest_ms(s) >= w, began)
+            key, modified = change(erp, stream, positions)
+            wanted = wall_ms(modified)
+            landed = timed(lambda s=stream, k=key, m=modified: screens.landed(s, k, m), began)
             shown = timed(lambda s=stream, w=wanted: screens.chart_newest_ms(s) >= w, began)
             if landed is None or shown is None:
                 print(f"  {label} {stream}: change {number + 1} not visible within "
@@ -132,21 +144,6 @@ def measure(settings: Settings, erp: SimulatorControl, screens: Screens, changes
     return rows
 
 
-def cpu_seconds(pgid: int) -> float:
-    """utime + stime of every process in the group (clock ticks -> seconds)."""
-    total = 0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid:  # field 5 of stat: the process group
-            total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
-
-
 def monitoring_pids(settings: Settings) -> dict[str, int]:
     pids = {}
     for name in MONITORING:
@@ -154,24 +151,6 @@ def monitoring_pids(settings: Settings) -> dict[str, int]:
         if pid:
             pids[name] = pid
     return pids
-
-
-@contextmanager
-def measured_stack(running: bool) -> Iterator[Settings]:
-    if running:
-        yield load_settings()
-        return
-    with tempfile.TemporaryDirectory() as tmp:
-        settings = isolated_settings(
-            Path(tmp) / "run",
-            simulator={"sku_count": 2000, "warehouse_count": 4, "backfill_days": 2,
-                       "orders_per_hour": 120},
-        )  # fmt: skip
-        try:
-            stack.up(settings, report=lambda line: None)
-            yield settings
-        finally:
-            stack.down(settings, report=lambda line: None)
 
 
 def print_table(header: list[str], rows: list[list[Any]]) -> None:
@@ -193,7 +172,13 @@ def main() -> int:
     parser.add_argument("--changes", type=int, default=12, help="changes per stream and load")
     args = parser.parse_args()
     exit_through_finally_on_sigterm()
-    with measured_stack(args.running) as settings:
+    simulator = {
+        "sku_count": 2000,
+        "warehouse_count": 4,
+        "backfill_days": 2,
+        "orders_per_hour": 120,
+    }  # the defaults of `erpbi up`
+    with measured_stack(args.running, simulator) as settings:
         erp = SimulatorControl(settings.jushuitan.base_url)
         screens = Screens(settings)
         pids = monitoring_pids(settings)

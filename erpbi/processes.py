@@ -145,8 +145,9 @@ def _is_zombie(pid: int) -> bool:
     return False
 
 
-def _group_members(pgid: int) -> list[int]:
-    members = []
+def _group_stats(pgid: int) -> dict[int, list[str]]:
+    """pid -> the fields of /proc/<pid>/stat after the command name, for the group."""
+    members = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -154,9 +155,19 @@ def _group_members(pgid: int) -> list[int]:
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if int(fields[2]) == pgid:
-            members.append(int(entry.name))
+        if int(fields[2]) == pgid:  # stat field 5, the process group
+            members[int(entry.name)] = fields
     return members
+
+
+def _group_members(pgid: int) -> list[int]:
+    return list(_group_stats(pgid))
+
+
+def cpu_seconds(pgid: int) -> float:
+    """CPU time (user + system) the group's live processes have used (for benchmarks)."""
+    ticks = sum(int(f[11]) + int(f[12]) for f in _group_stats(pgid).values())
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.2) -> bool:

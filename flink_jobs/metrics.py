@@ -42,6 +42,9 @@ SINK_METRICS = {  # the ClickHouse sink's own (clickhouse-sink/.../ClickHouseWri
     "erpbiRowsLanded": "erpbi_flink_sink_rows_landed_total",
     "erpbiRowsDeadLettered": "erpbi_flink_sink_rows_dead_lettered_total",
     "erpbiPendingRows": "erpbi_flink_sink_pending_rows",
+    "erpbiInsertRetries": "erpbi_flink_sink_insert_retries_total",
+    "erpbiBatchesLanded": "erpbi_flink_sink_batches_total",
+    "erpbiLastBatchRows": "erpbi_flink_sink_last_batch_rows",
 }
 DOCUMENT_STREAMS = frozenset(spec.stream for spec in (INVENTORY, *FACT_STREAMS))
 OPERATOR_KINDS = {"rank": "dedupe"}  # ROW_NUMBER() = 1 per key: the latest row of a key
@@ -67,6 +70,11 @@ FLINK_FAMILIES: FamilySpecs = {
                                                   "their stream's dead-letter topic.", ()),
     "erpbi_flink_sink_pending_rows": (Gauge, "Rows the sink holds for tables ClickHouse does "
                                       "not take right now.", ()),
+    "erpbi_flink_sink_insert_retries_total": (Count, "Inserts that failed and will be "
+                                              "retried (ClickHouse away or refusing).", ()),
+    "erpbi_flink_sink_batches_total": (Count, "Inserts that landed rows (rows landed / "
+                                       "batches = the mean batch size).", ()),
+    "erpbi_flink_sink_last_batch_rows": (Gauge, "Rows in the sink's latest landed insert.", ()),
 }  # fmt: skip
 KAFKA_FAMILIES: FamilySpecs = {
     "erpbi_kafka_consumer_lag_messages": (Gauge, "Messages on the ODS topic past the "

@@ -53,7 +53,10 @@ final class ClickHouseWriter implements StatefulSinkWriter<RowData, PendingRows>
     private final Counter deadLetteredRows;
     private final Counter recordsSent;
     private final Counter recordErrors;
+    private final Counter insertRetries;
+    private final Counter batchesLanded;
     private volatile long pendingRows;
+    private volatile long lastBatchRows;
     private volatile String stalledSummary = "";
     private volatile String lastDeadLetter = "";
     private long timerDue = Long.MAX_VALUE;
@@ -66,6 +69,11 @@ final class ClickHouseWriter implements StatefulSinkWriter<RowData, PendingRows>
         this.lander = new BatchLander(inserter, deadLetters);
         this.landedRows = metrics.counter("erpbiRowsLanded");
         this.deadLetteredRows = metrics.counter("erpbiRowsDeadLettered");
+        // Monitoring (Prometheus, via the monitor's Flink REST collector): failed inserts
+        // that will be retried, and the size of what lands per insert.
+        this.insertRetries = metrics.counter("erpbiInsertRetries");
+        this.batchesLanded = metrics.counter("erpbiBatchesLanded");
+        metrics.gauge("erpbiLastBatchRows", () -> lastBatchRows);
         this.recordsSent = metrics.getNumRecordsSendCounter();
         this.recordErrors = metrics.getNumRecordsOutErrorsCounter();
         metrics.gauge("erpbiPendingRows", () -> pendingRows);
@@ -144,6 +152,10 @@ final class ClickHouseWriter implements StatefulSinkWriter<RowData, PendingRows>
             BatchLander.Outcome outcome = lander.land(table, rows);
             landedRows.inc(outcome.landed());
             recordsSent.inc(outcome.landed());
+            if (outcome.landed() > 0) {
+                batchesLanded.inc();
+                lastBatchRows = outcome.landed();
+            }
             deadLettered += outcome.deadLettered();
             if (outcome.complete()) {
                 if (waiting != null) {
@@ -158,6 +170,7 @@ final class ClickHouseWriter implements StatefulSinkWriter<RowData, PendingRows>
             }
             waiting.rows = outcome.notLanded();
             waiting.failed(now, outcome.retriable().getMessage(), options.retryMaxBackoffMillis());
+            insertRetries.inc();
             LOG.warn("insert of {} rows into {} failed ({}); the other tables go on, retrying in {} ms",
                     waiting.rows.size(), table, waiting.error, waiting.nextAttemptMillis - now);
         }

@@ -35,7 +35,7 @@ from support import exit_through_finally_on_sigterm  # noqa: E402
 
 from common.settings import Settings  # noqa: E402
 from connectors.simulator.control import SimulatorControl  # noqa: E402
-from dashboards.superset_client import SupersetClient  # noqa: E402
+from dashboards.superset_client import SupersetApiError, SupersetClient  # noqa: E402
 from erpbi.processes import (  # noqa: E402
     ManagedProcess,
     cpu_seconds,
@@ -79,8 +79,14 @@ class Screens:
         self.warehouse = connect(settings.clickhouse)
 
     def chart_newest_ms(self, stream: str) -> int:
-        body = self.client.get(f"/api/v1/chart/{self.chart_ids[stream]}/data/",
-                               format="json", type="full")  # fmt: skip
+        path = f"/api/v1/chart/{self.chart_ids[stream]}/data/"
+        try:
+            body = self.client.get(path, format="json", type="full")
+        except SupersetApiError as error:  # the API token lives 15 minutes: log in again
+            if "401" not in str(error):
+                raise
+            self.client = SupersetClient.login(self.settings.superset)
+            body = self.client.get(path, format="json", type="full")
         rows = [row for query in body["result"] for row in query["data"]]
         return int(next(iter(rows[0].values()))) if rows else 0
 
@@ -170,6 +176,9 @@ def main() -> int:
         help="measure the stack `erpbi up` started (default: start one)",
     )  # fmt: skip
     parser.add_argument("--changes", type=int, default=12, help="changes per stream and load")
+    parser.add_argument("--loads", default="1200,50000",
+                        help="orders/hour to measure at, comma-separated (the first is live "
+                        "traffic, the others promotions on top of it)")  # fmt: skip
     args = parser.parse_args()
     exit_through_finally_on_sigterm()
     simulator = {
@@ -186,10 +195,12 @@ def main() -> int:
         began = time.monotonic()
         rows: list[list[Any]] = []
         try:
+            loads = [int(load) for load in args.loads.split(",")]
             erp.start_traffic(orders_per_hour=1200)
-            rows += measure(settings, erp, screens, args.changes, "1,200/h")
-            erp.start_promotion(orders_per_hour=50_000)
-            rows += measure(settings, erp, screens, args.changes, "50,000/h")
+            for number, load in enumerate(loads):
+                if number or load != 1200:
+                    erp.start_promotion(orders_per_hour=load)
+                rows += measure(settings, erp, screens, args.changes, f"{load:,}/h")
         finally:
             erp.stop_promotion()
             erp.stop_traffic()

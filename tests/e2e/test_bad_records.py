@@ -73,6 +73,20 @@ def dead_letter_reasons(settings: Settings, stream: str, ids: set[str], key: str
     return {name: f"{letter['stage']}: {letter['reason']}" for name, letter in letters.items()}
 
 
+def dead_letter_lines(status: str) -> list[str]:
+    """The indented lines under `erpbi status`'s "dead letters in the last N min:" (the
+    freshness and lag lists under it are indented too)."""
+    lines, inside = [], False
+    for line in status.splitlines():
+        if line.startswith("dead letters in the last"):
+            inside = True
+        elif inside and line.startswith("  "):
+            lines.append(line)
+        else:
+            inside = False
+    return lines
+
+
 def erpbi_status(settings: Settings) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "erpbi", "status"], env=settings.environment, cwd=PROJECT_ROOT,
@@ -140,7 +154,7 @@ def test_bad_records_are_dead_lettered_and_stop_nothing(
     pipeline = next(line for line in status.stdout.splitlines() if line.startswith("pipeline"))
     assert "degraded" in pipeline and "rows refused by ClickHouse" in pipeline, status.stdout
     listed = {line.split()[0] + " " + line.split()[1]: int(line.split()[2])
-              for line in status.stdout.splitlines() if line.startswith("  ")}  # fmt: skip
+              for line in dead_letter_lines(status.stdout)}  # fmt: skip
     assert listed.get("outbound flink.outbound", 0) >= len(copies), status.stdout
     assert listed.get("sku clickhouse.dim_sku", 0) >= 1, status.stdout
     assert "Code: 41." in status.stdout

@@ -149,8 +149,10 @@ def test_stopping_the_flink_job_grows_freshness_and_fires_the_freshness_alert(
                                 'erpbi_stream_freshness_seconds{stream="inventory"}')  # fmt: skip
         return float(rows[0]["value"][1]) if rows else None
 
-    sku = erp.skus()[0]["sku_id"]
-    wms = int(erp.warehouses()[0]["wms_co_id"])
+    # The last SKU, put back afterwards: the screen tests pick the first well-stocked ones.
+    sku = max(row["sku_id"] for row in erp.skus())
+    wms = int(erp.warehouses()[-1]["wms_co_id"])
+    original = next(row for row in erp.inventory(wms) if row["sku_id"] == sku)
     erp.set_inventory(sku, wms, qty=321)  # lands: freshness starts near 0
     assert poll(lambda: (f := freshness()) is not None and f < 30, 90, interval=1)
     stack.down(running_stack, ["flink-pipeline"], report=lambda _: None)
@@ -172,4 +174,5 @@ def test_stopping_the_flink_job_grows_freshness_and_fires_the_freshness_alert(
         assert first is not None and later is not None and later > first + 60
         assert firing(running_stack, "flink_job_down")
     finally:
+        erp.set_inventory(sku, wms, qty=original["qty"])
         stack.up(running_stack, ["flink-pipeline"], report=lambda _: None)

@@ -21,6 +21,12 @@ OWNER_LOGINS = {"alice": "alice-e2e-pw", "bob": "bob-e2e-pw"}
 SCREENS_LANDING_SECONDS = 600.0
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Drills (a 429 storm, the Flink job stopped and restarted) run after every other
+    test, so no screen or alert test reads a stack still recovering from one."""
+    items.sort(key=lambda item: item.get_closest_marker("drill") is not None)
+
+
 SHORTER_FOR = {"stream_freshness": "15s", "flink_job_down": "15s"}
 
 

@@ -28,7 +28,7 @@ from connectors.simulator.control import SimulatorControl
 from erpbi import stack
 from erpbi.monitoring import prometheus_url, scrape_targets
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.drill]
 
 NAMED_SERIES = {
     "connector": {"erpbi_api_requests", "erpbi_api_request_duration_seconds",

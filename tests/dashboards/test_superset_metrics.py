@@ -208,8 +208,7 @@ def test_under_gunicorn_workers_sum_and_a_dead_worker_s_counts_stay(tmp_path: Pa
 
     settings = load_settings()
     gunicorn, python = venv_bin(settings, "gunicorn"), venv_bin(settings, "python")
-    if not gunicorn.exists():
-        pytest.skip("no gunicorn in Superset's venv: the development server has no hooks")
+    assert gunicorn.exists(), "gunicorn is pinned in requirements/superset.txt: run bootstrap"
     only_hooks = subprocess.run([str(python), "-c", SETTINGS_CHECK, str(GUNICORN_CONFIG_PATH)],
                                 capture_output=True, text=True, timeout=60, check=True)  # fmt: skip
     assert only_hooks.stdout.strip() == "['child_exit', 'when_ready']"  # nothing else applied

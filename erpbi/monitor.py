@@ -27,11 +27,11 @@ from typing import Any
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.registry import Collector
 
-from common.settings import PROJECT_ROOT, Settings
-from erpbi.monitoring import alertmanager_url, prometheus_url, scrape_targets
+from common.settings import Settings
+from erpbi.monitoring import MONITORING_DIR, alertmanager_url, prometheus_url, scrape_targets
 
 log = logging.getLogger(__name__)
-SCREEN_SERIES = PROJECT_ROOT / "monitoring" / "screen_series.yaml"
+SCREEN_SERIES = MONITORING_DIR / "screen_series.yaml"
 
 
 def pipeline_collectors(settings: Settings) -> list[Collector]:

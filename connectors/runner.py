@@ -7,6 +7,8 @@ empty poll doubles the pause, up to the stream's ``poll_max_seconds``. The calls
 poll carry an urgency to the shared quota budget (:mod:`connectors.urgency`): ``FRESH``
 when the target had caught up, else its stream's backlog class, so what freshness does
 not need goes to whoever has a backlog, dimensions first, then inventory, then documents.
+Once a target has caught up, all its calls (a live backlog's pages too) rank by when it
+was last known complete (``Pace.complete_at``): the stalest live target goes first.
 
 The shared :class:`~connectors.cadence.Cadence` still rules over throttling: after a
 throttled poll the pause is at least its backoff, and in DEGRADED mode each worker polls
@@ -47,24 +49,29 @@ class Pace:
     pause: float = 0.0
     due: float = 0.0
     caught_up: bool = False  # the last poll ended without a backlog
+    complete_at: float | None = None  # when the last poll that caught up started
 
     def __post_init__(self) -> None:
         self.most = max(self.most, self.least)
         self.pause = self.least
 
-    def after(self, report: SyncReport | None, now: float, backoff: float) -> None:
+    def after(
+        self, report: SyncReport | None, now: float, backoff: float, started: float | None = None
+    ) -> None:
+        """``started``: when the poll began (its answer covers changes up to then)."""
         if report is None or report.parked_windows or report.rate_limited:
             self.due = now + max(self.pause, backoff)  # failed: the cadence backs off
             return
         if report.more:
             self.caught_up, self.pause, self.due = False, self.least, now
-        elif report.rows_seen > 0:
-            self.caught_up, self.pause = True, self.least
-            self.due = now + self.least
+            return
+        self.caught_up = True
+        self.complete_at = now if started is None else started
+        if report.rows_seen > 0:
+            self.pause = self.least
         else:
-            self.caught_up = True
             self.pause = min(self.most, max(self.pause * GROWTH, self.least))
-            self.due = now + self.pause
+        self.due = now + self.pause
 
 
 class SyncRunner:
@@ -187,18 +194,21 @@ class SyncRunner:
             if self.stop_event.is_set():
                 return
             last_started = self.cadence.now()
-            calls_before = self.calls_made() if self.calls_made is not None else None
+            calls_made = self.calls_made
+            calls_before = calls_made() if calls_made is not None else None
             throttled, report = self._poll(connector, pace)
-            if throttled or calls_before is None or self.calls_made() > calls_before:
+            if throttled or calls_made is None or calls_made() > (calls_before or 0):
                 self.cadence.after_round(throttled)
             backoff = self.cadence.next_delay if throttled else 0.0
-            pace.after(report, self.cadence.now(), backoff)
+            pace.after(report, self.cadence.now(), backoff, last_started)
 
     def _poll(self, connector: StreamConnector, pace: Pace) -> tuple[bool, SyncReport | None]:
         """One poll of one target; returns (throttled or failed, its report)."""
         mark = self.cadence.throttle_mark()
         try:
-            with planned_calls(connector.backlog_urgency, caught_up=pace.caught_up):
+            with planned_calls(
+                connector.backlog_urgency, caught_up=pace.caught_up, complete_at=pace.complete_at
+            ):
                 report = connector.poll(pace.target)
         except RetriableError as error:
             log.warning("%s[%s]: %s: %s", connector.stream, pace.target,

@@ -45,7 +45,7 @@ from connectors.jushuitan.errors import raise_for_api_code, raise_for_http_statu
 from connectors.jushuitan.quota import QuotaBudget
 from connectors.jushuitan.signing import encode_biz, signed_form
 from connectors.state import atomic_write_json, read_json
-from connectors.urgency import Urgency
+from connectors.urgency import ANY_CALL, CallPriority
 
 log = logging.getLogger(__name__)
 
@@ -133,12 +133,12 @@ class JushuitanClient:
         path: str,
         biz: Mapping[str, Any],
         *,
-        urgency: Urgency = Urgency.FRESH,
+        priority: CallPriority = ANY_CALL,
         label: str = "",
     ) -> dict[str, Any]:
         """POST a business API and return its ``data`` object (retries included).
 
-        ``urgency`` and ``label`` (the stream) go to the shared :class:`QuotaBudget`.
+        ``priority`` and ``label`` (the stream) go to the shared :class:`QuotaBudget`.
         """
         if not self._access_token:
             with self._token_lock:  # every stream starts at once: one token request
@@ -146,14 +146,14 @@ class JushuitanClient:
                     self.get_init_token()
         try:
             return self._call_with_retries(
-                path, biz, authenticated=True, urgency=urgency, label=label
+                path, biz, authenticated=True, priority=priority, label=label
             )
         except TokenExpiredError:
             log.info("access token rejected on %s: renewing once", path)
             self.renew_token()
             try:
                 return self._call_with_retries(
-                    path, biz, authenticated=True, urgency=urgency, label=label
+                    path, biz, authenticated=True, priority=priority, label=label
                 )
             except TokenExpiredError as error:
                 raise FatalApiError(
@@ -242,7 +242,7 @@ class JushuitanClient:
         payload: Mapping[str, Any],
         *,
         authenticated: bool,
-        urgency: Urgency = Urgency.FRESH,
+        priority: CallPriority = ANY_CALL,
         label: str = "",
     ) -> dict[str, Any]:
         retrying = Retrying(
@@ -253,7 +253,7 @@ class JushuitanClient:
             reraise=True,
             before_sleep=self._before_sleep,
         )
-        return retrying(self._post_once, path, payload, authenticated, urgency, label)
+        return retrying(self._post_once, path, payload, authenticated, priority, label)
 
     def _before_sleep(self, retry_state: RetryCallState) -> None:
         self.retries_made += 1
@@ -275,10 +275,10 @@ class JushuitanClient:
         path: str,
         payload: Mapping[str, Any],
         authenticated: bool,
-        urgency: Urgency = Urgency.FRESH,
+        priority: CallPriority = ANY_CALL,
         label: str = "",
     ) -> dict[str, Any]:
-        with self.budget.slot(urgency, label or path):
+        with self.budget.slot(priority.urgency, label or path, since=priority.since):
             form = self._form(payload, authenticated)  # fresh timestamp and sign per attempt
             self.calls_made += 1
             started = time.monotonic()

@@ -13,8 +13,9 @@ app key on this machine, so ``erpbi sync``, a backfill and a manual run together
 inside the quota. Within a process, when several calls wait, the most urgent goes first
 (:class:`~connectors.urgency.Urgency`: a caught-up stream's poll for news, then backlog
 pages of dimensions, inventory, documents); a waiter gains one urgency level per
-``aging_seconds`` waited, so no backlog starves. Between processes the first to find a
-free slot takes it.
+``aging_seconds`` waited, so no backlog starves. A live target's call waits from when
+the target was last known complete (``since``), so the stalest live target goes first.
+Between processes the first to find a free slot takes it.
 
 The server can still refuse (another machine on the same app key, a storm): the client
 then calls :meth:`QuotaBudget.note_throttled`, which holds every caller of every process
@@ -183,10 +184,11 @@ class QuotaBudget:
             state.entries.append(CallEntry(entry_id, now))
             return 0.0, entry_id
 
-    def _admit(self, urgency: Urgency, label: str) -> tuple[_Call, float]:
+    def _admit(self, urgency: Urgency, label: str, since: float | None) -> tuple[_Call, float]:
         with self._condition:
             ticket = next(self._tickets)
-            self._waiters[ticket] = Waiter(urgency, self._clock())
+            queued = self._clock()
+            self._waiters[ticket] = Waiter(urgency, queued if since is None else min(since, queued))
             try:
                 while True:
                     if self._interrupted:
@@ -200,7 +202,7 @@ class QuotaBudget:
                         call = _Call(entry_id, now, label, urgency)
                         self._recent.append(call)
                         self.total_calls += 1
-                        waited = now - self._waiters[ticket].since
+                        waited = now - queued
                         self.total_waited_seconds += waited
                         return call, waited
                     if self.window.shared:
@@ -223,9 +225,14 @@ class QuotaBudget:
             self._condition.notify_all()
 
     @contextmanager
-    def slot(self, urgency: Urgency = Urgency.FRESH, label: str = "") -> Iterator[float]:
-        """Wait for a slot, run the call inside the block; yields the seconds waited."""
-        call, waited = self._admit(urgency, label)
+    def slot(
+        self, urgency: Urgency = Urgency.FRESH, label: str = "", *, since: float | None = None
+    ) -> Iterator[float]:
+        """Wait for a slot, run the call inside the block; yields the seconds waited.
+
+        ``since``: the moment this call's waiting counts from in the queue (default: now).
+        """
+        call, waited = self._admit(urgency, label, since)
         try:
             yield waited
         finally:
@@ -233,7 +240,7 @@ class QuotaBudget:
 
     def acquire(self, urgency: Urgency = Urgency.FRESH, label: str = "") -> float:
         """Take a slot stamped now (no completion time); returns the seconds waited."""
-        call, waited = self._admit(urgency, label)
+        call, waited = self._admit(urgency, label, None)
         self._finish(call)
         return waited
 

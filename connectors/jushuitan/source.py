@@ -15,7 +15,7 @@ from connectors.base import PageQuery, SourcePage
 from connectors.errors import FatalConfigurationError
 from connectors.jushuitan.client import JushuitanClient
 from connectors.models import format_erp_time
-from connectors.urgency import Urgency, next_call_urgency
+from connectors.urgency import Urgency, next_call_priority
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,7 @@ class JushuitanSource:
         data = self.client.call(
             endpoint.path,
             self.build_biz(stream, query),
-            urgency=next_call_urgency(endpoint.urgency),
+            priority=next_call_priority(endpoint.urgency),
             label=stream,
         )
         rows = data.get(endpoint.list_key) or []

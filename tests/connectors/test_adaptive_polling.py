@@ -10,7 +10,7 @@ import pytest
 from connectors.base import SyncReport
 from connectors.cadence import Cadence
 from connectors.runner import Pace, SyncRunner
-from connectors.urgency import Urgency, next_call_urgency
+from connectors.urgency import CallPriority, Urgency, next_call_priority, next_call_urgency
 
 pytestmark = pytest.mark.unit
 
@@ -121,3 +121,26 @@ def test_only_a_poll_that_reached_the_api_ends_a_degraded_period(
     timer.start()
     runner.run()
     assert stream.polls and str(cadence.mode) == mode_after
+
+
+def test_once_caught_up_a_targets_calls_rank_from_when_it_was_last_complete() -> None:
+    """A burst after catching up is not a first load: its pages are FRESH and wait from
+    the start of the last poll that caught up (the stalest live target goes first)."""
+    priorities: list[CallPriority] = []
+    answers = [found(50, more=True), found(3), found(50, more=True), found(50, more=True)]
+    stream = ScriptedStream("outbound", answers, Urgency.DOCUMENTS)
+    original = stream.poll
+
+    def poll(target: str) -> SyncReport:
+        priorities.append(next_call_priority(Urgency.DIMENSIONS))
+        return original(target)
+
+    stream.poll = poll  # type: ignore[method-assign]
+    runner = follow([stream], seconds=0.5, least=0.05, most=0.1)
+    assert priorities[0] == CallPriority(Urgency.DOCUMENTS)  # first load: backlog class
+    assert priorities[1] == CallPriority(Urgency.DOCUMENTS)
+    complete_at = priorities[2].since
+    assert complete_at is not None  # poll 2 caught up; its start is the mark from then on
+    assert priorities[2].urgency is priorities[3].urgency is Urgency.FRESH
+    assert priorities[3].since == complete_at  # still the burst: the mark does not move
+    assert runner.paces["outbound"][0].complete_at is not None

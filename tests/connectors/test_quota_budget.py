@@ -101,6 +101,45 @@ def test_a_caught_up_poll_goes_before_backlog_pages_when_both_wait() -> None:
     assert backlog_while_fresh_waited <= 3, order
 
 
+def test_the_stalest_live_target_goes_first_when_the_quota_is_saturated() -> None:
+    """A promotion burst: outbound fell behind 10 s ago and pages its backlog, inventory
+    keeps asking for news it last had 1 s ago. Outbound's pages go first, so its lag
+    shrinks instead of growing behind a stream of polls."""
+    budget = QuotaBudget(0.0, 20, 0, safety_margin_seconds=0.0)  # real clock, 20 calls/s
+    order: list[str] = []
+    lock = threading.Lock()
+    now = time.monotonic()
+
+    def caller(name: str, since: float, calls: int) -> None:
+        for _ in range(calls):
+            with budget.slot(Urgency.FRESH, name, since=since):
+                with lock:
+                    order.append(name)
+
+    news = threading.Thread(target=caller, args=("inventory", now - 1.0, 30))
+    behind = threading.Thread(target=caller, args=("outbound", now - 10.0, 30))
+    news.start()
+    time.sleep(0.05)
+    behind.start()
+    behind.join(10)
+    news.join(10)
+    last_behind = max(index for index, name in enumerate(order) if name == "outbound")
+    first_behind = order.index("outbound")
+    news_while_behind_waited = order[:last_behind].count("inventory") - first_behind
+    assert news_while_behind_waited <= 3, order
+
+
+def test_a_live_targets_wait_counts_from_when_it_was_last_complete() -> None:
+    waiters = {
+        1: Waiter(Urgency.FRESH, since=98.0),  # a poll for news, complete 2 s ago
+        2: Waiter(Urgency.FRESH, since=90.0),  # a live backlog page, complete 10 s ago
+        3: Waiter(Urgency.DOCUMENTS, since=100.0),  # a first load's page
+    }
+    assert first_in_line(waiters, 100.0, aging_seconds=10.0) == 2
+    del waiters[2]
+    assert first_in_line(waiters, 100.0, aging_seconds=10.0) == 1
+
+
 def test_backlog_classes_fill_the_first_screens_first_and_waiting_ages() -> None:
     waiters = {
         1: Waiter(Urgency.DOCUMENTS, since=100.0),
@@ -161,8 +200,7 @@ def test_processes_sharing_a_ledger_stay_inside_the_per_second_limit_together(
     context = multiprocessing.get_context("spawn")
     stamps: multiprocessing.Queue = context.Queue()
     workers = [
-        context.Process(target=_calls_in_a_process, args=(str(path), 15, stamps))
-        for _ in range(3)
+        context.Process(target=_calls_in_a_process, args=(str(path), 15, stamps)) for _ in range(3)
     ]
     for worker in workers:
         worker.start()

@@ -59,6 +59,12 @@ PLATFORMS = [
     ("快手", "kuaishou"),
 ]
 CO_ID = 10_174_711
+# ``ts`` is a rowversion: it only grows. A simulator restarted on the same run folder
+# regenerates its history, so its counter starts from the wall clock (1,000 per second
+# since this moment, above what a run can use: a few hundred per second at a promotion's
+# peak): what a connector read before the restart stays below its cursor, and every
+# change after the restart is above it.
+TS_CLOCK_ORIGIN = datetime(2026, 1, 1, tzinfo=BEIJING).timestamp()
 
 
 @dataclass
@@ -241,6 +247,7 @@ def generate(
 ) -> Catalog:
     """Same seed + counts + ``now`` -> the same catalog, byte for byte.
 
+    A later ``now`` starts ``ts`` higher (see ``TS_CLOCK_ORIGIN``).
     Stock rows were last modified within the 30 days before ``now - quiet_seconds``:
     the simulated history (backfill) then writes the quiet stretch, so ``ts`` keeps
     following ``modified`` across catalog and history.
@@ -257,7 +264,7 @@ def generate(
             row = {"sku_id": sku_id, **inventory_quantities(rng)}
             versions.append((modified, wms_co_id, sku_id, row))
     versions.sort(key=lambda item: (item[0], item[1], item[2]))
-    ts = 10**11 + fast_int(rng, 0, 10**9)
+    ts = 10**11 + fast_int(rng, 0, 10**9) + max(0, int((now.timestamp() - TS_CLOCK_ORIGIN) * 1000))
     formatter = TimeFormatter()
     inventory: dict[tuple[int, str], dict[str, Any]] = {}
     for modified, wms_co_id, sku_id, row in versions:

@@ -61,3 +61,19 @@ def test_mutations_are_seeded_and_bump_ts() -> None:
     assert len(bumped) in range(1, 11), f"{len(bumped)} inventory rows got a new ts"
     assert all(row["modified"] == "2026-07-01 12:00:00" for row in bumped)
     assert all(first.skus[sku_id]["modified"] == "2026-07-01 12:00:00" for sku_id in changed["sku"])
+
+
+def test_a_simulator_restarted_later_writes_above_every_ts_of_the_earlier_run() -> None:
+    """`erpbi down` / `erpbi up` keeps the connector's cursors but restarts the simulator:
+    every change it makes after the restart must be above what was read before it, or
+    the screens would freeze while the pipeline looks healthy."""
+    earlier = ErpStore(9, 300, 2, clock=lambda: NOW)
+    for _ in range(20):
+        earlier.mutate_random(inventory_changes=50, sku_changes=5)
+    cursor = earlier.max_ts()
+    later = NOW.replace(minute=5)  # five minutes on
+    restarted = ErpStore(9, 300, 2, clock=lambda: later)
+    before = restarted.max_ts()
+    restarted.mutate_random(inventory_changes=10, sku_changes=3)
+    changed = [row for row in restarted.inventory_rows() if row["ts"] > before]
+    assert changed and all(row["ts"] > cursor for row in changed)

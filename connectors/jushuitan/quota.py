@@ -50,6 +50,14 @@ from connectors.jushuitan.ledger import (
 from connectors.urgency import Urgency
 
 SHARED_RECHECK_SECONDS = 0.5  # another process may free a slot without waking us
+# A saturated sliding window repeats its last minute: 100 calls in the first 20 s (5 a
+# second), then 40 s in which nobody may call, every minute, and a screen's stream waits
+# out that gap. So calls are also paced as a GCRA (the generic cell rate algorithm, a
+# token bucket kept as one "theoretical arrival time"): at most BURST_CALLS back to back,
+# then evenly, so that a burst and a minute of even calls fit the window together (96 a
+# minute at 100/minute: the window never fills, so it never stalls). The minute window
+# stays as the hard limit.
+BURST_CALLS = 5
 
 
 @dataclass
@@ -90,6 +98,7 @@ class QuotaBudget:
         safety_margin_seconds: float = 0.05,
         aging_seconds: float = 10.0,
         in_flight_limit_seconds: float = 120.0,
+        burst_calls: int = BURST_CALLS,
         window: CallWindow | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] | None = None,
@@ -100,6 +109,7 @@ class QuotaBudget:
         self.requests_per_minute = requests_per_minute
         self.aging_seconds = aging_seconds
         self.in_flight_limit_seconds = in_flight_limit_seconds
+        self.burst_calls = max(1, burst_calls)
         self.window: CallWindow = window if window is not None else LocalWindow()
         self._clock = clock
         self._sleep = sleep  # None: real waits on the condition (woken when a slot frees)
@@ -148,9 +158,10 @@ class QuotaBudget:
         second = 1.0 + self.safety_margin_seconds
         minute = WINDOW_SECONDS + self.safety_margin_seconds
         wait = max(0.0, state.not_before - now)
-        if state.entries:
-            last_start = max(entry.started for entry in state.entries)
-            wait = max(wait, last_start + self.min_interval_seconds - now)
+        if not state.entries:
+            return wait
+        last_start = max(entry.started for entry in state.entries)
+        wait = max(wait, last_start + self.min_interval_seconds - now)
         stamps = sorted(entry.stamp(now) for entry in state.entries)
         if self.requests_per_second > 0:
             recent = [t for t in stamps if now - t < second]
@@ -158,7 +169,19 @@ class QuotaBudget:
                 wait = max(wait, recent[-self.requests_per_second] + second - now)
         if self.requests_per_minute > 0 and len(stamps) >= self.requests_per_minute:
             wait = max(wait, stamps[-self.requests_per_minute] + minute - now)
+        if self.requests_per_minute > 0:
+            wait = max(wait, self._paced_start(state) - now)
         return wait
+
+    def _paced_start(self, state: WindowState) -> float:
+        """The earliest start the GCRA allows, from the starts in the window (every
+        process's: the pace is the app's, like the quota)."""
+        minute = WINDOW_SECONDS + self.safety_margin_seconds
+        spacing = minute / max(1, self.requests_per_minute - self.burst_calls + 1)
+        arrival = 0.0  # the theoretical arrival time of the next call
+        for started in sorted(entry.started for entry in state.entries):
+            arrival = max(arrival, started) + spacing
+        return arrival - spacing * (self.burst_calls - 1)
 
     def _is_first(self, ticket: int, now: float) -> bool:
         return first_in_line(self._waiters, now, self.aging_seconds) == ticket

@@ -168,8 +168,12 @@ def test_throttling_holds_everyone_back_and_is_counted() -> None:
 
 def test_two_budgets_on_one_ledger_see_each_others_calls_and_throttling(tmp_path: Path) -> None:
     path = ledger_path(tmp_path, "http://127.0.0.1:1", "app")
-    first = QuotaBudget(0.0, 0, 10, safety_margin_seconds=0.0, window=SharedLedger(path))
-    second = QuotaBudget(0.0, 0, 10, safety_margin_seconds=0.0, window=SharedLedger(path))
+
+    def budget() -> QuotaBudget:  # ten calls at once (a burst the size of the minute)
+        return QuotaBudget(0.0, 0, 10, safety_margin_seconds=0.0, burst_calls=10,
+                           window=SharedLedger(path))  # fmt: skip
+
+    first, second = budget(), budget()
     for _ in range(6):
         first.acquire(Urgency.FRESH, "outbound")
     for _ in range(4):
@@ -240,3 +244,20 @@ def test_an_unreadable_ledger_is_replaced_and_holds_back_one_window_only(
     assert 55.0 < first <= 60.0  # it may have listed calls: one window of caution
     assert json.loads(path.read_text())["boot"] == BOOT_ID  # written anew at once
     assert budget.seconds_until_allowed() <= first  # not pushed further on every read
+
+
+def test_a_saturated_quota_spreads_its_calls_over_the_minute() -> None:
+    """More demand than 100 calls a minute: the calls come evenly, not 100 in 20 s and
+    then a 40 s silence that every screen's stream would wait out."""
+    clock = SimulatedClock()
+    budget = jushuitan_budget(clock)
+    starts: list[float] = []
+    for _ in range(400):
+        with budget.slot(Urgency.FRESH):
+            starts.append(clock.now)
+            clock.sleep(0.05)
+    gaps = [later - earlier for earlier, later in zip(starts, starts[1:], strict=False)]
+    assert max(gaps) < 1.0, max(gaps)
+    assert_within_limits(starts, 5, 100)
+    minutes = (starts[-1] - starts[0]) / 60.0
+    assert 399 / minutes >= 95.0

@@ -184,6 +184,16 @@ class RecipientSettings(_Section):
     wecom_user_id: str = ""  # <@userid> in WeCom markdown
 
 
+class BackfillSettings(_Section):
+    """Re-pulling past days through the connectors (``erpbi backfill``)."""
+
+    # Calls a minute the backfill leaves to the live streams: it calls only while every
+    # process of this app key together used fewer than requests_per_minute minus this in
+    # the last minute, so the live polls always find room (see QuotaBudget.for_backfill).
+    live_reserve_per_minute: int = Field(default=40, ge=0)
+    max_day_rereads: int = Field(default=3, ge=0)  # a day whose row count moved while paged
+
+
 class AlertsSettings(_Section):
     feishu: ChatRobotSettings = Field(default_factory=ChatRobotSettings)
     dingtalk: ChatRobotSettings = Field(default_factory=ChatRobotSettings)
@@ -321,6 +331,7 @@ class Settings(BaseSettings):
     alerts: AlertsSettings = Field(default_factory=AlertsSettings)
     push: PushSettings = Field(default_factory=PushSettings)
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
+    backfill: BackfillSettings = Field(default_factory=BackfillSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -104,6 +104,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _delegated(
         commands,
+        "backfill",
+        "backfill: re-pull past ERP days of the fact streams (resumable), and its status",
+    )
+    _delegated(
+        commands,
         "warehouse",
         "warehouse: migrate, metrics, refresh, forecast, serving-status, explain-change",
     )
@@ -323,6 +328,12 @@ def _push(settings: Settings, args: argparse.Namespace) -> int:
     return push_main(settings, list(args.push_args))
 
 
+def _backfill(settings: Settings, args: argparse.Namespace) -> int:
+    from backfill.cli import main as backfill_main
+
+    return backfill_main(settings, list(args.backfill_args))
+
+
 def _monitor(settings: Settings, args: argparse.Namespace) -> int:
     from erpbi.monitor import main as monitor_main
 
@@ -351,4 +362,5 @@ COMMANDS = {
     "analyze": _analyze,
     "push": _push,
     "monitor": _monitor,
+    "backfill": _backfill,
 }

@@ -126,15 +126,23 @@ class QuotaBudget:
         self.total_waited_seconds = 0.0
 
     @classmethod
-    def from_settings(cls, settings: JushuitanSettings) -> QuotaBudget:
+    def from_settings(
+        cls, settings: JushuitanSettings, *, leave_per_minute: int = 0
+    ) -> QuotaBudget:
+        """``leave_per_minute``: calls a minute this budget leaves to the other processes
+        on the app key (a backfill leaves room for the live streams): it calls only while
+        all of them together used fewer than ``requests_per_minute - leave_per_minute``."""
         window: CallWindow | None = None
         if settings.share_quota:
             directory = settings.quota_ledger_dir or default_ledger_directory()
             window = SharedLedger(ledger_path(directory, settings.base_url, settings.app_key))
+        per_minute = settings.requests_per_minute
+        if per_minute > 0 and leave_per_minute > 0:
+            per_minute = max(1, per_minute - leave_per_minute)
         return cls(
             settings.min_call_interval_seconds,
             settings.requests_per_second,
-            settings.requests_per_minute,
+            per_minute,
             window=window,
         )
 

@@ -13,7 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connectors.jushuitan.ledger import BOOT_ID, SharedLedger, ledger_path
+from common.settings import JushuitanSettings
+from connectors.jushuitan.ledger import BOOT_ID, LocalWindow, SharedLedger, ledger_path
 from connectors.jushuitan.quota import QuotaBudget, Waiter, first_in_line
 from connectors.urgency import Urgency
 
@@ -261,3 +262,18 @@ def test_a_saturated_quota_spreads_its_calls_over_the_minute() -> None:
     assert_within_limits(starts, 5, 100)
     minutes = (starts[-1] - starts[0]) / 60.0
     assert 399 / minutes >= 95.0
+
+
+def test_a_backfill_calls_only_while_the_live_streams_leave_room(tmp_path: Path) -> None:
+    """The backfill's budget counts every process's calls against 100 minus its reserve
+    for the live streams: after 60 live calls in a minute it waits, the live ones do not."""
+    settings = JushuitanSettings(quota_ledger_dir=tmp_path)
+    assert QuotaBudget.from_settings(settings, leave_per_minute=40).requests_per_minute == 60
+    clock = SimulatedClock()
+    shared = LocalWindow()  # one window: as the machine's ledger is for two processes
+    live = QuotaBudget(0.26, 5, 100, window=shared, clock=clock, sleep=clock.sleep)
+    backfill = QuotaBudget(0.26, 5, 60, window=shared, clock=clock, sleep=clock.sleep)
+    for _ in range(60):
+        live.acquire(Urgency.FRESH, "outbound")
+    assert backfill.seconds_until_allowed() > 5.0
+    assert live.seconds_until_allowed() < 1.0

@@ -78,56 +78,51 @@ def test_backlog_uses_at_least_95_percent_of_the_quota() -> None:
     assert 1000 / minutes >= 95.0
 
 
-def test_a_caught_up_poll_goes_before_backlog_pages_when_both_wait() -> None:
-    budget = QuotaBudget(0.0, 20, 0, safety_margin_seconds=0.0)  # real clock, 20 calls/s
+Caller = tuple[str, Urgency, "float | None"]  # name, urgency, waiting counted since
+
+
+def race(budget: QuotaBudget, early: Caller, late: Caller, calls: int = 30) -> list[str]:
+    """Two callers of ``calls`` calls each, ``late`` starting 50 ms after ``early``: the
+    order their calls went in."""
     order: list[str] = []
     lock = threading.Lock()
 
-    def caller(urgency: Urgency, calls: int) -> None:
+    def caller(name: str, urgency: Urgency, since: float | None) -> None:
         for _ in range(calls):
-            with budget.slot(urgency, urgency.name):
+            with budget.slot(urgency, name, since=since):
                 with lock:
-                    order.append(urgency.name)
+                    order.append(name)
 
-    backlog = threading.Thread(target=caller, args=(Urgency.DOCUMENTS, 30))
-    fresh = threading.Thread(target=caller, args=(Urgency.FRESH, 30))
-    backlog.start()
+    threads = [threading.Thread(target=caller, args=args) for args in (early, late)]
+    threads[0].start()
     time.sleep(0.05)
-    fresh.start()
-    fresh.join(10)
-    backlog.join(10)
-    last_fresh = max(index for index, name in enumerate(order) if name == "FRESH")
-    first_fresh = order.index("FRESH")
-    backlog_while_fresh_waited = order[:last_fresh].count("DOCUMENTS") - first_fresh
-    assert backlog_while_fresh_waited <= 3, order
+    threads[1].start()
+    for thread in reversed(threads):
+        thread.join(10)
+    return order
+
+
+def overtakes(order: list[str], waiting: str, other: str) -> int:
+    """Calls of ``other`` that went while ``waiting`` had calls queued."""
+    last = max(index for index, name in enumerate(order) if name == waiting)
+    return order[:last].count(other) - order.index(waiting)
+
+
+def test_a_caught_up_poll_goes_before_backlog_pages_when_both_wait() -> None:
+    budget = QuotaBudget(0.0, 20, 0, safety_margin_seconds=0.0)  # real clock, 20 calls/s
+    order = race(budget, ("DOCUMENTS", Urgency.DOCUMENTS, None), ("FRESH", Urgency.FRESH, None))
+    assert overtakes(order, "FRESH", "DOCUMENTS") <= 3, order
 
 
 def test_the_stalest_live_target_goes_first_when_the_quota_is_saturated() -> None:
     """A promotion burst: outbound fell behind 10 s ago and pages its backlog, inventory
     keeps asking for news it last had 1 s ago. Outbound's pages go first, so its lag
     shrinks instead of growing behind a stream of polls."""
-    budget = QuotaBudget(0.0, 20, 0, safety_margin_seconds=0.0)  # real clock, 20 calls/s
-    order: list[str] = []
-    lock = threading.Lock()
+    budget = QuotaBudget(0.0, 20, 0, safety_margin_seconds=0.0)
     now = time.monotonic()
-
-    def caller(name: str, since: float, calls: int) -> None:
-        for _ in range(calls):
-            with budget.slot(Urgency.FRESH, name, since=since):
-                with lock:
-                    order.append(name)
-
-    news = threading.Thread(target=caller, args=("inventory", now - 1.0, 30))
-    behind = threading.Thread(target=caller, args=("outbound", now - 10.0, 30))
-    news.start()
-    time.sleep(0.05)
-    behind.start()
-    behind.join(10)
-    news.join(10)
-    last_behind = max(index for index, name in enumerate(order) if name == "outbound")
-    first_behind = order.index("outbound")
-    news_while_behind_waited = order[:last_behind].count("inventory") - first_behind
-    assert news_while_behind_waited <= 3, order
+    order = race(budget, ("inventory", Urgency.FRESH, now - 1.0),
+                 ("outbound", Urgency.FRESH, now - 10.0))  # fmt: skip
+    assert overtakes(order, "outbound", "inventory") <= 3, order
 
 
 def test_a_live_targets_wait_counts_from_when_it_was_last_complete() -> None:

@@ -260,7 +260,7 @@ class MonitoringSettings(_Section):
 class PollMaxSeconds(_Section):
     """The longest pause between two polls of a stream that keeps finding nothing."""
 
-    inventory: float = 8.0
+    inventory: float = 4.0  # per warehouse: the stock screens wait for it
     outbound: float = 8.0
     refund: float = 30.0
     aftersale_received: float = 30.0

@@ -100,7 +100,7 @@ def run_backfill(
     producer = KafkaRecordProducer(settings.kafka, client_id="erpbi-backfill")
     connectors = build_connectors(settings, streams, source=source, producer=producer,
                                   store=store, stop_event=stop_event)  # fmt: skip
-    totals = Totals(days=len(days) * len(streams))
+    totals = Totals()
     # A bar on a terminal (tqdm leaves it out when stderr is not one); False: never.
     bar = tqdm(desc="回补", unit="页", disable=True if show_progress is False else None)
     restore = _stop_on_signals(stop_event, budget)

@@ -56,8 +56,8 @@ class Totals:
     rows: int = 0
     dead_letters: int = 0
     pages_left: int = 0  # estimated from data_count: the progress bar's total
-    days_done: int = 0
-    days: int = 0
+    days_done: int = 0  # (stream, warehouse or whole stream, day) slices finished
+    days: int = 0  # slices to do
     by_stream: dict[str, int] = field(default_factory=dict)
 
 
@@ -97,7 +97,9 @@ class DayRepull:
     def run(self, days: Sequence[Day], totals: Totals) -> None:
         state = self.state()
         progress: dict[str, Any] = state.setdefault("days", {})
-        for partition in self.partitions():
+        partitions = self.partitions()
+        totals.days += len(partitions) * len(days)
+        for partition in partitions:
             for day in days:
                 if self.stop_event.is_set():
                     return

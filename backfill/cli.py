@@ -33,6 +33,7 @@ from connectors.jushuitan.quota import QuotaBudget
 from connectors.kafka_producer import KafkaRecordProducer
 from connectors.state import CursorStore
 from connectors.status import state_directory
+from connectors.tscursor import TsCursorConnector
 
 log = logging.getLogger(__name__)
 
@@ -98,8 +99,13 @@ def run_backfill(
     )
     source = build_source(settings, state_directory(settings), budget=budget)
     producer = KafkaRecordProducer(settings.kafka, client_id="erpbi-backfill")
-    connectors = build_connectors(settings, streams, source=source, producer=producer,
-                                  store=store, stop_event=stop_event)  # fmt: skip
+    connectors = [  # every fact stream reads by ts cursor, per partition (warehouse)
+        connector
+        for connector in build_connectors(
+            settings, streams, source=source, producer=producer, store=store, stop_event=stop_event
+        )  # fmt: skip
+        if isinstance(connector, TsCursorConnector)
+    ]
     totals = Totals()
     # A bar on a terminal (tqdm leaves it out when stderr is not one); False: never.
     bar = tqdm(desc="回补", unit="页", disable=True if show_progress is False else None)
@@ -107,9 +113,8 @@ def run_backfill(
 
     def on_page(current: Totals) -> None:
         bar.total = bar.n + 1 + current.pages_left
-        bar.set_postfix(
-            行=current.rows, 调用=current.calls, 天=f"{current.days_done}/{current.days}"
-        )
+        slices = f"{current.days_done}/{current.days}"  # days, per warehouse for inventory
+        bar.set_postfix(行=current.rows, 调用=current.calls, 批=slices)
         bar.update(1)
 
     try:

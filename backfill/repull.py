@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from backfill.days import Day
-from connectors.base import PageQuery, Partition, StreamConnector
+from connectors.base import PageQuery, Partition
 from connectors.state import CursorStore
+from connectors.tscursor import TsCursorConnector
 from connectors.urgency import Urgency, planned_calls
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ class DayRepull:
 
     def __init__(
         self,
-        connector: StreamConnector,
+        connector: TsCursorConnector,
         store: CursorStore,
         *,
         max_rereads: int = 3,
@@ -83,21 +84,14 @@ class DayRepull:
     def stream(self) -> str:
         return self.connector.stream
 
-    def partitions(self) -> list[Partition]:
-        partitions = getattr(self.connector, "partitions", None)
-        return list(partitions()) if callable(partitions) else [Partition("all")]
-
-    def state(self) -> dict[str, Any]:
-        return self.store.load(self.stream)
-
     @staticmethod
     def slot(partition: Partition, day: Day) -> str:
         return f"{partition.name}|{day}"
 
     def run(self, days: Sequence[Day], totals: Totals) -> None:
-        state = self.state()
+        state = self.store.load(self.stream)
         progress: dict[str, Any] = state.setdefault("days", {})
-        partitions = self.partitions()
+        partitions = self.connector.partitions()  # warehouses for inventory
         totals.days += len(partitions) * len(days)
         for partition in partitions:
             for day in days:

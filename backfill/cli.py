@@ -5,8 +5,8 @@
     erpbi backfill status                             # what each stream has re-pulled
 
 The same connectors and topics as the live sync (same keys, same versions: the warehouse
-collapses what it already holds). The backfill draws on the app key's shared quota but
-leaves ``backfill.live_reserve_per_minute`` calls a minute to the live streams. Stopped
+collapses what it already holds). The backfill draws on the app key's shared quota: at
+most ``backfill.share_per_minute`` calls a minute, which the live streams leave it. Stopped
 (Ctrl-C, SIGTERM, even SIGKILL) it resumes where it stopped when run again with the same
 days; ``--restart`` pulls days already done again.
 """
@@ -94,22 +94,11 @@ def run_backfill(
     store = progress_store(settings)
     if restart:
         forget(store, streams, days)
-    budget = QuotaBudget.from_settings(
-        settings.jushuitan, leave_per_minute=settings.backfill.live_reserve_per_minute
-    )
-    source = build_source(settings, state_directory(settings), budget=budget)
-    producer = KafkaRecordProducer(settings.kafka, client_id="erpbi-backfill")
-    connectors = [  # every fact stream reads by ts cursor, per partition (warehouse)
-        connector
-        for connector in build_connectors(
-            settings, streams, source=source, producer=producer, store=store, stop_event=stop_event
-        )  # fmt: skip
-        if isinstance(connector, TsCursorConnector)
-    ]
+    budget, producer, connectors = background_connectors(settings, streams, store, stop_event)
     totals = Totals()
     # A bar on a terminal (tqdm leaves it out when stderr is not one); False: never.
     bar = tqdm(desc="回补", unit="页", disable=True if show_progress is False else None)
-    restore = _stop_on_signals(stop_event, budget)
+    restore = stop_on_signals(stop_event, budget)
 
     def on_page(current: Totals) -> None:
         bar.total = bar.n + 1 + current.pages_left
@@ -130,6 +119,26 @@ def run_backfill(
     return totals
 
 
+def background_connectors(
+    settings: Settings, streams: Sequence[str], store: CursorStore, stop_event: threading.Event
+) -> tuple[QuotaBudget, KafkaRecordProducer, list[TsCursorConnector]]:
+    """The fact streams' connectors on a background share of the quota (the live streams
+    keep the rest), producing into the live topics."""
+    budget = QuotaBudget.from_settings(
+        settings.jushuitan, background_share=settings.backfill.share_per_minute
+    )
+    source = build_source(settings, state_directory(settings), budget=budget)
+    producer = KafkaRecordProducer(settings.kafka, client_id="erpbi-backfill")
+    connectors = [  # every fact stream reads by ts cursor, per partition (warehouse)
+        connector
+        for connector in build_connectors(
+            settings, streams, source=source, producer=producer, store=store, stop_event=stop_event
+        )  # fmt: skip
+        if isinstance(connector, TsCursorConnector)
+    ]
+    return budget, producer, connectors
+
+
 def forget(store: CursorStore, streams: Sequence[str], days: Sequence[Day]) -> None:
     wanted = {str(day) for day in days}
     for stream in streams:
@@ -139,12 +148,13 @@ def forget(store: CursorStore, streams: Sequence[str], days: Sequence[Day]) -> N
         store.save(stream, state)
 
 
-def _stop_on_signals(stop: threading.Event, budget: QuotaBudget) -> Any:
+def stop_on_signals(stop: threading.Event, budget: QuotaBudget | None) -> Any:
     """SIGINT/SIGTERM: finish the page in hand (its acks and progress), then stop."""
 
     def handler(signum: int, frame: FrameType | None) -> None:
         stop.set()
-        budget.interrupt()
+        if budget is not None:
+            budget.interrupt()
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     return lambda: [signal.signal(sig, old) for sig, old in previous.items()]
@@ -165,6 +175,36 @@ def format_status(settings: Settings) -> str:
                          f" {sum(p.rows for p in parts):>8}")  # fmt: skip
     if len(lines) == 1:
         lines.append("(还没有回补过)")
+    return "\n".join([*lines, "", reconciliation_status(settings)])
+
+
+def reconciliation_status(settings: Settings, days: int = 14) -> str:
+    """The newest reconciliation of each stream and day of the last ``days`` days."""
+    from warehouse.client import connect
+
+    try:
+        client = connect(settings.clickhouse)
+        try:
+            rows = client.query(
+                "SELECT stream, day, trigger, at, erp_rows, warehouse_rows, missing, stale, "
+                "extra, repaired, rewidened, left_over FROM ops_reconciliation_latest "
+                "WHERE day >= today() - {days:UInt32} ORDER BY day DESC, stream",
+                parameters={"days": days},
+            ).result_rows
+        finally:
+            client.close()
+    except Exception as error:  # noqa: BLE001 - the backfill part above still helps
+        return f"对账报告: 读不到仓库 ({type(error).__name__}: {error})"
+    lines = [f"对账报告 (最近 {days} 天, 每个数据流每天最新一次):",
+             "stream              day         方式     完成时间             ERP行数 仓库行数"
+             "  缺失  过期  多余 已修复 重新关联  遗留"]  # fmt: skip
+    for stream, day, trigger, at, erp, held, missing, stale, extra, repaired, wide, left in rows:
+        how = "每晚" if trigger == "nightly" else "手动"
+        lines.append(f"{stream:<19} {day}  {how:<6} {at:%Y-%m-%d %H:%M:%S} {erp:>7} {held:>8}"
+                     f" {missing:>5} {stale:>5} {extra:>5} {repaired:>6} {wide:>8} {left:>5}"
+                     + ("  <- 仍有差异" if left else ""))  # fmt: skip
+    if not rows:
+        lines.append("(还没有对过账: erpbi reconcile --yesterday)")
     return "\n".join(lines)
 
 

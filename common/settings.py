@@ -187,11 +187,15 @@ class RecipientSettings(_Section):
 class BackfillSettings(_Section):
     """Re-pulling past days through the connectors (``erpbi backfill``)."""
 
-    # Calls a minute the backfill leaves to the live streams: it calls only while every
-    # process of this app key together used fewer than requests_per_minute minus this in
-    # the last minute, so the live polls always find room (see QuotaBudget.for_backfill).
-    live_reserve_per_minute: int = Field(default=40, ge=0)
+    # Calls a minute a backfill or reconciliation takes of the app key's quota while it
+    # has work; the live streams keep the rest meanwhile, and all of it otherwise (see
+    # connectors.jushuitan.quota, "background budget").
+    share_per_minute: int = Field(default=30, ge=1)
     max_day_rereads: int = Field(default=3, ge=0)  # a day whose row count moved while paged
+    # The nightly T-1 reconciliation (`erpbi reconcile`, and the stack's reconciler).
+    nightly_at: str = Field(default="02:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")  # Beijing
+    repair_wait_seconds: float = Field(default=300.0, gt=0)  # for repaired keys to land
+    rewiden_days: int = Field(default=30, ge=0)  # how far back late dimensions re-widen
 
 
 class AlertsSettings(_Section):

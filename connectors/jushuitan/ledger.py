@@ -56,6 +56,7 @@ class CallEntry:
     id: str
     started: float
     finished: float | None = None  # None while in flight
+    background: bool = False  # a backfill's or a reconciliation's call
 
     def stamp(self, now: float) -> float:
         return self.finished if self.finished is not None else now
@@ -67,6 +68,10 @@ class WindowState:
 
     entries: list[CallEntry] = field(default_factory=list)
     not_before: float = 0.0
+    # Until when a background caller (backfill, reconciliation) wants its share: the
+    # live budgets then leave it that many calls a minute (see QuotaBudget).
+    background_until: float = 0.0
+    background_share: int = 0
 
     def prune(self, now: float, horizon: float, in_flight_limit: float) -> None:
         self.entries = [
@@ -147,9 +152,12 @@ class SharedLedger:
             if data.get("boot") != BOOT_ID:
                 return WindowState(), ""  # monotonic times of an earlier boot mean nothing now
             state = WindowState(
-                [CallEntry(str(e[0]), float(e[1]), None if e[2] is None else float(e[2]))
+                [CallEntry(str(e[0]), float(e[1]), None if e[2] is None else float(e[2]),
+                           bool(e[3]) if len(e) > 3 else False)
                  for e in data.get("calls", [])],
                 float(data.get("not_before", 0.0)),
+                float(data.get("background_until", 0.0)),
+                int(data.get("background_share", 0)),
             )  # fmt: skip
         except (ValueError, TypeError, KeyError, IndexError, AttributeError):
             # Foreign content (writes replace the file whole, so never torn): start over,
@@ -162,11 +170,15 @@ class SharedLedger:
 
     @staticmethod
     def _encode(state: WindowState) -> str:
-        calls = [[entry.id, entry.started, entry.finished] for entry in state.entries]
-        return json.dumps(
-            {"boot": BOOT_ID, "calls": calls, "not_before": state.not_before},
-            separators=(",", ":"),
-        )
+        calls = [
+            [entry.id, entry.started, entry.finished, *([1] if entry.background else [])]
+            for entry in state.entries
+        ]
+        document: dict[str, Any] = {"boot": BOOT_ID, "calls": calls, "not_before": state.not_before}
+        if state.background_share:
+            document |= {"background_until": state.background_until,
+                         "background_share": state.background_share}  # fmt: skip
+        return json.dumps(document, separators=(",", ":"))
 
     def _write(self, text: str) -> None:
         temp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")

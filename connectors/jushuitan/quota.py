@@ -17,6 +17,13 @@ pages of dimensions, inventory, documents); a waiter gains one urgency level per
 the target was last known complete (``since``), so the stalest live target goes first.
 Between processes the first to find a free slot takes it.
 
+A background budget (``background_share`` > 0: a backfill, a reconciliation) takes at
+most that many calls a minute while live calls are in the window (all of the quota
+when there are none), and while it wants them (its mark in the window, renewed
+as it waits) every live budget keeps its own calls below ``requests_per_minute`` minus
+that share: the live streams have the whole quota when nothing runs in the background,
+and the background work a steady share when it does, together never more than the quota.
+
 The server can still refuse (another machine on the same app key, a storm): the client
 then calls :meth:`QuotaBudget.note_throttled`, which holds every caller of every process
 back and is counted so that the runner can degrade to coarser polling.
@@ -50,6 +57,7 @@ from connectors.jushuitan.ledger import (
 from connectors.urgency import Urgency
 
 SHARED_RECHECK_SECONDS = 0.5  # another process may free a slot without waking us
+BACKGROUND_MARK_SECONDS = 5.0  # a background budget's share lapses this long after it waited
 # A saturated sliding window repeats its last minute: 100 calls in the first 20 s (5 a
 # second), then 40 s in which nobody may call, every minute, and a screen's stream waits
 # out that gap. So calls are also paced as a GCRA (the generic cell rate algorithm, a
@@ -99,6 +107,7 @@ class QuotaBudget:
         aging_seconds: float = 10.0,
         in_flight_limit_seconds: float = 120.0,
         burst_calls: int = BURST_CALLS,
+        background_share: int = 0,
         window: CallWindow | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] | None = None,
@@ -110,6 +119,7 @@ class QuotaBudget:
         self.aging_seconds = aging_seconds
         self.in_flight_limit_seconds = in_flight_limit_seconds
         self.burst_calls = max(1, burst_calls)
+        self.background_share = max(0, background_share)
         self.window: CallWindow = window if window is not None else LocalWindow()
         self._clock = clock
         self._sleep = sleep  # None: real waits on the condition (woken when a slot frees)
@@ -127,22 +137,20 @@ class QuotaBudget:
 
     @classmethod
     def from_settings(
-        cls, settings: JushuitanSettings, *, leave_per_minute: int = 0
+        cls, settings: JushuitanSettings, *, background_share: int = 0
     ) -> QuotaBudget:
-        """``leave_per_minute``: calls a minute this budget leaves to the other processes
-        on the app key (a backfill leaves room for the live streams): it calls only while
-        all of them together used fewer than ``requests_per_minute - leave_per_minute``."""
+        """``background_share`` > 0: a background budget (backfill, reconciliation) taking
+        at most that many calls a minute, which the live budgets leave it meanwhile."""
         window: CallWindow | None = None
         if settings.share_quota:
             directory = settings.quota_ledger_dir or default_ledger_directory()
             window = SharedLedger(ledger_path(directory, settings.base_url, settings.app_key))
-        per_minute = settings.requests_per_minute
-        if per_minute > 0 and leave_per_minute > 0:
-            per_minute = max(1, per_minute - leave_per_minute)
+        share = min(background_share, max(1, settings.requests_per_minute - 1))
         return cls(
             settings.min_call_interval_seconds,
             settings.requests_per_second,
-            per_minute,
+            settings.requests_per_minute,
+            background_share=share if settings.requests_per_minute > 0 else 0,
             window=window,
         )
 
@@ -160,7 +168,14 @@ class QuotaBudget:
         with self._condition, self.window.open() as state:
             now = self._clock()
             self._prune(state, now)
+            self._mark_wanted(now, state)
             return self._wait_needed(now, state)
+
+    def _mark_wanted(self, now: float, state: WindowState) -> None:
+        """A background budget asking: the live budgets leave its share for a while."""
+        if self.background_share:
+            state.background_until = now + BACKGROUND_MARK_SECONDS
+            state.background_share = self.background_share
 
     def _wait_needed(self, now: float, state: WindowState) -> float:
         second = 1.0 + self.safety_margin_seconds
@@ -177,9 +192,29 @@ class QuotaBudget:
                 wait = max(wait, recent[-self.requests_per_second] + second - now)
         if self.requests_per_minute > 0 and len(stamps) >= self.requests_per_minute:
             wait = max(wait, stamps[-self.requests_per_minute] + minute - now)
+        wait = max(wait, self._share_wait(now, state, minute))
         if self.requests_per_minute > 0:
             wait = max(wait, self._paced_start(state) - now)
         return wait
+
+    def _share_wait(self, now: float, state: WindowState, minute: float) -> float:
+        """The wait for this budget's side of the background share (0 when none)."""
+        if self.requests_per_minute <= 0:
+            return 0.0
+        if self.background_share:  # a background budget: its own calls, up to its share
+            if all(entry.background for entry in state.entries):
+                return 0.0  # no live call in the last minute: the whole quota
+            limit = self.background_share
+        elif now < state.background_until:  # live, with a background caller waiting
+            limit = max(1, self.requests_per_minute - state.background_share)
+        else:
+            return 0.0
+        mine = sorted(
+            e.stamp(now) for e in state.entries if e.background == bool(self.background_share)
+        )
+        if len(mine) < limit:
+            return 0.0
+        return mine[-limit] + minute - now
 
     def _paced_start(self, state: WindowState) -> float:
         """The earliest start the GCRA allows, from the starts in the window (every
@@ -208,11 +243,12 @@ class QuotaBudget:
         """Check and append in one critical section (across processes when shared)."""
         with self.window.open() as state:
             self._prune(state, now)
+            self._mark_wanted(now, state)
             wait = self._wait_needed(now, state)
             if wait > 0:
                 return wait, None
             entry_id = f"{self._budget_id}-{next(self._ids)}"
-            state.entries.append(CallEntry(entry_id, now))
+            state.entries.append(CallEntry(entry_id, now, background=bool(self.background_share)))
             return 0.0, entry_id
 
     def _admit(self, urgency: Urgency, label: str, since: float | None) -> tuple[_Call, float]:

@@ -259,16 +259,45 @@ def test_a_saturated_quota_spreads_its_calls_over_the_minute() -> None:
     assert 399 / minutes >= 95.0
 
 
-def test_a_backfill_calls_only_while_the_live_streams_leave_room(tmp_path: Path) -> None:
-    """The backfill's budget counts every process's calls against 100 minus its reserve
-    for the live streams: after 60 live calls in a minute it waits, the live ones do not."""
+def test_a_background_budget_takes_its_share_and_the_live_streams_the_rest(
+    tmp_path: Path,
+) -> None:
+    """Live polls asking for every call the quota allows and a backfill at the same time:
+    the backfill gets its 30 calls a minute, the live streams the other 70, and together
+    never more than 100 in a minute; once the backfill has stopped asking, the live
+    streams have the whole quota again. A backfill alone has all of it."""
     settings = JushuitanSettings(quota_ledger_dir=tmp_path)
-    assert QuotaBudget.from_settings(settings, leave_per_minute=40).requests_per_minute == 60
+    assert QuotaBudget.from_settings(settings, background_share=30).background_share == 30
     clock = SimulatedClock()
     shared = LocalWindow()  # one window: as the machine's ledger is for two processes
     live = QuotaBudget(0.26, 5, 100, window=shared, clock=clock, sleep=clock.sleep)
-    backfill = QuotaBudget(0.26, 5, 60, window=shared, clock=clock, sleep=clock.sleep)
-    for _ in range(60):
+    backfill = QuotaBudget(0.26, 5, 100, background_share=30, window=shared, clock=clock,
+                           sleep=clock.sleep)  # fmt: skip
+    alone = clock.now
+    for _ in range(90):
+        backfill.acquire(Urgency.DOCUMENTS, "outbound")
+    assert clock.now - alone < 60.0
+    clock.sleep(61.0)  # its calls leave the window
+    starts: dict[str, list[float]] = {"live": [], "backfill": []}
+    until = 300.0 + clock.now
+    budgets = {"live": live, "backfill": backfill}
+    while clock.now < until:  # both always asking: the one allowed sooner calls next
+        backfill.seconds_until_allowed()  # asking marks the window, as a waiting call does
+        waits = {name: budget.seconds_until_allowed() for name, budget in budgets.items()}
+        name = min(waits, key=lambda n: (waits[n], n == "backfill"))
+        clock.sleep(waits[name])
+        with budgets[name].slot(Urgency.FRESH, name):
+            starts[name].append(clock.now)
+            clock.sleep(0.05)
+    assert_within_limits(sorted(starts["live"] + starts["backfill"]), 5, 100)
+    first = until - 300.0
+    for minute in range(1, 5):  # after the first minute, every minute
+        begin, end = first + 60.0 * minute, first + 60.0 * (minute + 1)
+        counts = {name: sum(1 for t in ts if begin <= t < end) for name, ts in starts.items()}
+        assert 28 <= counts["backfill"] <= 30, counts
+        assert counts["live"] >= 62, counts
+    clock.sleep(10.0)  # the backfill has stopped asking: its mark lapses
+    start = clock.now
+    for _ in range(90):
         live.acquire(Urgency.FRESH, "outbound")
-    assert backfill.seconds_until_allowed() > 5.0
-    assert live.seconds_until_allowed() < 1.0
+    assert clock.now - start < 70.0  # the live streams have the whole quota again

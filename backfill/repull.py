@@ -25,10 +25,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from backfill.days import Day
-from connectors.base import PageQuery, Partition
+from backfill.erp_listing import day_page
+from connectors.base import Partition
 from connectors.state import CursorStore
 from connectors.tscursor import TsCursorConnector
-from connectors.urgency import Urgency, planned_calls
 
 log = logging.getLogger(__name__)
 
@@ -118,16 +118,7 @@ class DayRepull:
         page_size = self.connector.page_size
         estimated = False
         while not self.stop_event.is_set():
-            query = PageQuery(
-                page_size=page_size,
-                page_index=current.next_page,
-                modified_begin=day.begin,
-                modified_end=day.end,
-                filters=partition.filters,
-                with_total=True,
-            )
-            with planned_calls(Urgency.DOCUMENTS, caught_up=False):
-                page = self.connector.source.query(self.stream, query)
+            page = day_page(self.connector, partition, day, current.next_page)
             totals.calls += 1
             if self._count_moved(current, page.data_count):
                 log.info("%s %s: %d rows now (was %s): reading the day again",

@@ -109,6 +109,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _delegated(
         commands,
+        "reconcile",
+        "reconcile: compare ERP days with the warehouse, repair the difference, report it",
+    )
+    _delegated(
+        commands,
         "warehouse",
         "warehouse: migrate, metrics, refresh, forecast, serving-status, explain-change",
     )
@@ -334,6 +339,12 @@ def _backfill(settings: Settings, args: argparse.Namespace) -> int:
     return backfill_main(settings, list(args.backfill_args))
 
 
+def _reconcile(settings: Settings, args: argparse.Namespace) -> int:
+    from backfill.reconcile_cli import main as reconcile_main
+
+    return reconcile_main(settings, list(args.reconcile_args))
+
+
 def _monitor(settings: Settings, args: argparse.Namespace) -> int:
     from erpbi.monitor import main as monitor_main
 
@@ -363,4 +374,5 @@ COMMANDS = {
     "push": _push,
     "monitor": _monitor,
     "backfill": _backfill,
+    "reconcile": _reconcile,
 }

@@ -35,12 +35,13 @@ SCREEN_SERIES = MONITORING_DIR / "screen_series.yaml"
 
 
 def pipeline_collectors(settings: Settings) -> list[Collector]:
+    from backfill.metrics import ReconciliationCollector
     from erpbi.services import ODS_STREAMS
     from flink_jobs.metrics import FlinkCollector, KafkaLagCollector
     from warehouse.freshness_metrics import FreshnessCollector
 
     return [FlinkCollector(settings), KafkaLagCollector(settings, ODS_STREAMS),
-            FreshnessCollector(settings)]  # fmt: skip
+            FreshnessCollector(settings), ReconciliationCollector(settings)]  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -204,6 +204,28 @@ def _alerter_listens(settings: Settings) -> str:
     return f"every {alerts.evaluate_every_seconds:g} s -> {', '.join(channels) or 'no robot set'}"
 
 
+def _reconciler_prepare(settings: Settings) -> None:
+    from backfill.reconcile_cli import heartbeat_file
+
+    heartbeat_file(settings).unlink(missing_ok=True)
+
+
+def _reconciler_ready(settings: Settings) -> bool:
+    from backfill.reconcile_cli import heartbeat_file
+
+    return _beating(heartbeat_file(settings))
+
+
+def _reconciler_listens(settings: Settings) -> str:
+    from backfill.reconcile_cli import heartbeat_file
+
+    try:
+        at = json.loads(heartbeat_file(settings).read_text(encoding="utf-8"))["next_run"]
+    except (OSError, ValueError, KeyError):
+        at = "-"
+    return f"next: {at[:16].replace('T', ' ')} -> ops_reconciliation"
+
+
 def _pusher_prepare(settings: Settings) -> None:
     from dashboards.pushes.schedule import heartbeat_file
 
@@ -326,6 +348,14 @@ SERVICES: tuple[Service, ...] = (
         prepare=_pusher_prepare,
         ready=_pusher_ready,
         listens=_pusher_listens,
+    ),
+    Service(
+        name="reconciler",
+        description="nightly T-1 reconciliation: ERP vs warehouse, repair, report (02:00)",
+        command=lambda s: [_python(s, "core"), "-m", "erpbi", "reconcile", "nightly"],
+        prepare=_reconciler_prepare,
+        ready=_reconciler_ready,
+        listens=_reconciler_listens,
     ),
     Service(
         name="superset",

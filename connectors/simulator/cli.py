@@ -136,11 +136,15 @@ def build_parser(prog: str = "python -m connectors.simulator.cli") -> argparse.A
     )
     advance = add("advance", lambda c, a: c.advance(a.seconds), "run due lifecycle events now")
     advance.add_argument("seconds", type=float)
-    touch = add("touch", lambda c, a: c.touch(a.stream, a.key, modified_offset_seconds=a.offset),
+    touch = add("touch", lambda c, a: c.touch(a.stream, a.key, modified_offset_seconds=a.offset,
+                                              late_commit=a.late_commit),
                 "re-save a record (negative offset: out-of-order modified)")  # fmt: skip
     touch.add_argument("stream")
     touch.add_argument("key", nargs="?", default=None)
     touch.add_argument("--offset", type=float, default=0.0)
+    touch.add_argument("--late-commit", action="store_true",
+                       help="ts just above the record's old one: behind the live sync's cursor, "
+                       "so never delivered (for the reconciliation)")  # fmt: skip
     add("expire-tokens", lambda c, a: {"expired": c.expire_tokens()}, "expire every token")
     return parser
 

@@ -81,10 +81,17 @@ class SimulatorControl:
         return dict(self._post("/control/mutate", {"inventory": inventory, "sku": sku}))
 
     def touch(
-        self, stream: str, key: Any = None, *, modified_offset_seconds: float = 0.0
+        self,
+        stream: str,
+        key: Any = None,
+        *,
+        modified_offset_seconds: float = 0.0,
+        late_commit: bool = False,
     ) -> dict[str, Any]:
-        """Re-save a record: new ts; a negative offset gives an older ``modified``."""
-        body = {"stream": stream, "key": key, "modified_offset_seconds": modified_offset_seconds}
+        """Re-save a record: new ts; a negative offset gives an older ``modified``;
+        ``late_commit``: a ts just above its old one, behind the live sync's cursor."""
+        body = {"stream": stream, "key": key, "modified_offset_seconds": modified_offset_seconds,
+                "late_commit": late_commit}  # fmt: skip
         return dict(self._post("/control/touch", body)["row"])
 
     def inject_fault(

@@ -75,9 +75,10 @@ def control_routes(
 
     def touch(body: dict[str, Any], query: dict[str, str]) -> Any:
         offset = float(body.get("modified_offset_seconds", 0.0))
-        return {
-            "row": store.touch(str(body["stream"]), body.get("key"), modified_offset_seconds=offset)
-        }
+        late = bool(body.get("late_commit", False))
+        row = store.touch(str(body["stream"]), body.get("key"), modified_offset_seconds=offset,
+                          late_commit=late)  # fmt: skip
+        return {"row": row}
 
     def add_faults(body: dict[str, Any], query: dict[str, str]) -> Any:
         known = {item.name for item in fields(Fault)}

@@ -135,10 +135,20 @@ class ErpStore:
 
     # -- stamping ---------------------------------------------------------------------------
 
-    def stamp(self, row: dict[str, Any], at: datetime | None = None) -> None:
-        """Give ``row`` the next rowversion and ``modified`` = ``at`` (default: now)."""
-        row["ts"] = self.next_ts
-        self.next_ts += 1 + int(self.rng.random() * 7)  # gaps: other tables share the counter
+    def stamp(
+        self, row: dict[str, Any], at: datetime | None = None, *, late_commit: bool = False
+    ) -> None:
+        """Give ``row`` the next rowversion and ``modified`` = ``at`` (default: now).
+
+        ``late_commit``: the rowversion just above the row's own instead, as a write whose
+        transaction committed long after its rowversion was taken: a ``ts`` cursor that
+        already passed that value never returns it (the drift a reconciliation repairs).
+        """
+        if late_commit:
+            row["ts"] = int(row["ts"]) + 1
+        else:
+            row["ts"] = self.next_ts
+            self.next_ts += 1 + int(self.rng.random() * 7)  # gaps: other tables share it
         row["modified"] = format_erp_time(at if at is not None else self.clock())
 
     def _index_inventory(self, wms_co_id: int, sku_id: str, row: dict[str, Any]) -> None:
@@ -327,20 +337,32 @@ class ErpStore:
             return row
 
     def put_document(
-        self, stream: str, row: dict[str, Any], at: datetime | None = None
+        self,
+        stream: str,
+        row: dict[str, Any],
+        at: datetime | None = None,
+        *,
+        late_commit: bool = False,
     ) -> dict[str, Any]:
         """Stamp and store a new version of a document (``row`` is the store's own dict)."""
         with self.lock:
-            self.stamp(row, at)
+            self.stamp(row, at, late_commit=late_commit)
             self.tables[stream].put(row)
             return row
 
     def touch(
-        self, stream: str, key: Any = None, *, modified_offset_seconds: float = 0.0
+        self,
+        stream: str,
+        key: Any = None,
+        *,
+        modified_offset_seconds: float = 0.0,
+        late_commit: bool = False,
     ) -> dict[str, Any]:
         """Re-save one record unchanged: new ts, ``modified`` = now + offset.
 
         A negative offset gives the out-of-order case: older ``modified``, newer ``ts``.
+        ``late_commit`` (documents only): the new ts is just above the record's old one,
+        behind any ts cursor that read past it (see :meth:`stamp`).
         ``key`` None picks a seeded random record; inventory keys are [wms_co_id, sku_id].
         """
         with self.lock:
@@ -361,7 +383,7 @@ class ErpStore:
                 row = table.rows.get(int(key))  # ids arrive as text from the control API
             if row is None:
                 raise KeyError(f"no {stream} record {key!r}")
-            return public_row(self.put_document(stream, row, at))
+            return public_row(self.put_document(stream, row, at, late_commit=late_commit))
 
     def stream_of_path(self, path: str) -> str | None:
         """The ts stream an API path reads (None for the dimension APIs without ts)."""

@@ -28,8 +28,15 @@ from clickhouse_connect.driver.client import Client
 
 from backfill.days import Day
 from backfill.erp_listing import list_day, rows_by_id
-from backfill.targets import TARGETS, WarehouseTarget
-from backfill.warehouse_side import Held, held_keys, held_on_day, still_gapped, widening_gaps
+from backfill.targets import TARGETS, ServingCheck, WarehouseTarget
+from backfill.warehouse_side import (
+    Held,
+    held_keys,
+    held_on_day,
+    serving_shops_differ,
+    still_gapped,
+    widening_gaps,
+)
 from connectors.base import Partition
 from connectors.models import BEIJING
 from connectors.tscursor import TsCursorConnector
@@ -54,6 +61,7 @@ class DayReport:
     erp_amount: Decimal = Decimal(0)
     warehouse_amount: Decimal = Decimal(0)
     shops_differ: int = 0
+    serving_shops_differ: int = 0
     calls: int = 0
     seconds: float = 0.0
     sample_keys: list[str] = field(default_factory=list)
@@ -147,6 +155,8 @@ class Reconciler:
             report.repaired = len(landed)
         report.left_over = report.differed - report.repaired
         self._compare_amounts(report, target, erp, day)
+        if target.serving is not None:
+            report.serving_shops_differ = len(self._serving_differ(target.serving, day))
         report.seconds = time.monotonic() - started
         return report
 
@@ -171,6 +181,17 @@ class Reconciler:
                 return landed
             if self.stop_event.wait(LANDING_CHECK_SECONDS):
                 return landed
+
+    def _serving_differ(self, check: ServingCheck, day: Day) -> set[str]:
+        """Shops whose serving figures of the day differ from the DWD's, once the serving
+        layer has refreshed (every 30 s): asked again until they agree or time is up."""
+        deadline = time.monotonic() + self.repair_wait_seconds
+        while True:
+            differ = serving_shops_differ(self.client, check, day.day)
+            if not differ or time.monotonic() >= deadline:
+                return differ
+            if self.stop_event.wait(LANDING_CHECK_SECONDS * 5):
+                return differ
 
     def _compare_amounts(
         self, report: DayReport, target: WarehouseTarget, erp: dict[str, _ErpRow], day: Day
@@ -236,7 +257,7 @@ class Reconciler:
 REPORT_COLUMNS = [
     "run_id", "run_at", "trigger", "stream", "day", "erp_rows", "warehouse_rows", "missing",
     "stale", "extra", "repaired", "rewidened", "left_over", "erp_amount", "warehouse_amount",
-    "shops_differ", "calls", "seconds", "sample_keys",
+    "shops_differ", "serving_shops_differ", "calls", "seconds", "sample_keys",
 ]  # fmt: skip
 
 
@@ -249,7 +270,8 @@ def save_reports(client: Client, reports: Sequence[DayReport], run_id: str, trig
     rows = [
         [run_id, now, trigger, r.stream, r.day.day, r.erp_rows, r.warehouse_rows, r.missing,
          r.stale, r.extra, r.repaired, r.rewidened, r.left_over, r.erp_amount,
-         r.warehouse_amount, r.shops_differ, r.calls, r.seconds, r.sample_keys]
+         r.warehouse_amount, r.shops_differ, r.serving_shops_differ, r.calls, r.seconds,
+         r.sample_keys]
         for r in reports
     ]  # fmt: skip
     if rows:

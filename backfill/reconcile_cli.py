@@ -156,14 +156,14 @@ def _wait_until(fire: datetime, stop_event: threading.Event) -> bool:
 
 
 HEADER = ("stream              day         ERP行数  仓库行数  缺失  过期  多余  已修复  "
-          "重新关联  遗留  店铺差异  调用")  # fmt: skip
+          "重新关联  遗留  店铺差异  服务层差异  调用")  # fmt: skip
 
 
 def format_line(report: DayReport) -> str:
     r = report
     return (f"{r.stream:<19} {r.day}  {r.erp_rows:>7} {r.warehouse_rows:>8} {r.missing:>5} "
             f"{r.stale:>5} {r.extra:>5} {r.repaired:>7} {r.rewidened:>9} {r.left_over:>5} "
-            f"{r.shops_differ:>9} {r.calls:>5}")  # fmt: skip
+            f"{r.shops_differ:>9} {r.serving_shops_differ:>11} {r.calls:>5}")  # fmt: skip
 
 
 def format_reports(reports: Sequence[DayReport]) -> str:

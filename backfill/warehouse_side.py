@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 from clickhouse_connect.driver.client import Client
 
-from backfill.targets import DimensionGap, WarehouseTarget
+from backfill.targets import DimensionGap, ServingCheck, WarehouseTarget
 
 FINAL_PER_PARTITION = "SETTINGS do_not_merge_across_partitions_select_final = 1"
 KEY_CHUNK = 1000  # keys per IN list: a query stays a few tens of kilobytes
@@ -99,3 +99,13 @@ def still_gapped(client: Client, gap: DimensionGap, documents: Sequence[str]) ->
         rows = client.query(sql, parameters={"docs": chunk, "marker": gap.marker}).result_rows
         left.update(str(row[0]) for row in rows)
     return left
+
+
+def serving_shops_differ(client: Client, check: ServingCheck, day: date) -> set[str]:
+    """Shops whose serving-layer rows or amount of ``day`` differ from the DWD's."""
+    figures = []
+    for sql in (check.serving_sql, check.dwd_sql):
+        rows = client.query(f"{sql} {FINAL_PER_PARTITION}", parameters={"day": day}).result_rows
+        figures.append({str(shop): (int(n), Decimal(str(a))) for shop, n, a in rows})
+    serving, dwd = figures
+    return {shop for shop in set(serving) | set(dwd) if serving.get(shop) != dwd.get(shop)}

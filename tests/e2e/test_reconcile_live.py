@@ -106,6 +106,7 @@ def test_the_nightly_reconciliation_repairs_exactly_the_drift_and_nothing_else(
     assert (second.repaired, second.rewidened, second.left_over) == (4, 1, 0), second
     assert second.calls == pages(second, size) + 1  # + one lookup by id for the late shop
     assert second.shops_differ == 0 and second.erp_amount == second.warehouse_amount
+    assert first.serving_shops_differ == second.serving_shops_differ == 0  # DWS = DWD per shop
     assert held_versions(warehouse, [*deleted, undelivered, stale]) == {
         key: int(row["ts"]) for key, row in erp_day(erp, yesterday).items()
         if key in {*deleted, undelivered, stale}

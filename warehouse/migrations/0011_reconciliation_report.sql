@@ -2,7 +2,7 @@
 -- stack's nightly T-1 run). The ERP's keys and versions of the day (listed by `modified`,
 -- Beijing) against the warehouse's DWD (FINAL); what differed was re-landed through the
 -- connectors and counted again once it landed. `erpbi backfill status` prints the newest
--- row of each stream and day; ops_reconciliation_open feeds the alert on what is left.
+-- row of each stream and day; ops_reconciliation_latest feeds the alert on what is left.
 
 CREATE TABLE IF NOT EXISTS ops_reconciliation
 (
@@ -22,6 +22,7 @@ CREATE TABLE IF NOT EXISTS ops_reconciliation
     erp_amount       Decimal(38, 4) COMMENT 'ERP amount of the day (pay_amount, refund or qty by stream)',
     warehouse_amount Decimal(38, 4) COMMENT 'The same sum over the warehouse''s rows of the day after the repair',
     shops_differ     UInt32 COMMENT 'Shops whose count or amount differs between the ERP and the DWD after the repair',
+    serving_shops_differ UInt32 COMMENT 'Shops whose serving-layer (DWS) rows or amount of the day differ from the DWD''s after the refresh',
     calls            UInt32 COMMENT 'ERP calls the day cost (its listing pages, and re-widening lookups)',
     seconds          Float64 COMMENT 'Time the stream and day took',
     sample_keys      Array(String) COMMENT 'Up to 20 keys that differed, for a person to look at'
@@ -38,7 +39,8 @@ AS SELECT stream, day,
           argMax(missing, run_at) AS missing, argMax(stale, run_at) AS stale,
           argMax(extra, run_at) AS extra, argMax(repaired, run_at) AS repaired,
           argMax(rewidened, run_at) AS rewidened, argMax(left_over, run_at) AS left_over,
-          argMax(shops_differ, run_at) AS shops_differ, argMax(calls, run_at) AS calls
+          argMax(shops_differ, run_at) AS shops_differ,
+          argMax(serving_shops_differ, run_at) AS serving_shops_differ, argMax(calls, run_at) AS calls
 FROM ops_reconciliation
 GROUP BY stream, day
 COMMENT 'The newest reconciliation of each stream and day';

@@ -42,19 +42,27 @@ def progress_store(settings: Settings) -> CursorStore:
     return CursorStore(settings.paths.data_dir / "backfill")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def days_parser(prog: str, description: str | None, verb: str) -> argparse.ArgumentParser:
+    """``--stream S``/``--all``, ``--from DATE``, ``--to DATE``: what backfill and reconcile
+    both take; the ``--from`` option is in group ``parser.when`` for alternatives to it."""
     parser = argparse.ArgumentParser(
-        prog="erpbi backfill", description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )  # fmt: skip
+        prog=prog, description=description, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--stream", action="append", choices=BACKFILL_STREAMS,
-                       help="a fact stream to re-pull (repeatable)")  # fmt: skip
+                       help=f"a fact stream to {verb} (repeatable)")  # fmt: skip
     which.add_argument("--all", action="store_true", help="every fact stream")
-    parser.add_argument("--from", dest="first", type=date.fromisoformat, metavar="DATE",
-                        help="first ERP day (Beijing), YYYY-MM-DD")  # fmt: skip
+    when = parser.add_mutually_exclusive_group()
+    when.add_argument("--from", dest="first", type=date.fromisoformat, metavar="DATE",
+                      help="first ERP day (Beijing), YYYY-MM-DD")  # fmt: skip
     parser.add_argument("--to", dest="last", type=date.fromisoformat, metavar="DATE",
                         help="last ERP day, included (default: --from)")  # fmt: skip
+    parser.set_defaults(when=when)
+    return parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = days_parser("erpbi backfill", __doc__, "re-pull")
     parser.add_argument("--restart", action="store_true",
                         help="pull those days again even where a run finished them")  # fmt: skip
     return parser

@@ -21,12 +21,12 @@ import os
 import sys
 import threading
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 
 from apscheduler.triggers.cron import CronTrigger  # type: ignore[import-untyped]
 
-from backfill.cli import background_connectors, progress_store, stop_on_signals
+from backfill.cli import background_connectors, days_parser, progress_store, stop_on_signals
 from backfill.days import BACKFILL_STREAMS, Day, days_between, yesterday
 from backfill.reconcile import DayReport, Reconciler, new_run_id, save_reports
 from common.settings import Settings
@@ -37,20 +37,9 @@ log = logging.getLogger(__name__)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="erpbi reconcile", description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )  # fmt: skip
-    which = parser.add_mutually_exclusive_group()
-    which.add_argument("--stream", action="append", choices=BACKFILL_STREAMS,
-                       help="a fact stream to reconcile (repeatable; default: all)")  # fmt: skip
-    which.add_argument("--all", action="store_true", help="every fact stream (the default)")
-    when = parser.add_mutually_exclusive_group()
-    when.add_argument("--from", dest="first", type=date.fromisoformat, metavar="DATE",
-                      help="first ERP day (Beijing), YYYY-MM-DD")  # fmt: skip
+    parser = days_parser("erpbi reconcile", __doc__, "reconcile (default: all)")
+    when = parser.get_default("when")
     when.add_argument("--yesterday", action="store_true", help="T-1, as the nightly job")
-    parser.add_argument("--to", dest="last", type=date.fromisoformat, metavar="DATE",
-                        help="last ERP day, included (default: --from)")  # fmt: skip
     return parser
 
 

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
-import platform
 import sys
 import tempfile
 import threading
@@ -25,6 +23,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from report_table import print_table  # noqa: E402
 
 from backfill.days import Day  # noqa: E402
 from backfill.repull import DayRepull, Totals  # noqa: E402
@@ -100,11 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         ("quota errors (199/200)", str(refused)),
         ("simulator setup", f"{setup:.0f} s"),
     ]
-    print(f"backfill benchmark: one day, {platform.machine()}, {os.cpu_count()} CPUs, "
-          f"Python {platform.python_version()}")  # fmt: skip
-    width = max(len(name) for name, _ in rows)
-    for name, value in rows:
-        print(f"  {name:<{width}}  {value}")
+    print_table("backfill benchmark: one day", rows)
     return 0
 
 

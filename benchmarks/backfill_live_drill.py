@@ -14,16 +14,16 @@ Prints the quota refusals, each new order's lag to the live sync's produced reco
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "backfill"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from live_drill import run_drill  # noqa: E402
+from report_table import print_table  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,11 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         ("backfill rows / calls", f"{result.backfill.rows:,} / {result.backfill.calls:,}"),
     ]  # fmt: skip
     mode = "live alone" if args.alone else "backfill + live"
-    print(f"backfill live drill ({mode}): {platform.machine()}, {os.cpu_count()} CPUs, "
-          f"Python {platform.python_version()}")  # fmt: skip
-    width = max(len(name) for name, _ in rows)
-    for name, value in rows:
-        print(f"  {name:<{width}}  {value}")
+    print_table(f"backfill live drill ({mode})", rows)
     return 0
 
 

@@ -13,6 +13,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from common.settings import PROJECT_ROOT, Settings
 from erpbi import kafka_service
@@ -204,48 +205,42 @@ def _alerter_listens(settings: Settings) -> str:
     return f"every {alerts.evaluate_every_seconds:g} s -> {', '.join(channels) or 'no robot set'}"
 
 
-def _reconciler_prepare(settings: Settings) -> None:
+def _reconciler_heartbeat(settings: Settings) -> Path:
     from backfill.reconcile_cli import heartbeat_file
 
-    heartbeat_file(settings).unlink(missing_ok=True)
+    return heartbeat_file(settings)
 
 
-def _reconciler_ready(settings: Settings) -> bool:
-    from backfill.reconcile_cli import heartbeat_file
+def _pusher_heartbeat(settings: Settings) -> Path:
+    from dashboards.pushes.schedule import heartbeat_file
 
-    return _beating(heartbeat_file(settings))
+    return heartbeat_file(settings)
+
+
+def _heartbeat_read(heartbeat: Callable[[Settings], Path], settings: Settings) -> Any:
+    """What a scheduled service last wrote to its heartbeat file (None when unreadable)."""
+    try:
+        return json.loads(heartbeat(settings).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _heartbeat_prepare(heartbeat: Callable[[Settings], Path]) -> Callable[[Settings], None]:
+    return lambda settings: heartbeat(settings).unlink(missing_ok=True)
+
+
+def _heartbeat_ready(heartbeat: Callable[[Settings], Path]) -> Callable[[Settings], bool]:
+    return lambda settings: _beating(heartbeat(settings))
 
 
 def _reconciler_listens(settings: Settings) -> str:
-    from backfill.reconcile_cli import heartbeat_file
-
-    try:
-        at = json.loads(heartbeat_file(settings).read_text(encoding="utf-8"))["next_run"]
-    except (OSError, ValueError, KeyError):
-        at = "-"
+    at = str((_heartbeat_read(_reconciler_heartbeat, settings) or {}).get("next_run", "-"))
     return f"next: {at[:16].replace('T', ' ')} -> ops_reconciliation"
-
-
-def _pusher_prepare(settings: Settings) -> None:
-    from dashboards.pushes.schedule import heartbeat_file
-
-    heartbeat_file(settings).unlink(missing_ok=True)
-
-
-def _pusher_ready(settings: Settings) -> bool:
-    from dashboards.pushes.schedule import heartbeat_file
-
-    return _beating(heartbeat_file(settings))
 
 
 def _pusher_listens(settings: Settings) -> str:
     """The next run of each push (from the service's heartbeat), and the picture server."""
-    from dashboards.pushes.schedule import heartbeat_file
-
-    try:
-        runs = json.loads(heartbeat_file(settings).read_text(encoding="utf-8"))["next_runs"]
-    except (OSError, ValueError, KeyError):
-        runs = {}
+    runs = (_heartbeat_read(_pusher_heartbeat, settings) or {}).get("next_runs", {})
     upcoming = ", ".join(f"{name} {at[5:16].replace('T', ' ')}" for name, at in runs.items())
     return f"next: {upcoming or '-'}; pictures :{settings.push.image_port}"
 
@@ -345,16 +340,16 @@ SERVICES: tuple[Service, ...] = (
         name="pusher",
         description="scheduled chat-bot pushes: screenshot, KPIs, insights at 08:30",
         command=lambda s: [_python(s, "core"), "-m", "erpbi", "push", "run"],
-        prepare=_pusher_prepare,
-        ready=_pusher_ready,
+        prepare=_heartbeat_prepare(_pusher_heartbeat),
+        ready=_heartbeat_ready(_pusher_heartbeat),
         listens=_pusher_listens,
     ),
     Service(
         name="reconciler",
         description="nightly T-1 reconciliation: ERP vs warehouse, repair, report (02:00)",
         command=lambda s: [_python(s, "core"), "-m", "erpbi", "reconcile", "nightly"],
-        prepare=_reconciler_prepare,
-        ready=_reconciler_ready,
+        prepare=_heartbeat_prepare(_reconciler_heartbeat),
+        ready=_heartbeat_ready(_reconciler_heartbeat),
         listens=_reconciler_listens,
     ),
     Service(

@@ -18,6 +18,7 @@ import logging
 import signal
 import sys
 import threading
+import unicodedata
 from collections.abc import Sequence
 from datetime import date
 from types import FrameType
@@ -186,6 +187,24 @@ def format_status(settings: Settings) -> str:
     return "\n".join([*lines, "", reconciliation_status(settings)])
 
 
+STATUS_COLUMNS = [("ERP行数", 7), ("仓库行数", 8), ("缺失", 5), ("过期", 5), ("多余", 5),
+                  ("已修复", 6), ("重新关联", 8), ("遗留", 5)]  # fmt: skip
+
+
+def display_width(text: str) -> int:
+    """Terminal columns: a Chinese character takes two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def ljust(text: str, width: int) -> str:
+    return text + " " * max(0, width - display_width(text))
+
+
+def columns_header(columns: Sequence[tuple[str, int]]) -> str:
+    """Titles right-aligned over number columns ``f"{value:>width}"`` joined by a space."""
+    return " ".join(" " * max(0, width - display_width(t)) + t for t, width in columns)
+
+
 def reconciliation_status(settings: Settings, days: int = 14) -> str:
     """The newest reconciliation of each stream and day of the last ``days`` days."""
     from warehouse.client import connect
@@ -203,14 +222,15 @@ def reconciliation_status(settings: Settings, days: int = 14) -> str:
             client.close()
     except Exception as error:  # noqa: BLE001 - the backfill part above still helps
         return f"对账报告: 读不到仓库 ({type(error).__name__}: {error})"
-    lines = [f"对账报告 (最近 {days} 天, 每个数据流每天最新一次):",
-             "stream              day         方式     完成时间             ERP行数 仓库行数"
-             "  缺失  过期  多余 已修复 重新关联  遗留"]  # fmt: skip
-    for stream, day, trigger, at, erp, held, missing, stale, extra, repaired, wide, left in rows:
+    header = (f"{'stream':<19} {'day':<10}  {ljust('方式', 6)} {ljust('完成时间', 19)} "
+              + columns_header(STATUS_COLUMNS))  # fmt: skip
+    lines = [f"对账报告 (最近 {days} 天, 每个数据流每天最新一次):", header]
+    for stream, day, trigger, at, *figures in rows:
         how = "每晚" if trigger == "nightly" else "手动"
-        lines.append(f"{stream:<19} {day}  {how:<6} {at:%Y-%m-%d %H:%M:%S} {erp:>7} {held:>8}"
-                     f" {missing:>5} {stale:>5} {extra:>5} {repaired:>6} {wide:>8} {left:>5}"
-                     + ("  <- 仍有差异" if left else ""))  # fmt: skip
+        numbers = " ".join(f"{value:>{width}}" for value, (_, width) in
+                           zip(figures, STATUS_COLUMNS, strict=True))  # fmt: skip
+        lines.append(f"{stream:<19} {day}  {ljust(how, 6)} {at:%Y-%m-%d %H:%M:%S} {numbers}"
+                     + ("  <- 仍有差异" if figures[-1] else ""))  # fmt: skip
     if not rows:
         lines.append("(还没有对过账: erpbi reconcile --yesterday)")
     return "\n".join(lines)

@@ -26,7 +26,13 @@ from pathlib import Path
 
 from apscheduler.triggers.cron import CronTrigger  # type: ignore[import-untyped]
 
-from backfill.cli import background_connectors, days_parser, progress_store, stop_on_signals
+from backfill.cli import (
+    background_connectors,
+    columns_header,
+    days_parser,
+    progress_store,
+    stop_on_signals,
+)
 from backfill.days import BACKFILL_STREAMS, Day, days_between, yesterday
 from backfill.reconcile import DayReport, Reconciler, new_run_id, save_reports
 from common.settings import Settings
@@ -144,15 +150,20 @@ def _wait_until(fire: datetime, stop_event: threading.Event) -> bool:
     return stop_event.is_set()
 
 
-HEADER = ("stream              day         ERP行数  仓库行数  缺失  过期  多余  已修复  "
-          "重新关联  遗留  店铺差异  服务层差异  调用")  # fmt: skip
+REPORT_COLUMNS = [("ERP行数", 7), ("仓库行数", 8), ("缺失", 5), ("过期", 5), ("多余", 5),
+                  ("已修复", 7), ("重新关联", 9), ("遗留", 5), ("店铺差异", 9),
+                  ("服务层差异", 11), ("调用", 5)]  # fmt: skip
+HEADER = f"{'stream':<19} {'day':<10}  " + columns_header(REPORT_COLUMNS)
 
 
 def format_line(report: DayReport) -> str:
     r = report
-    return (f"{r.stream:<19} {r.day}  {r.erp_rows:>7} {r.warehouse_rows:>8} {r.missing:>5} "
-            f"{r.stale:>5} {r.extra:>5} {r.repaired:>7} {r.rewidened:>9} {r.left_over:>5} "
-            f"{r.shops_differ:>9} {r.serving_shops_differ:>11} {r.calls:>5}")  # fmt: skip
+    figures = (r.erp_rows, r.warehouse_rows, r.missing, r.stale, r.extra, r.repaired,
+               r.rewidened, r.left_over, r.shops_differ, r.serving_shops_differ,
+               r.calls)  # fmt: skip
+    numbers = " ".join(f"{value:>{width}}" for value, (_, width) in
+                       zip(figures, REPORT_COLUMNS, strict=True))  # fmt: skip
+    return f"{r.stream:<19} {r.day}  {numbers}"
 
 
 def format_reports(reports: Sequence[DayReport]) -> str:

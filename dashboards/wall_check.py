@@ -51,6 +51,7 @@ class ScreenReport:
     seconds_to_render: float = 0.0
     png: bytes = b""
     distinct_colours: int = 0
+    reloaded_from: str = ""  # what a stuck first load showed before its one reload
 
     @property
     def needs_scrolling(self) -> bool:
@@ -118,27 +119,42 @@ def log_in(driver: WebDriver, base_url: str, username: str, password: str) -> No
 
 
 def open_screen(driver: WebDriver, base_url: str, slug: str, expected_charts: int,
-                timeout: float = 90.0) -> ScreenReport:  # fmt: skip
-    """Open ``/superset/dashboard/<slug>/?standalone=2`` and wait for every chart."""
+                timeout: float = 90.0, stuck_after: float = 20.0) -> ScreenReport:  # fmt: skip
+    """Open ``/superset/dashboard/<slug>/?standalone=2`` and wait for every chart.
+
+    A page that shows neither a chart nor a loading indicator for ``stuck_after`` seconds
+    is stuck (the browser's own error page after a refused or reset connection, or
+    Superset's error page after a failed request): it is reloaded once, as the person at
+    the wall would press F5, and what it showed is kept in ``ScreenReport.reloaded_from``.
+    """
     from selenium.webdriver.common.by import By
 
     url = f"{base_url}/superset/dashboard/{slug}/?standalone=2"
     started = time.monotonic()
     driver.get(url)
     deadline = started + timeout
+    blank_since: float | None = None
+    reloaded_from = ""
     while True:
         charts = driver.find_elements(By.CSS_SELECTOR, CHART)
         loading = driver.find_elements(By.CSS_SELECTOR, LOADING)
         if len(charts) >= expected_charts and not loading and _every_chart_drew(driver):
             break
-        if time.monotonic() > deadline:
+        now = time.monotonic()
+        if now > deadline:
             raise WallCheckError(
                 f"{url}: {len(charts)} of {expected_charts} charts, {len(loading)} still "
-                f"loading after {timeout:.0f} s"
+                f"loading after {timeout:.0f} s; the page shows {_page_summary(driver)}"
+                + (f"; before its reload it showed {reloaded_from}" if reloaded_from else "")
             )
+        blank_since = (blank_since or now) if not charts and not loading else None
+        if blank_since is not None and now - blank_since > stuck_after and not reloaded_from:
+            reloaded_from = _page_summary(driver)
+            driver.get(url)
+            blank_since = None
         time.sleep(0.1)
     png = _settled_screenshot(driver, deadline)
-    report = ScreenReport(url=url, charts=len(charts),
+    report = ScreenReport(url=url, charts=len(charts), reloaded_from=reloaded_from,
                           seconds_to_render=time.monotonic() - started)  # fmt: skip
     for chart in charts:
         title = chart.text.split("\n")[0][:40]
@@ -154,6 +170,12 @@ def open_screen(driver: WebDriver, base_url: str, slug: str, expected_charts: in
     report.png = png
     report.distinct_colours = distinct_colours(report.png)
     return report
+
+
+def _page_summary(driver: WebDriver) -> str:
+    """Where the browser is and the start of what it shows, for an error message."""
+    text = " ".join(visible_text(driver).split())[:300]
+    return f"{driver.current_url} «{driver.title}»: {text or '(no text)'}"
 
 
 def _settled_screenshot(driver: WebDriver, deadline: float) -> bytes:

@@ -114,6 +114,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _delegated(
         commands,
+        "dlq",
+        "dlq: list, show and replay dead letters (records the pipeline could not use)",
+    )
+    _delegated(
+        commands,
         "warehouse",
         "warehouse: migrate, metrics, refresh, forecast, serving-status, explain-change",
     )
@@ -345,6 +350,12 @@ def _reconcile(settings: Settings, args: argparse.Namespace) -> int:
     return reconcile_main(settings, list(args.reconcile_args))
 
 
+def _dlq(settings: Settings, args: argparse.Namespace) -> int:
+    from backfill.dlq_cli import main as dlq_main
+
+    return dlq_main(settings, list(args.dlq_args))
+
+
 def _monitor(settings: Settings, args: argparse.Namespace) -> int:
     from erpbi.monitor import main as monitor_main
 
@@ -375,4 +386,5 @@ COMMANDS = {
     "monitor": _monitor,
     "backfill": _backfill,
     "reconcile": _reconcile,
+    "dlq": _dlq,
 }

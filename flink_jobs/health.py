@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import time
 import urllib.request
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -144,6 +144,14 @@ def recent_dead_letters(settings: Settings, streams: Iterable[str], window_minut
 
 def _count_topic(consumer: KafkaConsumer, topic: str, stream: str, since_ms: int,
                  counts: dict[tuple[str, str], DeadLetterCount]) -> None:  # fmt: skip
+    for message in records_since(consumer, topic, since_ms, MAX_LETTERS_READ):
+        _count(message.value, message.timestamp, stream, counts)
+
+
+def records_since(consumer: KafkaConsumer, topic: str, since_ms: int, limit: int
+                  ) -> Iterator[Any]:  # fmt: skip
+    """The records of ``topic`` appended since ``since_ms`` (epoch ms), up to ``limit`` per
+    partition, as they are now: what is appended meanwhile is not waited for."""
     partitions = [
         TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())
     ]
@@ -158,14 +166,13 @@ def _count_topic(consumer: KafkaConsumer, topic: str, stream: str, since_ms: int
         if start is None or start.offset >= ends[tp]:
             continue
         consumer.seek(tp, start.offset)
-        remaining[tp] = min(ends[tp] - start.offset, MAX_LETTERS_READ)
+        remaining[tp] = min(ends[tp] - start.offset, limit)
     while remaining:
         batch = consumer.poll(timeout_ms=_READ_TIMEOUT_MS, max_records=2000)
         if not batch:
             break
         for tp, messages in batch.items():
-            for message in messages[: remaining.get(tp, 0)]:
-                _count(message.value, message.timestamp, stream, counts)
+            yield from messages[: remaining.get(tp, 0)]
             remaining[tp] = remaining.get(tp, 0) - len(messages)
             if remaining[tp] <= 0:
                 remaining.pop(tp, None)

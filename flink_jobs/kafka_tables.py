@@ -1,7 +1,16 @@
 """Connector tables of the jobs: raw ODS sources, JSON dead-letter sinks, the landing sink.
 
-Sources read each record as a raw string so that nothing is lost to a parse error: the
-SQL validates it and routes what is unusable to ``<prefix>.dlq.<stream>`` with a reason.
+Dimension sources read each record as a raw string; a parsed stream's topic is also read
+as exact bytes (``kafka_bytes_source``) so that nothing is lost to a parse error: what the
+JSON source cannot read (not UTF-8, not a JSON object) is dead-lettered from there with
+its bytes, key and position, and what it reads but cannot use is dead-lettered with its
+position (``sql_builder.dead_letter_insert``).
+
+A dead letter on ``<prefix>.dlq.<stream>`` is one JSON object: ``stream``, ``stage``,
+``reason``, ``payload`` (the record as text: decoded as UTF-8, or rebuilt from its
+fields), ``failed_at``, the source ``topic``, ``partition`` and ``offset``, and, base64
+encoded, the record's Kafka ``key`` and, when the JSON source could not read it, its
+exact ``original`` bytes. ``erpbi dlq`` reads and replays them (``backfill.dead_letters``).
 """
 
 from __future__ import annotations
@@ -35,6 +44,27 @@ CREATE TABLE ods_{stream} (
 )"""
 
 
+KEY_AND_POSITION = (
+    "kafka_topic STRING METADATA FROM 'topic' VIRTUAL",
+    "kafka_partition INT METADATA FROM 'partition' VIRTUAL",
+    "kafka_offset BIGINT METADATA FROM 'offset' VIRTUAL",
+)
+# The record key as its bytes: a source declaring ``kafka_key BYTES`` takes these options.
+RAW_KEY = {"key.format": "raw", "key.fields": "kafka_key", "value.fields-include": "EXCEPT_KEY"}
+
+
+def kafka_bytes_source(stream: str, settings: Settings, group: str) -> str:
+    """Every record of a parsed stream's topic as its exact bytes, key and position."""
+    raw = {**RAW_KEY, "value.format": "raw"}
+    columns = ",\n  ".join(["kafka_key BYTES", "original BYTES", *KEY_AND_POSITION])
+    return f"""
+CREATE TABLE ods_{stream}_bytes (
+  {columns}
+) WITH (
+  {source_options(stream, settings, group, raw)}
+)"""
+
+
 def dead_letter_sink(settings: Settings, stream: str) -> str:
     topic = settings.kafka.topic("dlq", stream)
     return f"""
@@ -43,7 +73,12 @@ CREATE TABLE dlq_{stream} (
   `stage` STRING,
   `reason` STRING,
   payload STRING,
-  failed_at TIMESTAMP_LTZ(3)
+  failed_at TIMESTAMP_LTZ(3),
+  `topic` STRING,
+  `partition` INT,
+  `offset` BIGINT,
+  `key` BYTES,
+  original BYTES
 ) WITH (
   'connector' = 'kafka',
   'topic' = '{topic}',

@@ -102,8 +102,9 @@ def pipeline_group_id(settings: Settings) -> str:
 
 
 def source_stream(vertex_name: str) -> str | None:
-    """``Source: ods_outbound_json[9] -> ...`` -> ``outbound`` (None: not a source vertex)."""
-    match = re.match(r"Source: (?:ods_)?(\w+?)(?:_json)?\[\d+\]", vertex_name)
+    """``Source: ods_outbound_json[9] -> ...`` (or ``ods_outbound_bytes``) -> ``outbound``
+    (None: not a source vertex)."""
+    match = re.match(r"Source: (?:ods_)?(\w+?)(?:_json|_bytes)?\[\d+\]", vertex_name)
     return match.group(1) if match else None
 
 

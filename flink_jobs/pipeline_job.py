@@ -23,14 +23,19 @@ from typing import Any
 from common.settings import Settings, load_settings
 from flink_jobs import dimensions_sql, inventory_sql
 from flink_jobs import sql_builder as build_sql
-from flink_jobs.kafka_tables import dead_letter_sink, kafka_source, landing_sink
+from flink_jobs.kafka_tables import (
+    dead_letter_sink,
+    kafka_bytes_source,
+    kafka_source,
+    landing_sink,
+)
 from flink_jobs.runtime import build_environment, plan_fingerprint
 from flink_jobs.specs import FACT_STREAMS, INVENTORY, StreamSpec
 
 JOB_NAME = "erpbi-pipeline"
 LOG = logging.getLogger(__name__)
 PARSED_STREAMS = (INVENTORY, *FACT_STREAMS)
-RAW_STREAMS = (*dimensions_sql.DIMENSION_STREAMS, *(s.stream for s in PARSED_STREAMS))
+RAW_STREAMS = dimensions_sql.DIMENSION_STREAMS
 META_COLUMNS = ("kafka_at",)
 
 
@@ -72,6 +77,7 @@ def job_sql(settings: Settings) -> tuple[list[str], list[str]]:
     definitions = [kafka_source(stream, settings, group) for stream in RAW_STREAMS]
     for spec in PARSED_STREAMS:
         definitions += [build_sql.json_source(spec, settings, group),
+                        kafka_bytes_source(spec.stream, settings, group),
                         dead_letter_sink(settings, spec.stream)]  # fmt: skip
     definitions += dimensions_sql.views()
     for spec in PARSED_STREAMS:

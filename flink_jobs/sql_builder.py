@@ -3,8 +3,8 @@
 Each record is parsed once, by Flink's JSON format, into string columns (numbers keep
 their exact text, nested objects become JSON text, ``items`` an array of rows); typing
 and validation are then cheap string operations. A record that is not a JSON object at
-all is dropped by the JSON source and caught by a raw source on the same topic, so
-every record is either used or dead-lettered with a reason.
+all (or not UTF-8) is dropped by the JSON source and caught by a bytes source on the same
+topic, so every record is either used or dead-lettered with a reason and its position.
 
 For stream ``s`` the views are:
   ``s_checked``      the string columns + ``invalid_reason`` (NULL when usable)
@@ -26,10 +26,13 @@ from collections.abc import Mapping
 
 from common.settings import Settings
 from flink_jobs.column_checks import TargetColumn, checks_for, flink_decimal, targets_by_field
-from flink_jobs.kafka_tables import source_options
+from flink_jobs.kafka_tables import KEY_AND_POSITION, RAW_KEY, source_options
 from flink_jobs.specs import Field, StreamSpec
 
 FACT_STATE_TTL = "2d"
+# Where a record came from, as a dead letter carries it.
+POSITION = "kafka_topic, kafka_partition, kafka_offset, kafka_key"
+UTF8 = "'UTF-8'"
 
 
 def json_source(spec: StreamSpec, settings: Settings, group: str) -> str:
@@ -38,12 +41,13 @@ def json_source(spec: StreamSpec, settings: Settings, group: str) -> str:
         item_columns = ", ".join(f"`{f.name}` STRING" for f in spec.items)
         columns.append(f"`items` ARRAY<ROW<{item_columns}>>")
     columns += [
+        "kafka_key BYTES",
         "kafka_at TIMESTAMP_LTZ(3) METADATA FROM 'timestamp' VIRTUAL",
-        "kafka_partition INT METADATA FROM 'partition' VIRTUAL",
-        "kafka_offset BIGINT METADATA FROM 'offset' VIRTUAL",
+        *KEY_AND_POSITION,
     ]
     body = ",\n  ".join(columns)
     json_format = {
+        **RAW_KEY,
         "value.format": "json",
         "value.json.ignore-parse-errors": "true",  # non-JSON: caught on the raw source
         "value.json.fail-on-missing-field": "false",
@@ -133,7 +137,8 @@ def parsed_view(spec: StreamSpec) -> str:
     targets = document_targets(spec)
     columns = ",\n  ".join(f"{typed('`' + f.name + '`', f, targets.get(f.name))} AS `{f.name}`"
                             for f in spec.fields)  # fmt: skip
-    items = ", `items`" if spec.items else ""
+    # a fact's items are dead-lettered one by one, each with its document's position
+    items = f", `items`, {POSITION}" if spec.items else ""
     return f"""
 CREATE TEMPORARY VIEW {spec.stream}_parsed AS
 SELECT
@@ -163,7 +168,7 @@ def items_view(spec: StreamSpec) -> str:
     raw_item = ", ".join(f"KEY '{f.name}' VALUE raw_{f.name}" for f in spec.items)
     return f"""
 CREATE TEMPORARY VIEW {spec.stream}_items_checked AS
-SELECT {document}, d.kafka_at, item_position,
+SELECT {document}, d.kafka_at, item_position, {", ".join(f"d.{c}" for c in POSITION.split(", "))},
   {typed_items},
   JSON_OBJECT({raw_item} NULL ON NULL) AS item_payload,
   {reason} AS item_invalid_reason
@@ -172,24 +177,41 @@ FROM {spec.stream}_parsed AS d
 
 
 def raw_payload(spec: StreamSpec) -> str:
-    """The record rebuilt from its string columns, for a dead letter (+ its Kafka position)."""
+    """The record rebuilt from its string columns, for a dead letter's readable ``payload``."""
     pairs = [f"KEY '{f.name}' VALUE `{f.name}`" for f in spec.fields]
     if spec.items:
         pairs.append("KEY 'items' VALUE CAST(`items` AS STRING)")
-    pairs += [
-        "KEY '_kafka_partition' VALUE kafka_partition",
-        "KEY '_kafka_offset' VALUE kafka_offset",
-    ]
     return f"JSON_OBJECT({', '.join(pairs)} NULL ON NULL)"
 
 
+def unreadable_reason() -> str:
+    """Why the JSON source could not read a record of ``ods_<stream>_bytes`` (NULL: it could).
+
+    Invalid UTF-8 is tested by a round trip: decoding replaces a bad byte with U+FFFD, so
+    the re-encoded bytes differ. Such a record may still look like a JSON object once
+    decoded, but the JSON source drops it: without this test it would be lost unseen."""
+    decoded = f"DECODE(original, {UTF8})"
+    return f"""CASE
+    WHEN original IS NULL THEN 'empty record'
+    WHEN ENCODE({decoded}, {UTF8}) <> original THEN 'not UTF-8'
+    WHEN NOT ({decoded} IS JSON OBJECT) THEN 'not a JSON object'
+    ELSE CAST(NULL AS STRING)
+  END"""
+
+
 def dead_letter_insert(spec: StreamSpec) -> str:
-    """Unparseable records (raw source), invalid documents, and invalid items."""
+    """Unreadable records (bytes source), invalid documents, and invalid items.
+
+    Columns: stream, stage, reason, payload, failed_at, topic, partition, offset, key,
+    original (``kafka_tables.dead_letter_sink``)."""
+    stage = f"'{spec.stream}', 'flink.{spec.stream}'"
+    no_bytes = "CAST(NULL AS BYTES)"
     parts = [
-        f"SELECT '{spec.stream}', 'flink.{spec.stream}', 'not a JSON object', payload, "
-        f"CURRENT_TIMESTAMP FROM ods_{spec.stream} WHERE NOT (payload IS JSON OBJECT)",
-        f"SELECT '{spec.stream}', 'flink.{spec.stream}', invalid_reason, {raw_payload(spec)}, "
-        f"CURRENT_TIMESTAMP FROM {spec.stream}_checked WHERE invalid_reason IS NOT NULL",
+        f"SELECT {stage}, reason, DECODE(original, {UTF8}), CURRENT_TIMESTAMP, {POSITION}, "
+        f"original FROM (SELECT *, {unreadable_reason()} AS reason "
+        f"FROM ods_{spec.stream}_bytes) WHERE reason IS NOT NULL",
+        f"SELECT {stage}, invalid_reason, {raw_payload(spec)}, CURRENT_TIMESTAMP, {POSITION}, "
+        f"{no_bytes} FROM {spec.stream}_checked WHERE invalid_reason IS NOT NULL",
     ]
     if spec.items:
         key = spec.key[0]
@@ -197,7 +219,8 @@ def dead_letter_insert(spec: StreamSpec) -> str:
             f"SELECT '{spec.stream}', 'flink.{spec.stream}.items', "
             f"CONCAT(item_invalid_reason, ' (item ', CAST(item_position AS STRING), ')'), "
             f"JSON_OBJECT(KEY '{key}' VALUE `{key}`, KEY 'item' VALUE item_payload), "
-            f"CURRENT_TIMESTAMP FROM {spec.stream}_items_checked WHERE item_invalid_reason IS NOT NULL"
+            f"CURRENT_TIMESTAMP, {POSITION}, {no_bytes} "
+            f"FROM {spec.stream}_items_checked WHERE item_invalid_reason IS NOT NULL"
         )
     return f"INSERT INTO dlq_{spec.stream}\n" + "\nUNION ALL\n".join(parts)
 

@@ -141,15 +141,22 @@ def test_bad_documents_and_items_are_dead_lettered(producer: Any, job_settings: 
         auto_offset_reset="earliest", consumer_timeout_ms=1000,
     )  # fmt: skip
     reasons: dict[str, str] = {}
+    positions: dict[str, tuple[str, int]] = {}
 
     def collect() -> bool:
         for message in consumer:
             letter = json.loads(message.value)
-            reasons[json.loads(letter["payload"])["io_id"]] = letter["reason"]
+            io_id = json.loads(letter["payload"])["io_id"]
+            reasons[io_id] = letter["reason"]
+            positions[io_id] = (letter["topic"], letter["offset"])
         return len(reasons) >= 3
 
     assert poll(collect), reasons
     consumer.close()
+    # each letter, an item's too, says where its whole record is, so it can be replayed
+    topic = job_settings.kafka.topic("ods", "outbound")
+    assert all(where == topic and offset >= 0 for where, offset in positions.values()), positions
+    assert len({offset for _, offset in positions.values()}) == 3, positions
     assert reasons["IO-BAD-TS"].startswith("malformed modified")
     assert reasons["IO-NO-ITEMS"] == "missing items array"
     assert reasons["IO-BAD-ITEM"] == "item: missing sku_id (item 1)"

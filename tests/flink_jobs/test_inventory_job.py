@@ -4,6 +4,7 @@ bad records dead-lettered with a reason."""
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
@@ -91,6 +92,10 @@ def test_fact_with_late_dimension_lands_unknown_then_is_rewidened(
 def test_bad_records_go_to_the_dead_letter_topic_with_a_reason(
     producer: Any, job_settings: Settings
 ) -> None:
+    # A JSON document in GBK (a producer that does not write UTF-8): once decoded it looks
+    # like a JSON object, but the JSON source drops it; it must not vanish.
+    gbk = json.dumps(inventory("BAD-GBK", 1, 1, name="冬季羽绒服"), ensure_ascii=False)
+    producer("inventory", gbk.encode("gbk"), key={"sku_id": "BAD-GBK"})
     producer("inventory", b"{not json")
     producer("inventory", json.dumps({"wms_co_id": 1, "qty": 1, "ts": 1}).encode())
     producer("inventory", inventory("BAD-QTY", 1, "many"))  # type: ignore[arg-type]
@@ -101,21 +106,28 @@ def test_bad_records_go_to_the_dead_letter_topic_with_a_reason(
         auto_offset_reset="earliest",
         consumer_timeout_ms=1000,
     )
-    reasons: dict[str, str] = {}
+    letters: dict[str, dict[str, Any]] = {}
 
     def collect() -> bool:
         for message in consumer:
             letter = json.loads(message.value)
-            reasons[letter["payload"]] = letter["reason"]
-        return len(reasons) >= 4
+            letters[letter["payload"]] = letter
+        return len(letters) >= 5
 
-    assert poll(collect), f"dead letters seen: {reasons}"
+    assert poll(collect), f"dead letters seen: {list(letters)}"
     consumer.close()
-    by_reason = sorted(reasons.values())
-    assert by_reason == sorted([
+    assert sorted(letter["reason"] for letter in letters.values()) == sorted([
+        "not UTF-8",
         "not a JSON object",
         "missing sku_id",
         "non-numeric qty",
         "malformed modified (want yyyy-MM-dd HH:mm:ss)",
-    ])
-    assert all(letter_payload for letter_payload in reasons)
+    ])  # fmt: skip
+    assert all(letter_payload for letter_payload in letters)
+    # every letter says where its record is; an unreadable one also keeps its exact bytes
+    topic = job_settings.kafka.topic("ods", "inventory")
+    assert all(letter["topic"] == topic and letter["offset"] >= 0 and letter["partition"] >= 0
+               for letter in letters.values()), letters  # fmt: skip
+    gbk_letter = next(letter for letter in letters.values() if letter["reason"] == "not UTF-8")
+    assert base64.b64decode(gbk_letter["original"]) == gbk.encode("gbk")
+    assert json.loads(base64.b64decode(gbk_letter["key"])) == {"sku_id": "BAD-GBK"}

@@ -30,7 +30,7 @@ from datetime import datetime, timedelta
 from tqdm import tqdm  # type: ignore[import-untyped]
 
 from backfill.cli import ljust
-from backfill.dead_letters import DLQ_STREAMS, DeadLetter, read_letters
+from backfill.dead_letters import DLQ_STREAMS, DeadLetter, fetch_records, read_letters
 from backfill.dlq_replay import Repair, ReplayLedger, ReplayOutcome, ledger_path, replay
 from common.settings import Settings
 from connectors.models import BEIJING
@@ -168,22 +168,30 @@ def selected(settings: Settings, args: argparse.Namespace) -> list[DeadLetter]:
 
 
 def format_letters(letters: list[DeadLetter], replayed: dict[str, dict[str, object]]) -> str:
+    """One line per letter. 已重放: 是 / 否 / 再次失败 (the letter of a record a replay sent,
+    which failed again: replay it with the right fix) / 需重拉 (not on Kafka)."""
     if not letters:
         return "没有死信"
+    sent = {str(entry.get("sent_to")) for entry in replayed.values()}
     done = sum(1 for letter in letters if letter.source and str(letter.source) in replayed)
-    lines = [
-        f"死信 {len(letters)} 条 (已重放 {done} 条)",
-        f"{ljust('流', 19)}{ljust('编号', 9)}{ljust('写入时间', 20)}{ljust('阶段', 30)}"
-        f"{ljust('已重放', 8)}原因",
-    ]
+    lines = [f"死信 {len(letters)} 条 (已重放 {done} 条)",
+             f"{ljust('流', 19)}{ljust('编号', 9)}{ljust('写入时间', 21)}{ljust('阶段', 30)}"
+             f"{ljust('已重放', 10)}原因"]  # fmt: skip
     for letter in sorted(letters, key=lambda item: item.written_at_ms):
-        state = ("是" if str(letter.source) in replayed else "否") if letter.source else "需重拉"
         lines.append(
             f"{ljust(letter.stream, 19)}{ljust(letter.letter_id, 9)}"
             f"{letter.written_at:%Y-%m-%d %H:%M:%S}  {ljust(letter.stage[:29], 30)}"
-            f"{ljust(state, 8)}{letter.reason}"
+            f"{ljust(_replay_state(letter, replayed, sent), 10)}{letter.reason}"
         )
     return "\n".join(lines)
+
+
+def _replay_state(letter: DeadLetter, replayed: dict[str, object], sent: set[str]) -> str:
+    if letter.source is None:
+        return "需重拉"
+    if str(letter.source) in replayed:
+        return "是"
+    return "再次失败" if str(letter.source) in sent else "否"
 
 
 def show(settings: Settings, stream: str, letter_id: str) -> int:
@@ -206,6 +214,10 @@ def show(settings: Settings, stream: str, letter_id: str) -> int:
     ]
     if letter.original is not None:
         lines.append(f"原始字节  {_readable(letter.original)}")
+    elif letter.source is not None:
+        found = fetch_records(settings, [letter.source]).get(letter.source)
+        record = _readable(found[1]) if found else "已过 Kafka 保留期 (replay 将按内容重建)"
+        lines.append(f"原始记录  {record}")
     print("\n".join(lines))
     return 0
 

@@ -177,11 +177,17 @@ FROM {spec.stream}_parsed AS d
 
 
 def raw_payload(spec: StreamSpec) -> str:
-    """The record rebuilt from its string columns, for a dead letter's readable ``payload``."""
+    """The record rebuilt from its string columns, for a dead letter's readable ``payload``:
+    a JSON object the job reads as it read the original (numbers as their text)."""
     pairs = [f"KEY '{f.name}' VALUE `{f.name}`" for f in spec.fields]
-    if spec.items:
-        pairs.append("KEY 'items' VALUE CAST(`items` AS STRING)")
-    return f"JSON_OBJECT({', '.join(pairs)} NULL ON NULL)"
+    document = f"JSON_OBJECT({', '.join(pairs)} NULL ON NULL)"
+    if not spec.items:
+        return document
+    # JSON_OBJECT would quote the items' JSON as a string: splice the array in instead
+    return (
+        f"CONCAT(SUBSTR({document}, 1, CHAR_LENGTH({document}) - 1), "
+        "',\"items\":', COALESCE(JSON_STRING(`items`), 'null'), '}')"
+    )
 
 
 def unreadable_reason() -> str:

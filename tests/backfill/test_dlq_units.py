@@ -92,9 +92,12 @@ def test_since_takes_relative_and_beijing_times() -> None:
 
 
 def test_the_listing_and_outcome_speak_chinese() -> None:
-    listed = format_letters([letter("0:1", 10), letter("0:4", None)], {"erp.ods.outbound:0:10": {}})
-    assert listed.splitlines()[0] == "死信 2 条 (已重放 1 条)"
-    assert " 是 " in listed.splitlines()[2] and "需重拉" in listed.splitlines()[3]
+    ledger = {"erp.ods.outbound:0:10": {"sent_to": "erp.ods.outbound:0:12"}}
+    letters = [letter("0:1", 10), letter("0:4", None), letter("0:5", 12)]
+    listed = format_letters(letters, ledger).splitlines()
+    assert listed[0] == "死信 3 条 (已重放 1 条)"
+    assert " 是 " in listed[2] and "需重拉" in listed[3]
+    assert "再次失败" in listed[4]  # the record a replay sent failed again: replay it, fixed
     outcome = ReplayOutcome(sent=[letter("0:1", 10)], already=[letter("0:2", 11)],
                             not_on_kafka=[letter("0:4", None)])  # fmt: skip
     text = format_outcome(outcome, Repair(charset="gbk"), dry_run=False)

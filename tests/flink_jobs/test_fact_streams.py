@@ -142,12 +142,14 @@ def test_bad_documents_and_items_are_dead_lettered(producer: Any, job_settings: 
     )  # fmt: skip
     reasons: dict[str, str] = {}
     positions: dict[str, tuple[str, int]] = {}
+    payloads: dict[str, dict[str, Any]] = {}
 
     def collect() -> bool:
         for message in consumer:
             letter = json.loads(message.value)
-            io_id = json.loads(letter["payload"])["io_id"]
-            reasons[io_id] = letter["reason"]
+            payload = json.loads(letter["payload"])
+            io_id = payload["io_id"]
+            reasons[io_id], payloads[io_id] = letter["reason"], payload
             positions[io_id] = (letter["topic"], letter["offset"])
         return len(reasons) >= 3
 
@@ -157,6 +159,8 @@ def test_bad_documents_and_items_are_dead_lettered(producer: Any, job_settings: 
     topic = job_settings.kafka.topic("ods", "outbound")
     assert all(where == topic and offset >= 0 for where, offset in positions.values()), positions
     assert len({offset for _, offset in positions.values()}) == 3, positions
+    # a document's letter rebuilds it as the job read it: items as a JSON array, not text
+    assert payloads["IO-BAD-TS"]["items"][0]["sku_id"] == "FACT-SKU-1", payloads["IO-BAD-TS"]
     assert reasons["IO-BAD-TS"].startswith("malformed modified")
     assert reasons["IO-NO-ITEMS"] == "missing items array"
     assert reasons["IO-BAD-ITEM"] == "item: missing sku_id (item 1)"

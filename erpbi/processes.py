@@ -2,6 +2,10 @@
 
 Every service runs in its own process group (``start_new_session``) so that a
 stop reaches the JVMs and Python workers it spawned: no orphans after ``down``.
+
+A pid file holds the pid and the process's start time (``/proc/<pid>/stat`` field 22).
+A pid is signalled only while both still match: after a reboot or a crash the kernel
+may have given the pid to an unrelated process, which a stale file must not reach.
 """
 
 from __future__ import annotations
@@ -32,10 +36,14 @@ class ManagedProcess:
         return self.logs_dir / f"{self.name}.log"
 
     def pid(self) -> int | None:
+        """The pid of the file while it is still the process this file started, else None."""
         try:
-            return int(self.pid_file.read_text().strip())
-        except (FileNotFoundError, ValueError):
+            fields = self.pid_file.read_text().split()
+            pid = int(fields[0])
+            started = int(fields[1]) if len(fields) > 1 else None
+        except (FileNotFoundError, ValueError, IndexError):
             return None
+        return pid if is_our_process(pid, started) else None
 
     def is_running(self) -> bool:
         pid = self.pid()
@@ -68,13 +76,14 @@ class ManagedProcess:
                 cwd=str(cwd) if cwd else None,
                 start_new_session=True,
             )
-        self.pid_file.write_text(str(process.pid))
+        self.pid_file.write_text(f"{process.pid} {start_ticks(process.pid)}\n")
         return process.pid
 
     def stop(self, timeout: float = 20.0) -> bool:
         """SIGTERM the process group, SIGKILL it after ``timeout``. True if it was running."""
         pid = self.pid()
         if pid is None:
+            self.pid_file.unlink(missing_ok=True)  # absent, or naming a process not ours
             return False
         was_running = pid_alive(pid)
         if was_running:
@@ -92,6 +101,32 @@ class ManagedProcess:
             signal_group(pid, signal.SIGKILL)
             wait_until(lambda: not group_alive(pid), 10.0)
             self.pid_file.unlink(missing_ok=True)
+
+
+def start_ticks(pid: int) -> int | None:
+    """When the process started, in clock ticks since boot (None: no such process)."""
+    stat = _stat_fields(pid)
+    return int(stat[19]) if stat else None
+
+
+def is_our_process(pid: int, started: int | None) -> bool:
+    """``pid`` is still the process started at ``started`` ticks. A file written before
+    start times were recorded (``started`` None) counts only a process-group leader, as
+    every service is: a reused pid rarely is one."""
+    stat = _stat_fields(pid)
+    if stat is None:
+        return False
+    if started is None:
+        return int(stat[2]) == pid
+    return int(stat[19]) == started
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    """The fields of ``/proc/<pid>/stat`` after the command name (state first)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
 
 
 def pid_alive(pid: int) -> bool:
@@ -131,12 +166,10 @@ def signal_group(pgid: int, sig: signal.Signals) -> None:
 
 
 def _is_zombie(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
+    stat = _stat_fields(pid)
+    if stat is None:
         return False
-    state = stat.rsplit(")", 1)[1].split()[0]
-    if state == "Z":
+    if stat[0] == "Z":
         try:
             os.waitpid(pid, os.WNOHANG)
         except ChildProcessError:

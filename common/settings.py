@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import (
@@ -117,13 +119,12 @@ class ClickHouseSettings(_Section):
         Query parameters other than the driver's own become settings of every query.
         """
         secret = "XXXXXXXXXX" if masked else self.password.get_secret_value()
+        user, secret = quote(self.user, safe=""), quote(secret, safe="")  # "@", "/" in them
         query = "&".join(
             f"{key}={value}"
             for key, value in {"compress": "false", **self.dashboard_query_settings()}.items()
         )
-        return (
-            f"clickhousedb://{self.user}:{secret}@{self.host}:{self.port}/{self.database}?{query}"
-        )
+        return f"clickhousedb://{user}:{secret}@{self.host}:{self.port}/{self.database}?{query}"
 
 
 class FlinkSettings(_Section):
@@ -151,13 +152,28 @@ class FlinkSettings(_Section):
     status_dead_letter_window_minutes: int = Field(default=60, ge=1)
 
 
+LOOPBACK_HOSTS = frozenset({LOOPBACK, "localhost", "::1"})
+LOCAL_ADMIN_PASSWORD = "admin"  # good for a Superset only this machine reaches
+LOCAL_SECRET_KEY = "change-me-erpbi-local-only"
+
+
 class SupersetSettings(_Section):
     host: str = LOOPBACK
     port: int = 18088
     admin_user: str = "admin"
-    admin_password: SecretStr = SecretStr("admin")
-    secret_key: SecretStr = SecretStr("change-me-erpbi-local-only")
+    admin_password: SecretStr = SecretStr(LOCAL_ADMIN_PASSWORD)
+    secret_key: SecretStr = SecretStr(LOCAL_SECRET_KEY)
     database_name: str = "ERP ClickHouse"
+
+    def unsafe_defaults(self) -> list[str]:
+        """The local defaults still set while Superset listens beyond this machine: it must
+        not start so (anyone could log in as admin, or forge a session with the key)."""
+        if self.host in LOOPBACK_HOSTS:
+            return []
+        defaults = {"superset.admin_password": (self.admin_password, LOCAL_ADMIN_PASSWORD),
+                    "superset.secret_key": (self.secret_key, LOCAL_SECRET_KEY)}  # fmt: skip
+        return [name for name, (value, local) in defaults.items()
+                if value.get_secret_value() in ("", local)]  # fmt: skip
 
     @property
     def url(self) -> str:
@@ -358,27 +374,62 @@ class Settings(BaseSettings):
 
     @property
     def environment(self) -> dict[str, str]:
-        """These settings as ERPBI_* variables, to hand to child processes."""
+        """These settings as ERPBI_* variables, to hand to child processes, every secret
+        included (a command the user runs; a service gets :meth:`environment_for`)."""
         return settings_to_env(self)
 
+    def environment_for(self, secrets: Iterable[str]) -> dict[str, str]:
+        """Every setting but the secrets, plus the secrets under the dotted ``secrets``
+        prefixes (``clickhouse.password``, ``alerts``): a service gets only its own."""
+        wanted = tuple(secrets)
+        variables = settings_to_env(
+            self, keep_secret=lambda path: any(_under(path, prefix) for prefix in wanted)
+        )
+        # not the YAML file either: it may hold the secrets left out here
+        return variables | {"ERPBI_CONFIG": NO_CONFIG_FILE}
 
-def settings_to_env(model: BaseModel, prefix: str = "ERPBI_") -> dict[str, str]:
+
+def _under(path: str, prefix: str) -> bool:
+    return path == prefix or path.startswith(prefix + ".")
+
+
+def settings_to_env(
+    model: BaseModel,
+    prefix: str = "ERPBI_",
+    path: str = "",
+    keep_secret: Callable[[str], bool] = lambda path: True,
+) -> dict[str, str]:
     """A settings model as environment variables: sections by ``__``, mappings and lists
     as JSON (their keys keep their case: an owner named 李 or Alice stays so), secrets
-    revealed (the child needs them; the caller keeps them off argv and logs)."""
+    revealed (the child needs them; the caller keeps them off argv and logs) where
+    ``keep_secret(dotted path)`` says so, and left out otherwise."""
     out: dict[str, str] = {}
     for field_name in type(model).model_fields:
         value = getattr(model, field_name)
         name = f"{prefix}{field_name.upper()}"
+        where = f"{path}.{field_name}" if path else field_name
         if value is None:
             continue  # unset: the child's default, not the text "None"
+        if _holds_secret(value) and not keep_secret(where):
+            continue
         if isinstance(value, BaseModel):
-            out.update(settings_to_env(value, f"{name}__"))
+            out.update(settings_to_env(value, f"{name}__", where, keep_secret))
         elif isinstance(value, dict | list | tuple):
             out[name] = json.dumps(_revealed(value), ensure_ascii=False)
         else:
             out[name] = _revealed(value) if isinstance(value, SecretStr) else _scalar(value)
     return out
+
+
+def _holds_secret(value: Any) -> bool:
+    """A secret, or a mapping or list with one (``shop_owners``); sections are walked."""
+    if isinstance(value, SecretStr):
+        return True
+    if isinstance(value, dict):
+        return any(_holds_secret(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(_holds_secret(v) for v in value)
+    return False
 
 
 def _scalar(value: Any) -> str:
@@ -401,8 +452,13 @@ def _revealed(value: Any) -> Any:
     return value
 
 
+NO_CONFIG_FILE = "-"  # ERPBI_CONFIG of a service: every setting it gets is in its environment
+
+
 def config_file_path() -> Path | None:
     explicit = os.environ.get("ERPBI_CONFIG")
+    if explicit == NO_CONFIG_FILE:
+        return None
     if explicit:
         return Path(explicit)
     default = Path.cwd() / "erpbi.yaml"

@@ -7,4 +7,11 @@ COPY requirements/core.txt /opt/erpbi/requirements/core.txt
 RUN pip install --no-cache-dir -r /opt/erpbi/requirements/core.txt
 COPY . /opt/erpbi
 RUN pip install --no-cache-dir --no-deps -e /opt/erpbi
+# Run as an unprivileged user; the folders its volumes mount over are its own (a named
+# volume takes the owner of the folder it first mounts over).
+RUN useradd --system --uid 10001 --home-dir /opt/erpbi --no-create-home erpbi \
+    && mkdir -p /var/lib/erpbi /var/lib/erpbi-quota /opt/erpbi/.run/data/alerts \
+        /opt/erpbi/.run/data/push \
+    && chown -R erpbi:erpbi /var/lib/erpbi /var/lib/erpbi-quota /opt/erpbi/.run
+USER erpbi
 WORKDIR /opt/erpbi

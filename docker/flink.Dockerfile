@@ -10,5 +10,8 @@ COPY flink_jobs/clickhouse-sink /opt/erpbi/flink_jobs/clickhouse-sink
 RUN mvn -q -B -f /opt/erpbi/flink_jobs/clickhouse-sink/pom.xml package -Derpbi.build.dir=/tmp/sink-build \
     && cp /tmp/sink-build/erpbi-flink-clickhouse-sink.jar /opt/flink/lib/ && rm -rf /tmp/sink-build
 COPY . /opt/erpbi
-RUN pip3 install --break-system-packages --no-deps -e /opt/erpbi
+RUN pip3 install --break-system-packages --no-deps -e /opt/erpbi \
+    && mkdir -p /var/lib/flink/checkpoints && chown -R flink:flink /var/lib/flink
+# The image's own unprivileged user (its entrypoint runs Flink as it).
+USER flink
 WORKDIR /opt/erpbi

@@ -61,7 +61,9 @@ class ManagedProcess:
             return existing
         self.pids_dir.mkdir(parents=True, exist_ok=True)
         self.logs_dir.mkdir(parents=True, exist_ok=True)
-        full_env = dict(os.environ)
+        # Settings reach a service only through ``env``: an ERPBI_* secret exported in the
+        # shell that runs `erpbi up` must not reach every service.
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith("ERPBI_")}
         if env:
             full_env.update(env)
         with open(self.log_file, "ab") as log:

@@ -32,6 +32,9 @@ class Service:
     prepare: Hook | None = None
     after_ready: Hook | None = None
     env: Callable[[Settings], dict[str, str]] = field(default=lambda settings: {})
+    # The secrets the service reads from its settings, as dotted prefixes: it is given
+    # these and no other (``Settings.environment_for``); ``env`` adds its own variables.
+    secrets: tuple[str, ...] = ()
     start_timeout: float = 120.0
     enabled: Callable[[Settings], bool] = field(default=lambda settings: True)
 
@@ -250,7 +253,16 @@ def _pusher_listens(settings: Settings) -> str:
 
 def _superset_prepare(settings: Settings) -> None:
     from dashboards.superset_service import bootstrap_metadata
+    from erpbi.stack import ServiceStartError
 
+    unsafe = settings.superset.unsafe_defaults()
+    if unsafe:
+        raise ServiceStartError(
+            f"superset would listen on {settings.superset.host} with the local default "
+            f"{' and '.join(unsafe)}: set them (ERPBI_SUPERSET__ADMIN_PASSWORD, "
+            "ERPBI_SUPERSET__SECRET_KEY) or bind 127.0.0.1 / Superset 监听非本机地址时不能用默认"
+            "管理员密码或密钥"
+        )
     bootstrap_metadata(settings)
 
 
@@ -261,9 +273,13 @@ def _superset_command(settings: Settings) -> list[str]:
 
 
 def _superset_env(settings: Settings) -> dict[str, str]:
+    """Superset's own variables; none of the caller's ERPBI_* (settings and their secrets)."""
     from dashboards.superset_service import superset_env
 
-    return superset_env(settings)
+    own = superset_env(settings, inherit=False)
+    return {
+        k: v for k, v in superset_env(settings).items() if k in own or not k.startswith("ERPBI_")
+    }
 
 
 def _superset_ready(settings: Settings) -> bool:
@@ -304,6 +320,7 @@ SERVICES: tuple[Service, ...] = (
         ready=lambda s: http_ok(f"http://{s.simulator.host}:{s.simulator.port}/control/state"),
         listens=lambda s: f"http://{s.simulator.host}:{s.simulator.port}",
         enabled=lambda s: s.simulator.enabled,
+        secrets=("jushuitan.app_secret",),
     ),
     Service(
         name="flink-pipeline",
@@ -313,6 +330,7 @@ SERVICES: tuple[Service, ...] = (
         ready=_flink_job_ready,
         listens=lambda s: f"http://127.0.0.1:{s.flink.rest_port} (Flink REST)",
         start_timeout=180.0,
+        secrets=("clickhouse.password",),
     ),
     Service(
         name="connector",
@@ -320,6 +338,7 @@ SERVICES: tuple[Service, ...] = (
         command=_connector_command,
         ready=_connector_ready,
         listens=lambda s: f"pulls {s.jushuitan.base_url}",
+        secrets=("jushuitan",),
     ),
     Service(
         name="forecaster",
@@ -327,6 +346,7 @@ SERVICES: tuple[Service, ...] = (
         command=_forecaster_command,
         ready=_forecast_written,
         listens=lambda s: f"every {s.clickhouse.forecast_every_seconds} s to {s.clickhouse.url}",
+        secrets=("clickhouse.password",),
     ),
     Service(
         name="alerter",
@@ -335,6 +355,7 @@ SERVICES: tuple[Service, ...] = (
         prepare=_alerter_prepare,
         ready=_alerter_ready,
         listens=_alerter_listens,
+        secrets=("clickhouse.password", "alerts"),
     ),
     Service(
         name="pusher",
@@ -343,6 +364,13 @@ SERVICES: tuple[Service, ...] = (
         prepare=_heartbeat_prepare(_pusher_heartbeat),
         ready=_heartbeat_ready(_pusher_heartbeat),
         listens=_pusher_listens,
+        secrets=(
+            "clickhouse.password",
+            "clickhouse.shop_owners",
+            "superset.admin_password",
+            "alerts",
+            "push",
+        ),
     ),
     Service(
         name="reconciler",
@@ -351,6 +379,7 @@ SERVICES: tuple[Service, ...] = (
         prepare=_heartbeat_prepare(_reconciler_heartbeat),
         ready=_heartbeat_ready(_reconciler_heartbeat),
         listens=_reconciler_listens,
+        secrets=("clickhouse.password", "jushuitan"),
     ),
     Service(
         name="superset",
@@ -409,6 +438,7 @@ MONITORING_SERVICES: tuple[Service, ...] = (
         ready=lambda s: http_ok(f"http://127.0.0.1:{s.monitoring.recorder_port}/metrics"),
         listens=lambda s: f"http://127.0.0.1:{s.monitoring.flink_port}/metrics",
         enabled=_monitoring_enabled,
+        secrets=("clickhouse.password",),
     ),
 )
 SERVICES = SERVICES + MONITORING_SERVICES

@@ -57,7 +57,7 @@ def start_service(settings: Settings, service: Service, report: Report) -> float
         return 0.0
     if service.prepare is not None:
         service.prepare(settings)
-    env = {**settings.environment, **service.env(settings)}
+    env = {**settings.environment_for(service.secrets), **service.env(settings)}
     process.start(service.command(settings), env=env, cwd=PROJECT_ROOT)
     ready = wait_until(
         lambda: service.ready(settings) or not process.is_running(), service.start_timeout, 0.3

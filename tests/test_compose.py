@@ -1,9 +1,13 @@
 """docker-compose.yml cannot start here (no Docker engine), so check what can be checked:
-it parses, every ERPBI_* variable names a real settings field and validates, and the
-addresses the project's services are given match the ports the other services publish."""
+it parses, every ERPBI_* variable names a real settings field and validates, the
+addresses the project's services are given match the ports the others listen on, only
+Superset and the push pictures are published, every secret is required (no fallback)
+and reaches only the services that use it, and the images run as an unprivileged user
+without the run and cache folders."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -20,8 +24,13 @@ def compose() -> dict[str, Any]:
     return dict(yaml.safe_load(COMPOSE.read_text()))
 
 
+REQUIRED = re.compile(r"\$\{(\w+):\?[^}]+\}")
+
+
 def _resolve_defaults(value: str) -> str:
-    """``${NAME:-default}`` -> ``default`` (what compose uses when NAME is unset)."""
+    """``${NAME:-default}`` -> ``default`` (what compose uses when NAME is unset);
+    ``${NAME:?message}`` (compose refuses to start without it) -> ``set-NAME``."""
+    value = REQUIRED.sub(lambda match: f"set-{match[1]}", value)
     if value.startswith("${") and ":-" in value:
         return value[value.index(":-") + 2 : -1]
     return value
@@ -29,7 +38,9 @@ def _resolve_defaults(value: str) -> str:
 
 def _erpbi_env(service: dict[str, Any]) -> dict[str, str]:
     env = service.get("environment") or {}
-    return {k: _resolve_defaults(str(v)) for k, v in env.items() if k.startswith("ERPBI_")}
+    # ERPBI_<SECTION>__<FIELD>; Superset's own ERPBI_SUPERSET_<NAME> are not settings
+    return {k: _resolve_defaults(str(v)) for k, v in env.items()
+            if k.startswith("ERPBI_") and "__" in k}  # fmt: skip
 
 
 def _field_exists(path: list[str]) -> bool:
@@ -70,11 +81,55 @@ def test_project_services_settings_validate(
     settings = Settings()
     assert settings.kafka.bootstrap_servers == "kafka:9092"
     assert settings.flink.mode == "cluster"
-    assert "change-me" not in str(settings.masked_dump())
+    assert settings.jushuitan.app_secret.get_secret_value() == "set-JUSHUITAN_APP_SECRET"
 
 
-def _published_container_ports(service: dict[str, Any]) -> set[int]:
-    return {int(str(mapping).split(":")[-1]) for mapping in service.get("ports", [])}
+def test_no_secret_has_a_fallback() -> None:
+    """Every secret is ``${NAME:?...}``: compose stops with the message when it is unset,
+    instead of starting with a password everyone can read here."""
+    text = COMPOSE.read_text()
+    assert "change-me" not in text
+    for line in text.splitlines():
+        name, _, value = line.strip().partition(":")
+        if any(word in name for word in ("PASSWORD", "SECRET")) and "${" in value:
+            assert REQUIRED.search(value), f"{name} has a fallback: {value.strip()}"
+
+
+def _container_ports(service: dict[str, Any]) -> set[int]:
+    """The ports a service listens on for the others: published or only exposed."""
+    mappings = [*service.get("ports", []), *service.get("expose", [])]
+    return {int(str(mapping).split(":")[-1]) for mapping in mappings}
+
+
+def test_only_superset_and_the_push_pictures_are_published(compose: dict[str, Any]) -> None:
+    published = {name for name, service in compose["services"].items() if service.get("ports")}
+    assert published == {"superset", "pusher"}
+    assert compose["services"]["pusher"]["ports"] == ["18095:18095"]
+
+
+def test_each_secret_reaches_only_the_services_that_use_it(compose: dict[str, Any]) -> None:
+    holders: dict[str, set[str]] = {}
+    for name, service in compose["services"].items():
+        for value in (service.get("environment") or {}).values():
+            for secret in REQUIRED.findall(str(value)):
+                holders.setdefault(secret, set()).add(name)
+    assert holders["JUSHUITAN_APP_SECRET"] == {"connector", "reconciler", "simulator"}
+    assert holders["SUPERSET_ADMIN_PASSWORD"] == {"superset", "pusher"}
+    assert holders["SUPERSET_SECRET_KEY"] == {"superset"}
+    assert holders["SUPERSET_DB_PASSWORD"] == {"superset", "superset-db"}
+    assert holders["CLICKHOUSE_PASSWORD"] == {
+        "clickhouse", "migrate", "flink-jobs", "forecaster", "alerter", "pusher", "monitor",
+        "reconciler",
+    }  # fmt: skip
+
+
+def test_images_run_unprivileged_and_leave_run_data_and_tokens_out() -> None:
+    for dockerfile in (PROJECT_ROOT / "docker").glob("*.Dockerfile"):
+        users = [line.split()[1] for line in dockerfile.read_text().splitlines()
+                 if line.startswith("USER ")]  # fmt: skip
+        assert users and users[-1] not in ("root", "0"), f"{dockerfile.name} runs as root"
+    ignored = (PROJECT_ROOT / ".dockerignore").read_text().split()
+    assert {".run/", ".cache/", "erpbi.yaml", "**/*token*", "**/*secret*"} <= set(ignored)
 
 
 def test_addresses_agree_with_published_ports(compose: dict[str, Any]) -> None:
@@ -88,7 +143,7 @@ def test_addresses_agree_with_published_ports(compose: dict[str, Any]) -> None:
         "flink-jobmanager": int(env["ERPBI_FLINK__JOBMANAGER_ADDRESS"].split(":")[1]),
     }
     for service, port in expectations.items():
-        assert port in _published_container_ports(services[service]), (service, port)
+        assert port in _container_ports(services[service]), (service, port)
     assert env["ERPBI_JUSHUITAN__BASE_URL"].endswith(f":{expectations['simulator']}")
     assert env["ERPBI_KAFKA__HOST"] == "kafka"
     assert env["ERPBI_CLICKHOUSE__HOST"] == "clickhouse"
@@ -98,7 +153,9 @@ def test_secrets_come_from_the_environment_not_the_file(compose: dict[str, Any])
     for name, service in compose["services"].items():
         for key, value in (service.get("environment") or {}).items():
             if any(word in key for word in ("PASSWORD", "SECRET")) and isinstance(value, str):
-                assert value.startswith("${"), f"{name}: {key} is hard-coded"
+                assert REQUIRED.fullmatch(value), f"{name}: {key} is not a required variable"
+    uri = compose["services"]["superset"]["environment"]["ERPBI_SUPERSET_DATABASE_URI"]
+    assert REQUIRED.search(uri), "Superset's metadata database password is written in the file"
 
 
 def test_cluster_task_manager_runs_state_and_gc_like_the_local_job(

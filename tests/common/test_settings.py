@@ -91,3 +91,53 @@ def test_topic_names() -> None:
     kafka = load_settings().kafka
     assert kafka.topic("ods", "inventory") == "erp.ods.inventory"
     assert kafka.topic("dlq", "inventory") == "erp.dlq.inventory"
+
+
+def test_a_service_environment_holds_only_the_secrets_it_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "erpbi.yaml").write_text("jushuitan:\n  app_secret: from-the-file\n")
+    settings = Settings(
+        clickhouse={"password": "wh-pw", "shop_owners": {"alice": "pw-A"}},  # type: ignore[arg-type]
+        jushuitan={"app_secret": "app-s", "access_token": "tok"},  # type: ignore[arg-type]
+        alerts={"feishu": {"url": "https://robot/hook", "secret": "sign"}},  # type: ignore[arg-type]
+        kafka={"port": 12345},  # type: ignore[arg-type]
+    )  # fmt: skip
+    env = settings.environment_for(["clickhouse.password", "alerts"])
+    values = set(env.values())
+    assert {"wh-pw", "https://robot/hook", "sign"} <= values
+    assert not {"app-s", "tok", "from-the-file"} & values
+    assert not any("pw-A" in value for value in values)  # the owners' mapping is left out
+    assert env["ERPBI_KAFKA__PORT"] == "12345"  # every other setting still goes
+    # the service reads its environment only, not the YAML file beside it
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    child = load_settings()
+    assert child.clickhouse.password.get_secret_value() == "wh-pw"
+    assert child.jushuitan.app_secret.get_secret_value() != "from-the-file"
+    assert child.clickhouse.shop_owners == {}
+
+
+def test_the_superset_uri_escapes_a_password_with_url_characters() -> None:
+    from urllib.parse import unquote, urlsplit
+
+    settings = Settings(clickhouse={"password": "p@ss/w:rd#1"})  # type: ignore[arg-type]
+    url = urlsplit(settings.clickhouse.sqlalchemy_uri())  # as SQLAlchemy splits it
+    assert unquote(url.password or "") == "p@ss/w:rd#1"
+    assert (url.hostname, url.port, url.path) == ("127.0.0.1", 18123, "/erp")
+
+
+def test_superset_beyond_this_machine_refuses_the_local_defaults() -> None:
+    from erpbi.services import by_name
+    from erpbi.stack import ServiceStartError
+
+    assert Settings().superset.unsafe_defaults() == []  # loopback: the defaults are fine
+    wide = Settings(superset={"host": "0.0.0.0"})  # type: ignore[arg-type]
+    assert wide.superset.unsafe_defaults() == ["superset.admin_password", "superset.secret_key"]
+    with pytest.raises(ServiceStartError, match="superset.admin_password and superset.secret_key"):
+        prepare = by_name("superset").prepare
+        assert prepare is not None
+        prepare(wide)
+    own = Settings(superset={"host": "0.0.0.0", "admin_password": "a-long-one",  # type: ignore[arg-type]
+                             "secret_key": "k" * 32})  # fmt: skip
+    assert own.superset.unsafe_defaults() == []

@@ -44,6 +44,16 @@ def e2e_rules_dir(folder: Path) -> Path:
     return folder
 
 
+# Secrets unlike any default and each other, so that a test can tell where each went
+# (test_service_secrets); the warehouse password has the characters a URL must escape.
+E2E_SECRETS = {
+    "clickhouse": "e2e-warehouse/pw@7",
+    "admin": "e2e-admin-pw-3c9",
+    "superset": "e2e-superset-key-5a1",
+    "app": "e2e-app-secret-8d2",
+}
+
+
 @pytest.fixture(scope="session")
 def stack_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     run_dir: Path = tmp_path_factory.mktemp("e2e") / "run"
@@ -60,7 +70,9 @@ def stack_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         },
         flink={"checkpoint_interval_ms": 2000},
         # Two of the sheet's three owners have logins (test_metrics.OWNERS); carol has none.
-        clickhouse={"shop_owners": dict(OWNER_LOGINS)},
+        clickhouse={"shop_owners": dict(OWNER_LOGINS), "password": E2E_SECRETS["clickhouse"]},
+        superset={"admin_password": E2E_SECRETS["admin"], "secret_key": E2E_SECRETS["superset"]},
+        jushuitan={"app_secret": E2E_SECRETS["app"]},
         monitoring={"rules_dir": e2e_rules_dir(run_dir.parent / "rules")},
     )
 

@@ -11,9 +11,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
+from common.streams import FACT_STREAMS
 from connectors.models import BEIJING
 
-BACKFILL_STREAMS = ("inventory", "outbound", "refund", "aftersale_received")
+BACKFILL_STREAMS = FACT_STREAMS
 
 
 @dataclass(frozen=True)

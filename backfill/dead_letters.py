@@ -25,13 +25,12 @@ from kafka import KafkaConsumer, TopicPartition
 from pydantic import BaseModel, ConfigDict
 
 from common.settings import Settings
+from common.streams import ODS_STREAMS
 from connectors.models import BEIJING
-from flink_jobs.dimensions_sql import DIMENSION_STREAMS
 from flink_jobs.health import records_since
-from flink_jobs.specs import FACT_STREAMS, INVENTORY
 
 # Every stream with a dead-letter topic (the connectors write one for each).
-DLQ_STREAMS = (INVENTORY.stream, *(spec.stream for spec in FACT_STREAMS), *DIMENSION_STREAMS)
+DLQ_STREAMS = ODS_STREAMS
 MAX_LETTERS = 100_000  # per partition and read
 _FETCH_TIMEOUT_MS = 5000
 

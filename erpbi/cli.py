@@ -190,7 +190,7 @@ def _pipeline_health(settings: Settings, ready: dict[str, bool]) -> PipelineHeal
     from kafka.errors import KafkaError
 
     from erpbi.jobs import rest_base
-    from erpbi.services import ODS_STREAMS
+    from common.streams import ODS_STREAMS
 
     if not ready.get("kafka", settings.flink.mode == "cluster"):
         return None

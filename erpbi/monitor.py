@@ -36,7 +36,7 @@ SCREEN_SERIES = MONITORING_DIR / "screen_series.yaml"
 
 def pipeline_collectors(settings: Settings) -> list[Collector]:
     from backfill.metrics import ReconciliationCollector
-    from erpbi.services import ODS_STREAMS
+    from common.streams import ODS_STREAMS
     from flink_jobs.metrics import FlinkCollector, KafkaLagCollector
     from warehouse.freshness_metrics import FreshnessCollector
 
@@ -117,7 +117,7 @@ def run(settings: Settings, once: bool = False) -> int:
 def lag_and_freshness(settings: Settings) -> dict[str, dict[str, float]]:
     """Per stream: seconds behind the ERP on the screens; per topic: messages not yet read
     by the pipeline. Read directly (no Prometheus needed), as the monitor serves them."""
-    from erpbi.services import ODS_STREAMS
+    from common.streams import ODS_STREAMS
     from flink_jobs.metrics import KafkaLagCollector
     from warehouse.freshness_metrics import FreshnessCollector
 

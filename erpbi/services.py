@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from common.settings import PROJECT_ROOT, Settings
+from common.streams import DIMENSION_STREAMS, ODS_STREAMS
 from erpbi import kafka_service
 
 ReadyCheck = Callable[[Settings], bool]
@@ -90,9 +91,6 @@ def _migrate(settings: Settings) -> None:
 
 # --- Kafka ---------------------------------------------------------------------------------
 
-DIMENSION_STREAMS = ("sku", "warehouse", "shop", "shop_sheet")
-FACT_STREAMS = ("inventory", "outbound", "refund", "aftersale_received")
-ODS_STREAMS = DIMENSION_STREAMS + FACT_STREAMS
 
 
 def _create_topics(settings: Settings) -> None:

@@ -10,9 +10,10 @@ facts comes for free; the cost is join state, bounded by a TTL on the fact side.
 
 from __future__ import annotations
 
+from common import streams
 from flink_jobs.sql_builder import sink_projection
 
-DIMENSION_STREAMS = ("sku", "warehouse", "shop", "shop_sheet")
+DIMENSION_STREAMS = streams.DIMENSION_STREAMS
 # The dead-letter stream of each dimension table (dim_shop joins the shop list and the sheet).
 STREAM_BY_TABLE = {"dim_sku": "sku", "dim_warehouse": "warehouse", "dim_shop": "shop"}
 

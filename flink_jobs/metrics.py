@@ -372,7 +372,7 @@ class RecentDeadLetters:
 class KafkaLagCollector(SourceCollector[dict[str, dict[tuple[str, ...], float]]]):
     """Consumer lag of the pipeline job per ODS topic, and the recent dead letters.
 
-    ``streams``: the ODS streams (``erpbi.services.ODS_STREAMS``). One pair of clients is
+    ``streams``: the ODS streams (``common.streams.ODS_STREAMS``). One pair of clients is
     kept between scrapes; after a failure they are closed, and opened again no sooner than
     ``retry_after_seconds`` later (until then the source is reported down at once).
     """

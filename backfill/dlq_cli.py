@@ -24,7 +24,7 @@ import argparse
 import re
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
 from tqdm import tqdm  # type: ignore[import-untyped]
@@ -186,7 +186,7 @@ def format_letters(letters: list[DeadLetter], replayed: dict[str, dict[str, obje
     return "\n".join(lines)
 
 
-def _replay_state(letter: DeadLetter, replayed: dict[str, object], sent: set[str]) -> str:
+def _replay_state(letter: DeadLetter, replayed: Mapping[str, object], sent: set[str]) -> str:
     if letter.source is None:
         return "需重拉"
     if str(letter.source) in replayed:

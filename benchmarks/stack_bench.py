@@ -77,7 +77,9 @@ def direct_throughput(settings: Settings, count: int) -> float:
 
 def main() -> int:
     exit_through_finally_on_sigterm()  # stops the stack on the way out
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--changes", type=int, default=2000, help="ERP inventory changes (3a)")
     parser.add_argument("--direct", type=int, default=20000, help="records appended to Kafka (3b)")
     parser.add_argument("--sku-count", type=int, default=2000)
@@ -90,7 +92,10 @@ def main() -> int:
     per_service: list[tuple[str, float]] = []
     try:
         began = time.monotonic()
-        stack.up(settings, report=lambda line: per_service.append(_parse(line)) if "ready in" in line else None)
+        stack.up(
+            settings,
+            report=lambda line: per_service.append(_parse(line)) if "ready in" in line else None,
+        )
         cold_start = time.monotonic() - began
         erp = SimulatorControl(settings.jushuitan.base_url)
         load_began = time.monotonic()

@@ -63,7 +63,8 @@ DASHBOARD_QUERIES = {
         "metric_outbound_daily WHERE day > toDate(now(), 'Asia/Shanghai') - 7 "
         "GROUP BY shop_name ORDER BY amount DESC",
     "outbound KPIs today": "SELECT sum(outbound_documents), sum(outbound_orders), "
-        "sum(outbound_amount) FROM metric_outbound_daily WHERE day = toDate(now(), 'Asia/Shanghai')",
+        "sum(outbound_amount) FROM metric_outbound_daily "
+        "WHERE day = toDate(now(), 'Asia/Shanghai')",
     "trend 30 days": "SELECT * FROM metric_outbound_trend WHERE day > "
         "toDate(now(), 'Asia/Shanghai') - 30 ORDER BY day",
     "top 10 SKUs today": "SELECT sku_name, outbound_sku_amount FROM metric_outbound_sku_daily "
@@ -71,8 +72,10 @@ DASHBOARD_QUERIES = {
     "after-sale TOP10 SKU rate 7 d": "SELECT sku_id, avg(aftersale_sku_rate) FROM "
         "metric_aftersale_sku_daily WHERE day > toDate(now(), 'Asia/Shanghai') - 7 "
         "GROUP BY sku_id ORDER BY 2 DESC LIMIT 10",
-    "after-sale by shop 7 d": "SELECT shop_id, avg(aftersale_rate), avg(aftersale_refund_amount_rate) "
-        "FROM metric_aftersale_rate_daily WHERE day > toDate(now(), 'Asia/Shanghai') - 7 GROUP BY shop_id",
+    "after-sale by shop 7 d": "SELECT shop_id, avg(aftersale_rate), "
+        "avg(aftersale_refund_amount_rate) "
+        "FROM metric_aftersale_rate_daily WHERE day > toDate(now(), 'Asia/Shanghai') - 7 "
+        "GROUP BY shop_id",
     "finance 30 days": "SELECT day, sum(finance_gmv), sum(finance_platform_fee), "
         "sum(finance_net_received) FROM metric_finance_daily WHERE day > "
         "toDate(now(), 'Asia/Shanghai') - 30 GROUP BY day ORDER BY day",
@@ -89,22 +92,27 @@ def generate(client: object, items: int, refunds: int, skus: int) -> list[tuple[
     statements = {
         "dim_shop": (SHOPS, f"""INSERT INTO dim_shop (shop_id, shop_name, platform, shop_owner,
             platform_fee_rate, _version) SELECT 16000001 + number, concat('店铺', toString(number)),
-            ['淘宝','天猫','京东','拼多多'][number % 4 + 1], ['alice','bob','carol'][number % 3 + 1],
+            ['淘宝','天猫','京东','拼多多'][number % 4 + 1], """
+            f"""['alice','bob','carol'][number % 3 + 1],
             0.05, 1 FROM numbers({SHOPS})"""),
-        "dws_inventory": (skus * 4, f"""INSERT INTO dws_inventory (sku_id, wms_co_id, warehouse_name,
+        "dws_inventory": (skus * 4, f"""INSERT INTO dws_inventory (sku_id, wms_co_id, """
+            f"""warehouse_name,
             province, sku_name, category, qty, order_lock, min_qty, max_qty, available_qty,
             cost_price, stock_value, dim_status, modified, ts, _version)
             SELECT concat('SKU-', toString(intDiv(number, 4))), 10200001 + number % 4,
             concat('仓', toString(number % 4)), ['浙江','广东','上海','四川'][number % 4 + 1],
-            concat('商品', toString(intDiv(number, 4))), concat('类目', toString(intDiv(number, 4) % 40)),
+            concat('商品', toString(intDiv(number, 4))), """
+            f"""concat('类目', toString(intDiv(number, 4) % 40)),
             cityHash64(number) % 800, cityHash64(number, 1) % 50, 50, 600,
-            cityHash64(number) % 800 - cityHash64(number, 1) % 50, 20, (cityHash64(number) % 800) * 20,
+            cityHash64(number) % 800 - cityHash64(number, 1) % 50, 20, """
+            f"""(cityHash64(number) % 800) * 20,
             'ok', now(), number, number FROM numbers({skus * 4})"""),
         "dwd_sale_out": (documents, f"""INSERT INTO dwd_sale_out (io_id, o_id, shop_id, shop_name,
             platform, shop_owner, platform_fee_rate, status, pay_amount, free_amount, freight,
             logistics_company, created, modified, io_date, pay_date, ts, _version)
             SELECT toString(number), toString(intDiv(number * 10, 11)), 16000001 + number % {SHOPS},
-            concat('店铺', toString(number % {SHOPS})), ['淘宝','天猫','京东','拼多多'][number % 4 + 1],
+            concat('店铺', toString(number % {SHOPS})), """
+            f"""['淘宝','天猫','京东','拼多多'][number % 4 + 1],
             ['alice','bob','carol'][number % 3 + 1], 0.05,
             if(number % 50 = 0, 'Cancelled', if(number % 97 = 0, 'WaitConfirm', 'Confirmed')),
             (cityHash64(number) % 40000) / 100, (cityHash64(number) % 3) * 5, 0,
@@ -114,13 +122,16 @@ def generate(client: object, items: int, refunds: int, skus: int) -> list[tuple[
             {origin} + intDiv(number * {span}, {documents}) + 3600 + cityHash64(number) % 20000,
             {origin} + intDiv(number * {span}, {documents}), number, number
             FROM numbers({documents})"""),
-        "dwd_sale_out_item": (items, f"""INSERT INTO dwd_sale_out_item (io_id, ioi_id, o_id, shop_id,
+        "dwd_sale_out_item": (items, f"""INSERT INTO dwd_sale_out_item (io_id, ioi_id, o_id, """
+            f"""shop_id,
             platform, shop_owner, status, created, modified, io_date, sku_id, sku_name, category,
             qty, sale_price, sale_amount, ts, _version)
             SELECT toString(intDiv(number, 3)), toString(number), toString(intDiv(number * 10, 33)),
-            16000001 + intDiv(number, 3) % {SHOPS}, ['淘宝','天猫','京东','拼多多'][intDiv(number, 3) % 4 + 1],
+            16000001 + intDiv(number, 3) % {SHOPS}, """
+            f"""['淘宝','天猫','京东','拼多多'][intDiv(number, 3) % 4 + 1],
             ['alice','bob','carol'][intDiv(number, 3) % 3 + 1],
-            if(intDiv(number, 3) % 50 = 0, 'Cancelled', if(intDiv(number, 3) % 97 = 0, 'WaitConfirm', 'Confirmed')),
+            if(intDiv(number, 3) % 50 = 0, 'Cancelled', """
+            f"""if(intDiv(number, 3) % 97 = 0, 'WaitConfirm', 'Confirmed')),
             {origin} + intDiv(intDiv(number, 3) * {span}, {documents}),
             {origin} + intDiv(intDiv(number, 3) * {span}, {documents}),
             {origin} + intDiv(intDiv(number, 3) * {span}, {documents}) + 3600,
@@ -132,20 +143,28 @@ def generate(client: object, items: int, refunds: int, skus: int) -> list[tuple[
         "dwd_refund": (refunds, f"""INSERT INTO dwd_refund (as_id, as_date, o_id, type, created,
             modified, status, status_label, confirm_date, refund, shop_id, platform, shop_owner,
             question_type, ts, _version)
-            SELECT toString(number), {origin} + intDiv(number * {span}, {refunds}), toString(number * 3),
-            ['普通退货','仅退款','换货'][number % 3 + 1], {origin} + intDiv(number * {span}, {refunds}),
-            {origin} + intDiv(number * {span}, {refunds}), if(number % 10 = 0, 'Cancelled', 'Confirmed'),
+            SELECT toString(number), {origin} + intDiv(number * {span}, {refunds}), """
+            f"""toString(number * 3),
+            ['普通退货','仅退款','换货'][number % 3 + 1], """
+            f"""{origin} + intDiv(number * {span}, {refunds}),
+            {origin} + intDiv(number * {span}, {refunds}), """
+            f"""if(number % 10 = 0, 'Cancelled', 'Confirmed'),
             if(number % 10 = 0, '已取消', '已确认'),
-            {origin} + intDiv(number * {span}, {refunds}) + 7200, (cityHash64(number) % 20000) / 100,
+            {origin} + intDiv(number * {span}, {refunds}) + 7200, """
+            f"""(cityHash64(number) % 20000) / 100,
             16000001 + number % {SHOPS}, ['淘宝','天猫','京东','拼多多'][number % 4 + 1],
-            ['alice','bob','carol'][number % 3 + 1], ['质量问题','尺码不合适','七天无理由'][number % 3 + 1],
+            ['alice','bob','carol'][number % 3 + 1], """
+            f"""['质量问题','尺码不合适','七天无理由'][number % 3 + 1],
             number, number FROM numbers({refunds})"""),
         "dwd_refund_item": (refunds, f"""INSERT INTO dwd_refund_item (as_id, asi_id, o_id, shop_id,
             status, created, modified, as_date, sku_id, category, qty, r_qty, amount, ts, _version)
-            SELECT toString(number), toString(number), toString(number * 3), 16000001 + number % {SHOPS},
+            SELECT toString(number), toString(number), toString(number * 3), """
+            f"""16000001 + number % {SHOPS},
             if(number % 10 = 0, 'Cancelled', 'Confirmed'),
-            {origin} + intDiv(number * {span}, {refunds}), {origin} + intDiv(number * {span}, {refunds}),
-            {origin} + intDiv(number * {span}, {refunds}), concat('SKU-', toString(cityHash64(number) % {skus})),
+            {origin} + intDiv(number * {span}, {refunds}), """
+            f"""{origin} + intDiv(number * {span}, {refunds}),
+            {origin} + intDiv(number * {span}, {refunds}), """
+            f"""concat('SKU-', toString(cityHash64(number) % {skus})),
             concat('类目', toString(cityHash64(number) % {skus} % 40)), 1, 1, 59.9, number, number
             FROM numbers({refunds})"""),
     }  # fmt: skip
@@ -235,7 +254,10 @@ def run_clients(
     with ProcessPoolExecutor(max_workers=clients, mp_context=get_context("fork")) as pool:
         list(pool.map(int, range(clients)))  # every worker forked before the clock starts
         began = time.perf_counter()
-        futures = [pool.submit(client_loop, settings.clickhouse, n, rounds, cached, seconds) for n in range(clients)]
+        futures = [
+            pool.submit(client_loop, settings.clickhouse, n, rounds, cached, seconds)
+            for n in range(clients)
+        ]
         for future in futures:
             client_timings, client_errors = future.result(timeout=1800)
             errors += client_errors
@@ -334,7 +356,8 @@ def main() -> int:
         shutil.rmtree(workdir, ignore_errors=True)
 
     print(
-        f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+        f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}"
     )
     print("\n| generated (INSERT ... SELECT inside the engine) | rows | rows/s |\n|---|---:|---:|")
     for table, rows, seconds in generated:
@@ -354,7 +377,8 @@ def main() -> int:
     runs = (single, many, cached, busy)
     for name in DASHBOARD_QUERIES:
         cells = " | ".join(
-            f"{statistics.median(run[name]):.1f} | {percentile(run[name], 0.99):.1f}" for run in runs
+            f"{statistics.median(run[name]):.1f} | {percentile(run[name], 0.99):.1f}"
+            for run in runs
         )
         print(f"| {name} | {cells} |")
     totals = [[value for values in run.values() for value in values] for run in runs[1:]]
@@ -368,7 +392,9 @@ def main() -> int:
         + " (30-client runs: engine every time; query cache; query cache + refreshes)"
     )
     print("\n| small queries beside slow ones | value |\n|---|---:|")
-    print(f"| SELECT 1 while two 3-second queries run: p50 ms | {statistics.median(probe_ms):.1f} |")
+    print(
+        f"| SELECT 1 while two 3-second queries run: p50 ms | {statistics.median(probe_ms):.1f} |"
+    )
     print(f"| SELECT 1 while two 3-second queries run: p99 ms | {percentile(probe_ms, 0.99):.1f} |")
     print(f"| 10 parallel SELECT sleep(0.1): wall seconds | {ten_sleeps:.2f} |")
     print("\n| table | rows | MiB on disk |\n|---|---:|---:|")

@@ -57,11 +57,14 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
         raise ValueError(f"{path.name}: the shop sheet must be .csv or .xlsx")
     if not values:
         return []
-    headers = [HEADER_ALIASES.get(str(h or "").strip().lower(), str(h or "").strip()) for h in values[0]]
+    headers = [
+        HEADER_ALIASES.get(str(h or "").strip().lower(), str(h or "").strip()) for h in values[0]
+    ]
     if "shop_id" not in headers or "owner" not in headers:
         raise ValueError(f"{path.name}: needs columns shop_id (店铺编号) and owner (负责人)")
     return [
-        {header: cell for header, cell in zip(headers, row) if cell not in (None, "")}
+        # rows may be shorter or longer than the header (ragged CSV): zip stops at the shorter
+        {header: cell for header, cell in zip(headers, row, strict=False) if cell not in (None, "")}
         for row in values[1:]
         if any(cell not in (None, "") for cell in row)
     ]
@@ -76,7 +79,8 @@ def load_shop_sheet(path: Path, producer: RecordProducer, kafka: KafkaSettings) 
             row = ShopSheetRow.model_validate(raw)
         except ValidationError as error:
             reason = "; ".join(
-                f"{'.'.join(str(p) for p in issue['loc'])}: {issue['msg']}" for issue in error.errors()
+                f"{'.'.join(str(p) for p in issue['loc'])}: {issue['msg']}"
+                for issue in error.errors()
             )
             report.rejected.append((number, reason))
             letter = {"stream": "shop_sheet", "stage": "dims load", "reason": reason,

@@ -123,6 +123,7 @@ def chart_form_data(chart: ChartSpec, dataset: DatasetSpec, dataset_id: int) -> 
         "annotation_layers": [],  # as the explore view saves it (and an import adds it)
     }
     if chart.viz_type == "big_number_total":
+        assert chart.metric is not None  # the spec requires one for a big number
         form.update(
             metric=metrics[0],
             subheader=chart.subheader,
@@ -279,7 +280,7 @@ def dashboard_layout(
     """Superset's v2 position tree: ROOT > GRID > one ROW per ``row`` > CHARTs, then the
     row's MARKDOWN blocks. A chart node carries its chart's UUID as the UI writes it: an
     export and import find charts by it (a node without one is exported twice)."""
-    rows = sorted({item.row for item in [*board.charts, *board.markdown]})
+    rows = sorted({chart.row for chart in board.charts} | {block.row for block in board.markdown})
     layout: JsonObject = {
         "DASHBOARD_VERSION_KEY": "v2",
         "ROOT_ID": {"type": "ROOT", "id": "ROOT_ID", "children": ["GRID_ID"]},

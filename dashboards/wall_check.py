@@ -255,7 +255,7 @@ def chart_data_requests(driver: WebDriver) -> list[dict[str, str]]:
     import json
 
     requests = []
-    for entry in driver.get_log("performance"):  # type: ignore[no-untyped-call]
+    for entry in driver.get_log("performance"):  # type: ignore[attr-defined,no-untyped-call]
         message = json.loads(entry["message"])["message"]
         if message.get("method") != "Network.requestWillBeSent":
             continue

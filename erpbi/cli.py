@@ -189,8 +189,8 @@ def _pipeline_health(settings: Settings, ready: dict[str, bool]) -> PipelineHeal
     """The pipeline's landing health, when Kafka and the job can be asked."""
     from kafka.errors import KafkaError
 
-    from erpbi.jobs import rest_base
     from common.streams import ODS_STREAMS
+    from erpbi.jobs import rest_base
 
     if not ready.get("kafka", settings.flink.mode == "cluster"):
         return None

@@ -135,7 +135,8 @@ INVENTORY = StreamSpec(
     fields=_fields(
         "sku_id:string! wms_co_id:bigint! i_id:string name:string qty:bigint! order_lock:bigint "
         "pick_lock:bigint virtual_qty:bigint purchase_qty:bigint return_qty:bigint in_qty:bigint "
-        "defective_qty:bigint lock_qty:bigint min_qty:bigint max_qty:bigint modified:time! ts:bigint!"
+        "defective_qty:bigint lock_qty:bigint min_qty:bigint max_qty:bigint modified:time! "
+        "ts:bigint!"
     ),
 )
 

@@ -9,14 +9,13 @@ tests/e2e -> e2e, everything else is unit unless marked integration.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
+from support import isolated_settings
 
 from common.settings import ClickHouseSettings, KafkaSettings, Settings
 from erpbi import stack
 from erpbi.services import by_name
-from support import isolated_settings
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

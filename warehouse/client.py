@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from clickhouse_connect import get_client
 from clickhouse_connect.driver.client import Client
@@ -14,7 +15,7 @@ def connect(
     settings: ClickHouseSettings,
     database: str | None = None,
     query_settings: Mapping[str, str] | None = None,
-    **kwargs: object,
+    **kwargs: Any,
 ) -> Client:
     """A client for ``database`` (the configured one by default; '' for none).
 

@@ -394,7 +394,8 @@ def aftersale_daily(erp: ErpSnapshot) -> Rows:
     for refund in erp.refunds:
         shop_id = int(refund["shop_id"])
         key = (_refund_day(refund), shop_id, erp.platform(shop_id), erp.owner(shop_id))
-        values = rows.setdefault(key, {"aftersale_documents": 0, "aftersale_refund_amount": money(0),
+        values = rows.setdefault(key, {"aftersale_documents": 0,
+                                       "aftersale_refund_amount": money(0),
                                        "_handling": []})  # fmt: skip
         values["aftersale_documents"] += 1
         if refund["status"] == CONFIRMED:
@@ -481,7 +482,8 @@ def aftersale_returns(erp: ErpSnapshot) -> Rows:
             continue
         key = (_refund_day(refund), int(refund["shop_id"]))
         for item in refund.get("items") or []:
-            _sum_into(rows.setdefault(key, {}), aftersale_returned_units=int(item.get("r_qty") or 0),
+            _sum_into(rows.setdefault(key, {}),
+                      aftersale_returned_units=int(item.get("r_qty") or 0),
                       _defective=int(item.get("defective_qty") or 0))  # fmt: skip
     for values in rows.values():
         values["aftersale_defective_return_rate"] = ratio(

@@ -92,8 +92,11 @@ def test_stock_change_is_widened_in_warehouse_and_chart_within_a_minute(
     erp.set_inventory(sku["sku_id"], wms_co_id, qty=new_qty)
 
     landed = poll(
-        lambda: (row := warehouse_row(warehouse, sku["sku_id"], wms_co_id)) and row["qty"] == new_qty
-        and row,
+        lambda: (
+            (row := warehouse_row(warehouse, sku["sku_id"], wms_co_id))
+            and row["qty"] == new_qty
+            and row
+        ),
         FRESHNESS_DEADLINE_SECONDS,
     )
     assert landed, "the new stock did not reach dws_inventory within 60 s"

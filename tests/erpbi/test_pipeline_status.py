@@ -8,8 +8,9 @@ from flink_jobs.health import DeadLetterCount, PipelineHealth, SinkHealth
 
 def test_a_stalled_table_is_degraded_with_its_table_and_error() -> None:
     health = PipelineHealth(
-        SinkHealth(True, stalled_tables="dws_inventory: 12 rows waiting since 2026-12-01T12:00:00Z, "
-                   "3 attempts, last error HTTP 500: Code: 252. Too many parts", pending_rows=12), 60)  # fmt: skip
+        SinkHealth(True, stalled_tables="dws_inventory: 12 rows waiting since "
+                   "2026-12-01T12:00:00Z, 3 attempts, last error HTTP 500: Code: 252. "
+                   "Too many parts", pending_rows=12), 60)  # fmt: skip
     assert health.degraded
     line = format_pipeline_health(health).splitlines()[0]
     assert line.split()[:2] == ["pipeline", "degraded"]
@@ -17,8 +18,10 @@ def test_a_stalled_table_is_degraded_with_its_table_and_error() -> None:
 
 
 def test_rows_refused_by_clickhouse_degrade_and_validation_dead_letters_are_listed() -> None:
-    letters = [DeadLetterCount("outbound", "flink.outbound", 6, "ts below 0", 0),
-               DeadLetterCount("sku", "clickhouse.dim_sku", 1, "HTTP 400: Code: 41.", 0)]  # fmt: skip
+    letters = [
+        DeadLetterCount("outbound", "flink.outbound", 6, "ts below 0", 0),
+        DeadLetterCount("sku", "clickhouse.dim_sku", 1, "HTTP 400: Code: 41.", 0),
+    ]
     health = PipelineHealth(SinkHealth(True), 60, letters)
     assert health.degraded and health.warehouse_refused == 1
     text = format_pipeline_health(health)

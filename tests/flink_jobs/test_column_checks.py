@@ -10,8 +10,10 @@ from warehouse.schema import parse_type
 
 def test_every_field_is_parsed_as_what_its_columns_hold() -> None:
     for spec in (INVENTORY, *FACT_STREAMS):
-        for fields, targets in ((spec.fields, sql_builder.document_targets(spec)),
-                                (spec.items, sql_builder.item_targets(spec) if spec.items else {})):  # fmt: skip
+        for fields, targets in (
+            (spec.fields, sql_builder.document_targets(spec)),
+            (spec.items, sql_builder.item_targets(spec) if spec.items else {}),
+        ):
             for field in fields:
                 assert kind_mismatches(field.type, targets.get(field.name, [])) == [], (
                     spec.stream,
@@ -37,7 +39,10 @@ def test_checks_follow_the_column_type() -> None:
         return [reason for _, reason in checks_for("`c`", "c", field_type, [target])]
 
     assert reasons("bigint", "UInt8") == [
-        "non-numeric c", "c below 0, the least t.c UInt8 holds", "c above 255, the most t.c UInt8 holds"]  # fmt: skip
+        "non-numeric c",
+        "c below 0, the least t.c UInt8 holds",
+        "c above 255, the most t.c UInt8 holds",
+    ]
     assert reasons("bigint", "Int64") == ["non-numeric c"]  # a BIGINT already fits
     assert (
         reasons("decimal", "Decimal(9, 6)")[1] == "c overflows t.c Decimal(9, 6) (|value| < 1000)"

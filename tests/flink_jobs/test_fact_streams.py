@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 from clickhouse_connect.driver.client import Client
+from flink_support import poll
 from kafka import KafkaConsumer
 
 from common.settings import Settings
-from flink_support import poll
 
 pytestmark = pytest.mark.integration
 
@@ -77,7 +77,9 @@ def test_outbound_document_and_items_are_widened_and_labelled(
     assert unknown["dim_gaps"] == "unknown_sku"
 
 
-def test_item_with_late_sku_is_rewidened(producer: Any, warehouse: Client, dimensions: None) -> None:
+def test_item_with_late_sku_is_rewidened(
+    producer: Any, warehouse: Client, dimensions: None
+) -> None:
     producer("outbound", outbound("IO-200", ts=2000))
     assert poll(lambda: rows(warehouse, "SELECT 1 FROM dwd_sale_out_item FINAL "
                              "WHERE io_id = 'IO-200' AND sku_id = 'FACT-SKU-NEW'"))
@@ -101,9 +103,14 @@ def test_refund_labels_and_items(producer: Any, warehouse: Client, dimensions: N
     })  # fmt: skip
     document = poll(lambda: rows(warehouse, "SELECT * FROM dwd_refund FINAL WHERE as_id = 'AS-1'"))
     assert document
-    assert (document[0]["status_label"], document[0]["good_status_label"]) == ("已确认", "买家已退货")
+    assert (document[0]["status_label"], document[0]["good_status_label"]) == (
+        "已确认",
+        "买家已退货",
+    )
     assert document[0]["question_type"] == "尺码不合适"
-    items = poll(lambda: rows(warehouse, "SELECT * FROM dwd_refund_item FINAL WHERE as_id = 'AS-1'"))
+    items = poll(
+        lambda: rows(warehouse, "SELECT * FROM dwd_refund_item FINAL WHERE as_id = 'AS-1'")
+    )
     assert items and items[0]["category"] == "上衣" and items[0]["r_qty"] == 1
 
 
@@ -186,4 +193,6 @@ def test_shop_sheet_loaded_by_cli_widens_the_shop_dimension(
     assert "loaded 1 shop" in result.stdout
     shop = poll(lambda: rows(warehouse, "SELECT * FROM dim_shop FINAL WHERE shop_id = 777 "
                              "AND shop_owner = 'carol'"))
-    assert shop and shop[0]["platform"] == "京东" and str(shop[0]["platform_fee_rate"]) == "0.080000"
+    assert (
+        shop and shop[0]["platform"] == "京东" and str(shop[0]["platform_fee_rate"]) == "0.080000"
+    )

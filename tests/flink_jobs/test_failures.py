@@ -92,7 +92,8 @@ class VersionedFeed:
 
     def duplicates(self, warehouse: Client) -> int:
         return int(warehouse.query(
-            "SELECT count() - uniqExact(sku_id) FROM dws_inventory FINAL WHERE wms_co_id = {w:Int64}",
+            "SELECT count() - uniqExact(sku_id) FROM dws_inventory FINAL "
+            "WHERE wms_co_id = {w:Int64}",
             parameters={"w": self.wms_co_id},
         ).result_rows[0][0])  # fmt: skip
 

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 from clickhouse_connect.driver.client import Client
+from flink_support import poll
 from kafka import KafkaConsumer
 
 from common.settings import Settings
-from flink_support import poll
 
 pytestmark = pytest.mark.integration
 
@@ -78,7 +78,11 @@ def test_fact_with_late_dimension_lands_unknown_then_is_rewidened(
     widened = poll(lambda: (row := row_of(warehouse, "LATE-1")) and row["dim_status"] == "ok"
                    and row["province"] == "浙江" and row)
     assert widened, "the late SKU/warehouse dimension never re-widened the fact"
-    assert (widened["sku_name"], widened["category"], widened["brand"]) == ("羊毛大衣", "外套", "森屿")
+    assert (widened["sku_name"], widened["category"], widened["brand"]) == (
+        "羊毛大衣",
+        "外套",
+        "森屿",
+    )
     assert widened["warehouse_name"] == "杭州仓"
     assert str(widened["stock_value"]) == "4820.0000"
 

@@ -164,7 +164,8 @@ def test_item_serving_splits_by_created_month_and_still_equals_final(warehouse: 
              version: int) -> dict[str, Any]:  # fmt: skip
         row = item(io_id, shop, shipped, "测试类目三", str(10 * qty), version)
         return row | {"sku_id": sku, "status": status, "qty": qty,
-                      "created": f"{created} 09:00:00", "modified": f"{shipped} 10:00:00"}  # fmt: skip
+                      "created": f"{created} 09:00:00",
+                      "modified": f"{shipped} 10:00:00"}  # fmt: skip
 
     insert(warehouse, "dwd_sale_out_item", [
         line("SP-1", months_ago(4), today, "WaitConfirm", 1, 1),

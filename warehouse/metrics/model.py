@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 
-class Family(str, Enum):
+class Family(StrEnum):
     INVENTORY = "inventory"
     OUTBOUND = "outbound"
     AFTERSALE = "aftersale"

@@ -77,7 +77,10 @@ OUTBOUND_CARRIER = MetricView(
     sources=("dws_sale_out_hourly",),
 )
 
-_DAILY_AMOUNT = "SELECT toDate(hour){shift} AS day, sum(pay_amount) AS amount FROM dws_sale_out_hourly GROUP BY day"
+_DAILY_AMOUNT = (
+    "SELECT toDate(hour){shift} AS day, sum(pay_amount) AS amount "
+    "FROM dws_sale_out_hourly GROUP BY day"
+)
 
 OUTBOUND_TREND = MetricView(
     name="metric_outbound_trend",
@@ -208,7 +211,8 @@ FINANCE_DAILY = MetricView(
     source=(
         "(SELECT toDate(hour) AS day, shop_id, sum(pay_amount) AS pay_amount, "
         "sum(free_amount) AS free_amount, sum(freight) AS freight, "
-        "sum(platform_fee) AS platform_fee FROM dws_sale_out_hourly GROUP BY day, shop_id) AS outbound "
+        "sum(platform_fee) AS platform_fee FROM dws_sale_out_hourly "
+        "GROUP BY day, shop_id) AS outbound "
         "FULL OUTER JOIN (SELECT day, shop_id, sum(refund) AS refund FROM dws_refund_daily "
         "GROUP BY day, shop_id) AS aftersale USING (day, shop_id)"
     ),

@@ -33,8 +33,8 @@ from chat_receivers import ChatReceivers  # noqa: E402
 from support import exit_through_finally_on_sigterm, isolated_settings  # noqa: E402
 
 from common.settings import Settings, load_settings  # noqa: E402
-from connectors.simulator.control import SimulatorControl  # noqa: E402
 from dashboards.alerting.rules import load_rules  # noqa: E402
+from erp_simulator.control import SimulatorControl  # noqa: E402
 from erpbi import stack  # noqa: E402
 from erpbi.processes import wait_until  # noqa: E402
 from warehouse.client import connect  # noqa: E402

@@ -34,11 +34,11 @@ from connectors.cli import build_connectors, build_source  # noqa: E402
 from connectors.jushuitan.quota import QuotaBudget  # noqa: E402
 from connectors.kafka_producer import InMemoryProducer  # noqa: E402
 from connectors.models import BEIJING  # noqa: E402
-from connectors.simulator import start_simulator  # noqa: E402
-from connectors.simulator.engine import TrafficSettings  # noqa: E402
-from connectors.simulator.gateway import SimulatorConfig  # noqa: E402
 from connectors.state import CursorStore  # noqa: E402
 from connectors.tscursor import TsCursorConnector  # noqa: E402
+from erp_simulator import start_simulator  # noqa: E402
+from erp_simulator.engine import TrafficSettings  # noqa: E402
+from erp_simulator.gateway import SimulatorConfig  # noqa: E402
 
 PAGE_SIZE = 50
 

@@ -39,10 +39,10 @@ from connectors.cadence import Mode  # noqa: E402
 from connectors.cli import STREAMS, build_cadence, build_source, run_sync  # noqa: E402
 from connectors.jushuitan.source import ENDPOINTS  # noqa: E402
 from connectors.kafka_producer import InMemoryProducer  # noqa: E402
-from connectors.simulator import RunningSimulator, start_simulator  # noqa: E402
-from connectors.simulator.engine import TrafficSettings  # noqa: E402
-from connectors.simulator.gateway import SimulatorConfig  # noqa: E402
 from connectors.state import CursorStore  # noqa: E402
+from erp_simulator import RunningSimulator, start_simulator  # noqa: E402
+from erp_simulator.engine import TrafficSettings  # noqa: E402
+from erp_simulator.gateway import SimulatorConfig  # noqa: E402
 
 QUOTA_CODES = ("199", "200")
 

@@ -37,8 +37,8 @@ sys.path.insert(0, str(ROOT))
 
 from common.settings import SimulatorSettings  # noqa: E402
 from connectors.models import BEIJING  # noqa: E402
-from connectors.simulator.engine import TrafficSettings  # noqa: E402
-from connectors.simulator.server import build_business  # noqa: E402
+from erp_simulator.engine import TrafficSettings  # noqa: E402
+from erp_simulator.server import build_business  # noqa: E402
 from warehouse.forecast import model  # noqa: E402
 
 Method = Callable[[Sequence[float], Sequence[bool]], Sequence[float]]

@@ -41,8 +41,8 @@ from stack_bench import erp_matches_warehouse  # noqa: E402
 from support import exit_through_finally_on_sigterm, isolated_settings  # noqa: E402
 
 from common.settings import FlinkSettings, Settings  # noqa: E402
-from connectors.simulator.control import SimulatorControl  # noqa: E402
 from connectors.state import CursorStore  # noqa: E402
+from erp_simulator.control import SimulatorControl  # noqa: E402
 from erpbi import stack  # noqa: E402
 from erpbi.processes import wait_until  # noqa: E402
 from warehouse.client import connect  # noqa: E402

@@ -34,8 +34,8 @@ from alerts_bench import measured_stack  # noqa: E402
 from support import exit_through_finally_on_sigterm  # noqa: E402
 
 from common.settings import Settings  # noqa: E402
-from connectors.simulator.control import SimulatorControl  # noqa: E402
 from dashboards.superset_client import SupersetApiError, SupersetClient  # noqa: E402
+from erp_simulator.control import SimulatorControl  # noqa: E402
 from erpbi.processes import (  # noqa: E402
     ManagedProcess,
     cpu_seconds,

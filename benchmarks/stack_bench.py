@@ -29,7 +29,7 @@ from kafka import KafkaProducer  # noqa: E402
 from support import exit_through_finally_on_sigterm, isolated_settings  # noqa: E402
 
 from common.settings import Settings  # noqa: E402
-from connectors.simulator.control import SimulatorControl  # noqa: E402
+from erp_simulator.control import SimulatorControl  # noqa: E402
 from erpbi import stack  # noqa: E402
 from erpbi.processes import wait_until  # noqa: E402
 from warehouse.client import connect  # noqa: E402

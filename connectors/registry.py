@@ -10,7 +10,7 @@ from connectors.outbound import OutboundConnector
 from connectors.refund import RefundConnector
 from connectors.shop import ShopConnector
 from connectors.sku import SkuConnector
-from connectors.warehouse import WarehouseConnector
+from connectors.warehouse_dimension import WarehouseConnector
 
 STREAMS: dict[str, type[StreamConnector]] = {
     "warehouse": WarehouseConnector,

@@ -309,7 +309,7 @@ def _dims(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _simulator(settings: Settings, args: argparse.Namespace) -> int:
-    from connectors.simulator.cli import main as simulator_main
+    from erp_simulator.cli import main as simulator_main
 
     return int(simulator_main(list(args.simulator_args)) or 0)
 

@@ -108,7 +108,7 @@ def _create_topics(settings: Settings) -> None:
 def _simulator_command(settings: Settings) -> list[str]:
     sim = settings.simulator
     command = [
-        _python(settings, "core"), "-m", "connectors.simulator",
+        _python(settings, "core"), "-m", "erp_simulator",
         "--host", sim.host, "--port", str(sim.port), "--seed", str(sim.seed),
         "--sku-count", str(sim.sku_count), "--warehouses", str(sim.warehouse_count),
     ]  # fmt: skip

@@ -17,6 +17,8 @@ from common.settings import ClickHouseSettings, KafkaSettings, Settings
 from erpbi import stack
 from erpbi.services import by_name
 
+pytest_plugins = ["simulator_fixtures"]
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:

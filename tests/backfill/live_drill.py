@@ -28,11 +28,11 @@ from connectors.jushuitan.quota import QuotaBudget
 from connectors.kafka_producer import InMemoryProducer
 from connectors.models import BEIJING
 from connectors.registry import STREAMS
-from connectors.simulator import RunningSimulator, SimulatorControl, start_simulator
-from connectors.simulator.engine import TrafficSettings
-from connectors.simulator.gateway import SimulatorConfig
 from connectors.state import CursorStore
 from connectors.tscursor import TsCursorConnector
+from erp_simulator import RunningSimulator, SimulatorControl, start_simulator
+from erp_simulator.engine import TrafficSettings
+from erp_simulator.gateway import SimulatorConfig
 
 QUOTA_CODES = ("199", "200")
 

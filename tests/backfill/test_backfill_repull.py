@@ -24,8 +24,8 @@ from backfill.days import Day
 from common.settings import KafkaSettings, Settings, SimulatorSettings, load_settings
 from connectors.cli import run_sync
 from connectors.models import BEIJING
-from connectors.simulator import RunningSimulator, SimulatorControl, start_simulator
-from connectors.simulator.gateway import SimulatorConfig
+from erp_simulator import RunningSimulator, SimulatorControl, start_simulator
+from erp_simulator.gateway import SimulatorConfig
 from erpbi.processes import wait_until
 
 pytestmark = pytest.mark.integration

@@ -12,18 +12,14 @@ from common.settings import (
     JushuitanSettings,
     KafkaSettings,
     Settings,
-    SimulatorSettings,
     load_settings,
 )
 from connectors.jushuitan.client import JushuitanClient
 from connectors.jushuitan.quota import QuotaBudget
 from connectors.jushuitan.source import JushuitanSource
 from connectors.kafka_producer import InMemoryProducer
-from connectors.simulator import RunningSimulator, SimulatorControl, start_simulator
-from connectors.simulator.gateway import SimulatorConfig
 from connectors.state import CursorStore
-
-SMALL = SimulatorSettings(seed=7, sku_count=40, warehouse_count=2, enforce_quota=False)
+from erp_simulator import RunningSimulator
 
 
 class RecordedSleeps(list[float]):
@@ -41,36 +37,6 @@ class NoWaitBudget(QuotaBudget):
 
     def note_throttled(self, retry_after_seconds: float) -> None:
         self.throttled_count += 1
-
-
-@pytest.fixture
-def simulator_factory() -> Iterator[Callable[..., RunningSimulator]]:
-    started: list[RunningSimulator] = []
-
-    def start(settings: SimulatorSettings = SMALL, **config: Any) -> RunningSimulator:
-        base = SimulatorConfig(enforce_quota=settings.enforce_quota)
-        for name, value in config.items():
-            setattr(base, name, value)
-        simulator = start_simulator(settings, port=0, config=base)
-        started.append(simulator)
-        return simulator
-
-    yield start
-    for simulator in started:
-        simulator.stop()
-
-
-@pytest.fixture
-def simulator(simulator_factory: Callable[..., RunningSimulator]) -> RunningSimulator:
-    """40 SKUs x 2 warehouses, quota off."""
-    return simulator_factory()
-
-
-@pytest.fixture
-def control(simulator: RunningSimulator) -> Iterator[SimulatorControl]:
-    client = SimulatorControl(simulator.url)
-    yield client
-    client.close()
 
 
 @pytest.fixture

@@ -72,8 +72,8 @@ class FakeDocumentErp:
 
 def backfill_orders(store: Any, hours: float, orders_per_hour: float, seed: int = 7) -> Any:
     """Play ``hours`` of order traffic into a simulator store; returns the engine."""
-    from connectors.simulator.engine import ErpEngine, TrafficSettings
-    from connectors.simulator.store import beijing_now
+    from erp_simulator.engine import ErpEngine, TrafficSettings
+    from erp_simulator.store import beijing_now
 
     engine = ErpEngine(store, TrafficSettings(orders_per_hour=orders_per_hour), seed, beijing_now())
     engine.backfill(hours / 24.0, beijing_now())

@@ -16,8 +16,8 @@ from connectors.errors import RateLimitedError
 from connectors.jushuitan.client import JushuitanClient
 from connectors.jushuitan.source import JushuitanSource
 from connectors.kafka_producer import InMemoryProducer
-from connectors.simulator import RunningSimulator
 from connectors.status import format_status, quota_usage, sync_status
+from erp_simulator import RunningSimulator
 
 pytestmark = pytest.mark.unit
 

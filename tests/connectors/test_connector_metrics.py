@@ -30,7 +30,7 @@ from connectors.jushuitan.quota import QuotaBudget
 from connectors.jushuitan.source import JushuitanSource
 from connectors.kafka_producer import InMemoryProducer
 from connectors.models import parse_erp_time
-from connectors.simulator import SimulatorControl
+from erp_simulator import SimulatorControl
 
 pytestmark = pytest.mark.unit
 

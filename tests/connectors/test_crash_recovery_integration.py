@@ -1,6 +1,6 @@
 """SIGKILL the connector at ten seeded random moments; Kafka still ends equal to the ERP.
 
-Real processes: the simulator (``python -m connectors.simulator``) and the connector
+Real processes: the simulator (``python -m erp_simulator``) and the connector
 (``python -m connectors sync --follow``) run as subprocesses with ERPBI_* variables
 from ``settings.environment``; a real broker comes from the ``kafka_broker`` fixture.
 Between kills the ERP keeps changing (new orders, shipping, after-sales, stock, SKUs).
@@ -27,7 +27,7 @@ from support import free_port
 
 from common.settings import PROJECT_ROOT, Settings
 from connectors.cli import STREAMS
-from connectors.simulator import SimulatorControl
+from erp_simulator import SimulatorControl
 
 pytestmark = pytest.mark.integration
 
@@ -77,7 +77,7 @@ def crash_setup(
     )
     env = {**os.environ, **settings.environment, "PYTHONPATH": str(PROJECT_ROOT)}
     simulator = subprocess.Popen(
-        [sys.executable, "-m", "connectors.simulator", "--port", str(port), "--seed", "31",
+        [sys.executable, "-m", "erp_simulator", "--port", str(port), "--seed", "31",
          "--sku-count", "40", "--warehouses", "2", "--no-quota", "--backfill-days", "0.3",
          "--orders-per-hour", "80", "--log-level", "WARNING"],
         cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

@@ -13,8 +13,8 @@ from connectors.inventory import InventoryConnector
 from connectors.jushuitan.client import JushuitanClient
 from connectors.jushuitan.source import JushuitanSource
 from connectors.kafka_producer import InMemoryProducer
-from connectors.simulator import RunningSimulator, SimulatorControl
 from connectors.state import CursorStore
+from erp_simulator import RunningSimulator, SimulatorControl
 
 pytestmark = pytest.mark.unit
 

@@ -17,7 +17,7 @@ from connectors.errors import (
 )
 from connectors.jushuitan.client import JushuitanClient
 from connectors.jushuitan.quota import QuotaBudget
-from connectors.simulator import RunningSimulator, SimulatorControl
+from erp_simulator import RunningSimulator, SimulatorControl
 
 pytestmark = pytest.mark.unit
 

@@ -10,7 +10,7 @@ import pytest
 from common.settings import KafkaSettings, Settings
 from connectors.cli import run_sync
 from connectors.kafka_producer import KafkaRecordProducer
-from connectors.simulator import SimulatorControl
+from erp_simulator import SimulatorControl
 
 pytestmark = pytest.mark.integration
 

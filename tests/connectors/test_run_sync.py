@@ -13,7 +13,7 @@ from connectors.errors import FatalConfigurationError, RetriableError, SyncIncom
 from connectors.jushuitan.client import JushuitanClient
 from connectors.jushuitan.source import JushuitanSource
 from connectors.kafka_producer import InMemoryProducer
-from connectors.simulator import SimulatorControl
+from erp_simulator import SimulatorControl
 
 pytestmark = pytest.mark.unit
 

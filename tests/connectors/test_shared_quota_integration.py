@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from support import free_port
 
-from connectors.simulator.control import SimulatorControl
+from erp_simulator.control import SimulatorControl
 from erpbi.processes import wait_until
 
 pytestmark = pytest.mark.integration
@@ -38,7 +38,7 @@ def erp_process(tmp_path: Path) -> Iterator[SimulatorControl]:
     port = free_port()
     log = (tmp_path / "simulator.log").open("w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "connectors.simulator", "--port", str(port),
+        [sys.executable, "-m", "erp_simulator", "--port", str(port),
          "--sku-count", "10000", "--warehouses", "4", "--backfill-days", "0.5",
          "--log-level", "WARNING"],
         env=_clean_environment(), stdout=log, stderr=subprocess.STDOUT,

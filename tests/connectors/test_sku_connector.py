@@ -11,9 +11,9 @@ from connectors.base import PageProgress, PageQuery, SourcePage
 from connectors.jushuitan.source import JushuitanSource
 from connectors.kafka_producer import InMemoryProducer
 from connectors.models import BEIJING, format_erp_time
-from connectors.simulator import SimulatorControl
 from connectors.sku import SkuConnector
 from connectors.state import CursorStore
+from erp_simulator import SimulatorControl
 
 pytestmark = pytest.mark.unit
 

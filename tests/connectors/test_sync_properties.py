@@ -23,10 +23,10 @@ from connectors.cli import STREAMS
 from connectors.jushuitan.client import JushuitanClient
 from connectors.jushuitan.source import ENDPOINTS, JushuitanSource
 from connectors.kafka_producer import InMemoryProducer
-from connectors.simulator import start_simulator
-from connectors.simulator.faults import Fault
-from connectors.simulator.gateway import SimulatorConfig
 from connectors.state import CursorStore
+from erp_simulator import start_simulator
+from erp_simulator.faults import Fault
+from erp_simulator.gateway import SimulatorConfig
 
 pytestmark = pytest.mark.unit
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from common.settings import KafkaSettings
 from connectors.jushuitan.source import JushuitanSource
 from connectors.kafka_producer import InMemoryProducer
-from connectors.simulator import RunningSimulator
 from connectors.state import CursorStore
-from connectors.warehouse import WarehouseConnector
+from connectors.warehouse_dimension import WarehouseConnector
+from erp_simulator import RunningSimulator
 
 
 def make(

@@ -12,7 +12,7 @@ from clickhouse_connect.driver.client import Client
 from support import isolated_settings
 
 from common.settings import PROJECT_ROOT, Settings
-from connectors.simulator.control import SimulatorControl
+from erp_simulator.control import SimulatorControl
 from erpbi import stack
 from warehouse.client import connect
 

@@ -23,9 +23,9 @@ from clickhouse_connect.driver.client import Client
 from test_inventory_slice import poll
 
 from common.settings import PROJECT_ROOT, Settings
-from connectors.simulator.control import SimulatorControl
 from dashboards.alerting.rules import load_rules
 from dashboards.alerting.store import AlertStore
+from erp_simulator.control import SimulatorControl
 
 pytestmark = pytest.mark.e2e
 

@@ -29,7 +29,7 @@ from test_inventory_slice import (
 )
 
 from common.settings import PROJECT_ROOT, Settings
-from connectors.simulator.control import SimulatorControl
+from erp_simulator.control import SimulatorControl
 from erpbi import stack
 from erpbi.services import by_name
 

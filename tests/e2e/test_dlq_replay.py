@@ -25,7 +25,7 @@ from test_inventory_slice import INITIAL_LOAD_DEADLINE_SECONDS, caught_up, poll
 
 from backfill.dead_letters import DeadLetter, read_letters
 from common.settings import PROJECT_ROOT, Settings
-from connectors.simulator.control import SimulatorControl
+from erp_simulator.control import SimulatorControl
 from flink_jobs.health import records_since
 
 pytestmark = pytest.mark.e2e

@@ -11,8 +11,8 @@ from clickhouse_connect.driver.client import Client
 from kafka import KafkaConsumer, TopicPartition
 
 from common.settings import Settings
-from connectors.simulator.control import SimulatorControl
 from dashboards.provision import chart_data
+from erp_simulator.control import SimulatorControl
 from erpbi import stack
 from erpbi.processes import wait_until
 from erpbi.services import by_name

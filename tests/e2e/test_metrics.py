@@ -26,7 +26,7 @@ from metric_reference import ErpSnapshot, Rows, expected_views
 from test_inventory_slice import poll
 
 from common.settings import PROJECT_ROOT, Settings
-from connectors.simulator.control import SimulatorControl
+from erp_simulator.control import SimulatorControl
 from warehouse import serving
 from warehouse.forecast import job as forecast_job
 from warehouse.metrics.catalogue import METRICS, metric_views

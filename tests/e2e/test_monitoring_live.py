@@ -24,7 +24,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from test_inventory_slice import poll
 
 from common.settings import Settings
-from connectors.simulator.control import SimulatorControl
+from erp_simulator.control import SimulatorControl
 from erpbi import stack
 from erpbi.monitoring import prometheus_url, scrape_targets
 

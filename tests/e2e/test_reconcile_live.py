@@ -29,7 +29,7 @@ from backfill.reconcile import DayReport
 from backfill.reconcile_cli import run_reconcile
 from common.settings import Settings
 from connectors.models import BEIJING
-from connectors.simulator.control import SimulatorControl
+from erp_simulator.control import SimulatorControl
 
 pytestmark = pytest.mark.e2e
 SETTLED = {"Confirmed", "Cancelled", "Delete"}

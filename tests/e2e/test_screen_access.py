@@ -20,11 +20,11 @@ from test_inventory_slice import poll
 from test_metrics import load_sheet, shop_sheet
 
 from common.settings import PROJECT_ROOT, Settings
-from connectors.simulator.control import SimulatorControl
 from dashboards import wall_check
 from dashboards.assets_spec import ENGINEER_SCREENS, load_assets
 from dashboards.provision import chart_data, provision
 from dashboards.superset_client import SupersetApiError, SupersetClient
+from erp_simulator.control import SimulatorControl
 
 pytestmark = pytest.mark.e2e
 

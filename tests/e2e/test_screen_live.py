@@ -16,9 +16,9 @@ from clickhouse_connect.driver.client import Client
 from test_inventory_slice import poll
 
 from common.settings import PROJECT_ROOT, Settings
-from connectors.simulator.control import SimulatorControl
 from dashboards import wall_check
 from dashboards.provision import chart_data
+from erp_simulator.control import SimulatorControl
 
 pytestmark = pytest.mark.e2e
 

@@ -16,7 +16,7 @@ from clickhouse_connect.driver.client import Client
 from test_inventory_slice import INITIAL_LOAD_DEADLINE_SECONDS, caught_up, poll, warehouse_row
 
 from common.settings import Settings
-from connectors.simulator.control import SimulatorControl
+from erp_simulator.control import SimulatorControl
 
 LIVE_ORDERS_PER_HOUR = 1200.0
 FRESHNESS_SECONDS = 15.0

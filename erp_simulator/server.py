@@ -1,6 +1,6 @@
 """HTTP front of the simulator: the open API (form POST) plus a JSON control API.
 
-The control routes are listed in :mod:`connectors.simulator.control_routes`.
+The control routes are listed in :mod:`erp_simulator.control_routes`.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from common.settings import JushuitanSettings, SimulatorSettings
-from connectors.simulator.control_routes import ControlRoute, control_routes
-from connectors.simulator.engine import ErpEngine, TrafficSettings
-from connectors.simulator.gateway import Gateway, Reply, SimulatorConfig
-from connectors.simulator.store import ErpStore, ParameterError
-from connectors.simulator.traffic import LiveTraffic, precise_beijing_now
+from erp_simulator.control_routes import ControlRoute, control_routes
+from erp_simulator.engine import ErpEngine, TrafficSettings
+from erp_simulator.gateway import Gateway, Reply, SimulatorConfig
+from erp_simulator.store import ErpStore, ParameterError
+from erp_simulator.traffic import LiveTraffic, precise_beijing_now
 
 log = logging.getLogger(__name__)
 
@@ -186,7 +186,7 @@ def start_simulator(
     App credentials default to ``jushuitan`` settings so the connectors sign correctly.
     In-process (tests) the default is no history and no live traffic, so the ERP only
     changes when a test says so; pass ``traffic`` (``backfill_days``) and
-    ``live_orders_per_hour`` > 0 for a moving ERP (``python -m connectors.simulator``
+    ``live_orders_per_hour`` > 0 for a moving ERP (``python -m erp_simulator``
     does by default).
     """
     settings = settings if settings is not None else SimulatorSettings()

@@ -9,7 +9,7 @@ from typing import Any
 import requests
 
 from connectors.jushuitan.signing import signed_form
-from connectors.simulator import RunningSimulator
+from erp_simulator import RunningSimulator
 
 OUTBOUND = "/open/orders/out/simple/query"
 REFUND = "/open/refund/single/query"

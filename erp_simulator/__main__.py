@@ -1,4 +1,4 @@
-"""``python -m connectors.simulator``: serve a seeded Jushuitan simulator until Ctrl-C.
+"""``python -m erp_simulator``: serve a seeded Jushuitan simulator until Ctrl-C.
 
 By default it plays two days of history (so dashboards have yesterday's curve) and no
 live traffic; ``--live-orders-per-hour N`` keeps orders coming. Defaults come from
@@ -18,15 +18,15 @@ from collections.abc import Sequence
 from types import FrameType
 
 from common.settings import load_settings
-from connectors.simulator.engine import TrafficSettings
-from connectors.simulator.gateway import SimulatorConfig
-from connectors.simulator.server import start_simulator
+from erp_simulator.engine import TrafficSettings
+from erp_simulator.gateway import SimulatorConfig
+from erp_simulator.server import start_simulator
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     settings = load_settings()
     defaults = settings.simulator
-    parser = argparse.ArgumentParser(prog="python -m connectors.simulator", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m erp_simulator", description=__doc__)
     parser.add_argument("--host", default=defaults.host)
     parser.add_argument("--port", type=int, default=defaults.port)
     parser.add_argument("--seed", type=int, default=defaults.seed)

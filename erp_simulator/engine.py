@@ -21,7 +21,7 @@ from itertools import accumulate
 from typing import Any
 
 from connectors.models import format_erp_time
-from connectors.simulator.documents import (
+from erp_simulator.documents import (
     AFTERSALE_TYPE_SHARE,
     PLATFORM_SHARE,
     PROBLEM_REASON_SHARE,
@@ -34,8 +34,8 @@ from connectors.simulator.documents import (
     tracking_number,
     weighted,
 )
-from connectors.simulator.shape import DemandCurve, Promotion, next_arrival
-from connectors.simulator.store import ErpStore
+from erp_simulator.shape import DemandCurve, Promotion, next_arrival
+from erp_simulator.store import ErpStore
 
 
 @dataclass

@@ -110,7 +110,7 @@ class SimulatorControl:
     ) -> int:
         """Fail or disturb the next ``count`` API calls (on ``path``, or any).
 
-        See :mod:`connectors.simulator.faults` for the effects (shift, duplicate,
+        See :mod:`erp_simulator.faults` for the effects (shift, duplicate,
         out_of_order) and for delays (timeouts, slow first pages).
         """
         fault = {

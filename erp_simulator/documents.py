@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from connectors.models import format_erp_time
-from connectors.simulator.catalog import CO_ID
+from erp_simulator.catalog import CO_ID
 
 LOGISTICS = [  # (lc_id, name, share)
     ("SF", "顺丰速运", 0.22),

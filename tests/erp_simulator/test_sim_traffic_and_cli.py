@@ -13,10 +13,10 @@ from sim_support import OUTBOUND, RawCaller
 
 from common.settings import SimulatorSettings
 from connectors.models import BEIJING
-from connectors.simulator import RunningSimulator, SimulatorControl
-from connectors.simulator.cli import build_parser, main
-from connectors.simulator.engine import TrafficSettings
-from connectors.simulator.server import build_business
+from erp_simulator import RunningSimulator, SimulatorControl
+from erp_simulator.cli import build_parser, main
+from erp_simulator.engine import TrafficSettings
+from erp_simulator.server import build_business
 
 pytestmark = pytest.mark.unit
 

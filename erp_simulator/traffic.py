@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from connectors.models import BEIJING
-from connectors.simulator.engine import ErpEngine
+from erp_simulator.engine import ErpEngine
 
 log = logging.getLogger(__name__)
 

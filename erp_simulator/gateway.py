@@ -17,8 +17,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from connectors.jushuitan.signing import verify_sign
-from connectors.simulator.faults import Fault, Storm, is_first_page
-from connectors.simulator.store import ErpStore, ParameterError
+from erp_simulator.faults import Fault, Storm, is_first_page
+from erp_simulator.store import ErpStore, ParameterError
 
 __all__ = ["Fault", "Gateway", "Reply", "SimulatorConfig", "Storm", "api_reply"]
 

@@ -11,13 +11,13 @@ import pytest
 
 from common.settings import SimulatorSettings
 from connectors.models import BEIJING
-from connectors.simulator.catalog import generate
-from connectors.simulator.documents import REASON_SHARE
-from connectors.simulator.engine import ErpEngine, TrafficSettings
-from connectors.simulator.server import build_business
-from connectors.simulator.shape import WEEKDAY_FACTORS, DemandCurve, arrival_times
-from connectors.simulator.store import ErpStore
-from connectors.simulator.tables import AFTERSALE_TYPES
+from erp_simulator.catalog import generate
+from erp_simulator.documents import REASON_SHARE
+from erp_simulator.engine import ErpEngine, TrafficSettings
+from erp_simulator.server import build_business
+from erp_simulator.shape import WEEKDAY_FACTORS, DemandCurve, arrival_times
+from erp_simulator.store import ErpStore
+from erp_simulator.tables import AFTERSALE_TYPES
 
 pytestmark = pytest.mark.unit
 

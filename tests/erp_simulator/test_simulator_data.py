@@ -5,8 +5,8 @@ from datetime import datetime
 import pytest
 
 from connectors.models import BEIJING, InventoryRow, SkuRow, parse_erp_time
-from connectors.simulator.catalog import generate
-from connectors.simulator.store import ErpStore
+from erp_simulator.catalog import generate
+from erp_simulator.store import ErpStore
 
 pytestmark = pytest.mark.unit
 

@@ -1,7 +1,7 @@
-"""``python -m connectors.simulator.cli <command>``: drive a running simulator.
+"""``python -m erp_simulator.cli <command>``: drive a running simulator.
 
 Every command talks to the control API of a simulator already serving (``erpbi up`` or
-``python -m connectors.simulator``) and prints its JSON answer. ``build_parser`` and
+``python -m erp_simulator``) and prints its JSON answer. ``build_parser`` and
 ``main`` are public so the command can be mounted elsewhere (``erpbi simulator ...``).
 """
 
@@ -15,7 +15,7 @@ from typing import Any
 
 import requests
 
-from connectors.simulator.control import SimulatorControl
+from erp_simulator.control import SimulatorControl
 
 Command = Callable[[SimulatorControl, argparse.Namespace], Any]
 
@@ -78,7 +78,7 @@ def _rows(control: SimulatorControl, args: argparse.Namespace) -> Any:
     )
 
 
-def build_parser(prog: str = "python -m connectors.simulator.cli") -> argparse.ArgumentParser:
+def build_parser(prog: str = "python -m erp_simulator.cli") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("--url", default=None, help="simulator base URL (default: settings)")
     commands = parser.add_subparsers(dest="command", required=True)

@@ -9,9 +9,9 @@ import pytest
 from sim_support import RawCaller
 
 from common.settings import SimulatorSettings
-from connectors.simulator import RunningSimulator, SimulatorControl, start_simulator
-from connectors.simulator.engine import TrafficSettings
-from connectors.simulator.gateway import SimulatorConfig
+from erp_simulator import RunningSimulator, SimulatorControl, start_simulator
+from erp_simulator.engine import TrafficSettings
+from erp_simulator.gateway import SimulatorConfig
 
 HISTORY = SimulatorSettings(seed=11, sku_count=300, warehouse_count=2, enforce_quota=False)
 

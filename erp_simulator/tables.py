@@ -15,8 +15,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from connectors.simulator.index import TsIndex
-from connectors.simulator.params import (
+from erp_simulator.index import TsIndex
+from erp_simulator.params import (
     ParameterError,
     choice_list,
     collect_page,

@@ -9,7 +9,7 @@ import pytest
 import requests
 from sim_support import DOCUMENT_PATHS, INVENTORY, OUTBOUND, RECEIVED, REFUND, SKU, RawCaller
 
-from connectors.simulator import RunningSimulator, SimulatorControl
+from erp_simulator import RunningSimulator, SimulatorControl
 
 pytestmark = pytest.mark.unit
 

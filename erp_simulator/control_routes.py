@@ -38,11 +38,11 @@ from dataclasses import fields
 from datetime import timedelta
 from typing import Any
 
-from connectors.simulator.engine import ErpEngine
-from connectors.simulator.faults import Fault
-from connectors.simulator.gateway import Gateway
-from connectors.simulator.store import ErpStore
-from connectors.simulator.traffic import LiveTraffic
+from erp_simulator.engine import ErpEngine
+from erp_simulator.faults import Fault
+from erp_simulator.gateway import Gateway
+from erp_simulator.store import ErpStore
+from erp_simulator.traffic import LiveTraffic
 
 ControlRoute = Callable[[dict[str, Any], dict[str, str]], Any]
 

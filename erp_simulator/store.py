@@ -4,7 +4,7 @@ Every change takes the next ``ts`` (a database-wide rowversion, one counter for 
 streams) and sets ``modified`` to the Beijing time of the change. SKU changes only set
 ``modified`` (the SKU API has no ts). Parameter violations raise
 :class:`ParameterError` (answered as code 130). Orders, after-sales and their stock
-moves are written by :mod:`connectors.simulator.engine`.
+moves are written by :mod:`erp_simulator.engine`.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from connectors.models import format_erp_time
-from connectors.simulator.catalog import generate, inventory_quantities
-from connectors.simulator.index import SortedKeys, TsIndex
-from connectors.simulator.params import (
+from erp_simulator.catalog import generate, inventory_quantities
+from erp_simulator.index import SortedKeys, TsIndex
+from erp_simulator.params import (
     ParameterError,
     beijing_now,
     collect_page,
@@ -30,7 +30,7 @@ from connectors.simulator.params import (
     truthy,
     window,
 )
-from connectors.simulator.tables import (
+from erp_simulator.tables import (
     DOCUMENT_STREAMS,
     OUTBOUND,
     RECEIVED,

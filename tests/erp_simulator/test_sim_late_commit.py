@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import pytest
 
 from common.settings import SimulatorSettings
-from connectors.simulator import RunningSimulator, SimulatorControl, start_simulator
-from connectors.simulator.gateway import SimulatorConfig
+from erp_simulator import RunningSimulator, SimulatorControl, start_simulator
+from erp_simulator.gateway import SimulatorConfig
 
 pytestmark = pytest.mark.integration
 

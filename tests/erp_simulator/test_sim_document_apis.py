@@ -10,7 +10,7 @@ import pytest
 from sim_support import DOCUMENT_PATHS, OUTBOUND, RECEIVED, REFUND, SHOPS, RawCaller
 
 from common.settings import SimulatorSettings
-from connectors.simulator import RunningSimulator, SimulatorControl
+from erp_simulator import RunningSimulator, SimulatorControl
 
 pytestmark = pytest.mark.unit
 

@@ -14,8 +14,8 @@ import requests
 from common.settings import SimulatorSettings
 from connectors.jushuitan.signing import signed_form
 from connectors.models import format_erp_time
-from connectors.simulator import RunningSimulator, SimulatorControl
-from connectors.simulator.store import beijing_now
+from erp_simulator import RunningSimulator, SimulatorControl
+from erp_simulator.store import beijing_now
 
 pytestmark = pytest.mark.unit
 

@@ -17,7 +17,6 @@ import argparse
 import os
 import platform
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -25,18 +24,15 @@ from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # the project's packages first: tests/ has same-named folders
-sys.path.append(str(ROOT / "tests"))  # for the local receivers and the alert process
-
-from alert_process import AlertProcess  # noqa: E402
-from chat_receivers import ChatReceivers  # noqa: E402
-from support import exit_through_finally_on_sigterm, isolated_settings  # noqa: E402
 
 from common.settings import Settings, load_settings  # noqa: E402
 from dashboards.alerting.rules import load_rules  # noqa: E402
 from erp_simulator.control import SimulatorControl  # noqa: E402
 from erpbi import stack  # noqa: E402
 from erpbi.processes import wait_until  # noqa: E402
+from testkit.alert_process import AlertProcess  # noqa: E402
+from testkit.chat_receivers import ChatReceivers  # noqa: E402
+from testkit.support import exit_through_finally_on_sigterm, isolated_settings  # noqa: E402
 from warehouse.client import connect  # noqa: E402
 
 CARD_TIMEOUT_SECONDS = 120.0

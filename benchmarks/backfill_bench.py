@@ -22,9 +22,6 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 from report_table import print_table  # noqa: E402
 
 from backfill.days import Day  # noqa: E402

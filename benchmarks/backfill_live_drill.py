@@ -18,12 +18,10 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests" / "backfill"))
-sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from live_drill import run_drill  # noqa: E402
 from report_table import print_table  # noqa: E402
+
+from testkit.live_drill import run_drill  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -31,8 +31,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 from common.settings import Settings, SimulatorSettings, load_settings  # noqa: E402
 from connectors.base import SyncReport  # noqa: E402
 from connectors.cadence import Mode  # noqa: E402

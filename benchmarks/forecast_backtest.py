@@ -33,7 +33,6 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 from common.settings import SimulatorSettings  # noqa: E402
 from connectors.models import BEIJING  # noqa: E402

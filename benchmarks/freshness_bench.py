@@ -20,7 +20,6 @@ import os
 import platform
 import random
 import statistics
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -28,8 +27,6 @@ from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # the project's packages first: tests/ has same-named folders
-sys.path.append(str(ROOT / "tests"))  # for tests/support.py
 
 from connectors_bench import (  # noqa: E402
     first_load_calls,
@@ -38,13 +35,13 @@ from connectors_bench import (  # noqa: E402
     stream_calls,
 )
 from stack_bench import erp_matches_warehouse  # noqa: E402
-from support import exit_through_finally_on_sigterm, isolated_settings  # noqa: E402
 
 from common.settings import FlinkSettings, Settings  # noqa: E402
 from connectors.state import CursorStore  # noqa: E402
 from erp_simulator.control import SimulatorControl  # noqa: E402
 from erpbi import stack  # noqa: E402
 from erpbi.processes import wait_until  # noqa: E402
+from testkit.support import exit_through_finally_on_sigterm, isolated_settings  # noqa: E402
 from warehouse.client import connect  # noqa: E402
 
 LIVE_ORDERS_PER_HOUR = 1200.0

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -27,11 +26,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # the project's packages first: tests/ has same-named folders
-sys.path.append(str(ROOT / "tests"))
 
 from alerts_bench import measured_stack  # noqa: E402
-from support import exit_through_finally_on_sigterm  # noqa: E402
 
 from common.settings import Settings  # noqa: E402
 from dashboards.superset_client import SupersetApiError, SupersetClient  # noqa: E402
@@ -42,6 +38,7 @@ from erpbi.processes import (  # noqa: E402
     resident_memory_mb,
     wait_until,
 )
+from testkit.support import exit_through_finally_on_sigterm  # noqa: E402
 from warehouse.client import connect  # noqa: E402
 
 VISIBLE_TIMEOUT_SECONDS = 120.0

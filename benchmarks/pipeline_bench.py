@@ -25,15 +25,13 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # the project's packages first: tests/ has same-named folders
-sys.path.append(str(ROOT / "tests"))  # for tests/support.py
 
 from kafka import KafkaProducer  # noqa: E402
-from support import exit_through_finally_on_sigterm, isolated_settings  # noqa: E402
 
 from common.settings import Settings, load_settings  # noqa: E402
 from erpbi import stack  # noqa: E402
 from erpbi.services import by_name  # noqa: E402
+from testkit.support import exit_through_finally_on_sigterm, isolated_settings  # noqa: E402
 from warehouse.client import connect  # noqa: E402
 
 

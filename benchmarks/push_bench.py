@@ -12,7 +12,6 @@ import argparse
 import os
 import platform
 import statistics
-import sys
 import tempfile
 import time
 from datetime import datetime, timedelta
@@ -20,12 +19,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # the project's packages first: tests/ has same-named folders
-sys.path.append(str(ROOT / "tests"))  # for the local receivers
 
 from alerts_bench import measured_stack  # noqa: E402
-from chat_receivers import ChatReceivers  # noqa: E402
-from support import exit_through_finally_on_sigterm, free_port  # noqa: E402
 
 from common.settings import Settings  # noqa: E402
 from dashboards.pushes.content import build  # noqa: E402
@@ -33,6 +28,8 @@ from dashboards.pushes.render import render  # noqa: E402
 from dashboards.pushes.runner import compose, deliver, warehouse_login  # noqa: E402
 from dashboards.pushes.schedule import serve_pictures  # noqa: E402
 from dashboards.pushes.spec import load_pushes  # noqa: E402
+from testkit.chat_receivers import ChatReceivers  # noqa: E402
+from testkit.support import exit_through_finally_on_sigterm, free_port  # noqa: E402
 
 
 def measure(settings: Settings, runs: int) -> dict[str, list[float]]:

@@ -40,16 +40,13 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.append(str(ROOT / "tests"))  # for tests/support.py
-
-from support import exit_through_finally_on_sigterm, isolated_settings  # noqa: E402
 
 from common.settings import Settings, load_settings  # noqa: E402
 from dashboards import wall_check  # noqa: E402
 from dashboards.assets_spec import load_assets  # noqa: E402
 from erpbi import stack  # noqa: E402
 from erpbi.processes import wait_until  # noqa: E402
+from testkit.support import exit_through_finally_on_sigterm, isolated_settings  # noqa: E402
 from warehouse.client import connect  # noqa: E402
 
 LOAD_SCREENS = ("inventory-overview", "promotion-live")  # screens 1 and 7

@@ -36,13 +36,10 @@ from multiprocessing import get_context
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # the project's packages first: tests/ has same-named folders
-sys.path.append(str(ROOT / "tests"))
-
-from support import exit_through_finally_on_sigterm, isolated_settings  # noqa: E402
 
 from common.settings import ClickHouseSettings, Settings  # noqa: E402
 from erpbi import stack  # noqa: E402
+from testkit.support import exit_through_finally_on_sigterm, isolated_settings  # noqa: E402
 from warehouse import serving  # noqa: E402
 from warehouse.client import connect  # noqa: E402
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from support import isolated_settings
 
 from common.settings import ClickHouseSettings, KafkaSettings, Settings
 from erpbi import stack
 from erpbi.services import by_name
+from testkit.support import isolated_settings
 
 pytest_plugins = ["simulator_fixtures"]
 

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import free_port
 
 from backfill.cli import format_status, run_backfill
 from backfill.days import Day
@@ -27,6 +26,7 @@ from connectors.models import BEIJING
 from erp_simulator import RunningSimulator, SimulatorControl, start_simulator
 from erp_simulator.gateway import SimulatorConfig
 from erpbi.processes import wait_until
+from testkit.support import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -5,7 +5,8 @@ every order placed meanwhile reaches the live sync's records (its lag is printed
 from __future__ import annotations
 
 import pytest
-from live_drill import run_drill
+
+from testkit.live_drill import run_drill
 
 pytestmark = pytest.mark.integration
 

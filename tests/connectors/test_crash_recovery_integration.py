@@ -23,11 +23,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import free_port
 
 from common.settings import PROJECT_ROOT, Settings
 from connectors.cli import STREAMS
 from erp_simulator import SimulatorControl
+from testkit.support import free_port
 
 pytestmark = pytest.mark.integration
 

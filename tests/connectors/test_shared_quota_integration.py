@@ -18,10 +18,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support import free_port
 
 from erp_simulator.control import SimulatorControl
 from erpbi.processes import wait_until
+from testkit.support import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -11,13 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from chat_receivers import ChatReceivers
-from support import isolated_settings
 
 from dashboards.alerting.relay import AlertmanagerWebhook, ops_rules, parse_webhook, relay_app
 from dashboards.alerting.relayed import STALE_AFTER, RelayedAlertStore
 from dashboards.alerting.service import AlertService
 from dashboards.alerting.store import AlertStore
+from testkit.chat_receivers import ChatReceivers
+from testkit.support import isolated_settings
 
 pytestmark = pytest.mark.integration
 T0 = datetime(2026, 12, 3, 10, 0, 0)

@@ -10,8 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from chat_receivers import ChatReceivers
-from support import isolated_settings
 
 from common.settings import RecipientSettings, Settings
 from dashboards.alerting.rules import AlertRule
@@ -19,6 +17,8 @@ from dashboards.alerting.service import AlertService
 from dashboards.alerting.store import AlertStore
 from dashboards.notifiers.message import Vendor
 from dashboards.notifiers.robots import RateWindow, Robot
+from testkit.chat_receivers import ChatReceivers
+from testkit.support import isolated_settings
 
 pytestmark = pytest.mark.integration
 

@@ -7,12 +7,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from support import isolated_settings
 
 from dashboards.alerting.cli import main
 from dashboards.alerting.engine import evaluate
 from dashboards.alerting.rules import AlertRule
 from dashboards.alerting.store import AlertStore
+from testkit.support import isolated_settings
 
 pytestmark = pytest.mark.unit
 

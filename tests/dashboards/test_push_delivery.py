@@ -11,9 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from chat_receivers import FEISHU_APP_ID, FEISHU_APP_SECRET, ChatReceivers
 from pydantic import SecretStr
-from support import isolated_settings
 
 from common.settings import RecipientSettings, Settings
 from dashboards.notifiers.message import Vendor
@@ -22,6 +20,8 @@ from dashboards.pushes.images import NO_ROUTE
 from dashboards.pushes.runner import compose, deliver
 from dashboards.pushes.schedule import serve_pictures
 from dashboards.pushes.spec import PushSpec
+from testkit.chat_receivers import FEISHU_APP_ID, FEISHU_APP_SECRET, ChatReceivers
+from testkit.support import isolated_settings
 
 pytestmark = pytest.mark.integration
 

@@ -15,11 +15,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
-from support import isolated_settings
 
 from dashboards.pushes.metrics import result_label
 from dashboards.pushes.schedule import Ledger, PushScheduler, ledger_file
 from dashboards.pushes.spec import PushSpec
+from testkit.support import isolated_settings
 
 pytestmark = pytest.mark.unit
 

@@ -11,7 +11,6 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from support import isolated_settings
 
 from dashboards.pushes.schedule import (
     Ledger,
@@ -23,6 +22,7 @@ from dashboards.pushes.schedule import (
     single_instance,
 )
 from dashboards.pushes.spec import PushFileError, PushSpec, load_pushes
+from testkit.support import isolated_settings
 
 pytestmark = pytest.mark.unit
 

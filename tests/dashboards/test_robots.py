@@ -9,12 +9,12 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from chat_receivers import ChatReceivers
 from pydantic import SecretStr
 
 from common.settings import ChatRobotSettings, RecipientSettings
 from dashboards.notifiers.message import ChatMessage, Vendor, payload
 from dashboards.notifiers.robots import DeliveryRefused, RateWindow, Robot, TryAgain
+from testkit.chat_receivers import ChatReceivers
 
 pytestmark = pytest.mark.integration
 

@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from support import free_port
 
 from dashboards import superset_metrics
 from dashboards.superset_metrics import RequestMetrics, kind_of
+from testkit.support import free_port
 
 pytestmark = pytest.mark.unit
 

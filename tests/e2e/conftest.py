@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-from chat_receivers import ChatReceivers
 from clickhouse_connect.driver.client import Client
-from support import isolated_settings
 
 from common.settings import PROJECT_ROOT, Settings
 from erp_simulator.control import SimulatorControl
 from erpbi import stack
+from testkit.chat_receivers import ChatReceivers
+from testkit.support import isolated_settings
 from warehouse.client import connect
 
 OWNER_LOGINS = {"alice": "alice-e2e-pw", "bob": "bob-e2e-pw"}
@@ -89,7 +89,7 @@ def running_stack(stack_settings: Settings) -> Iterator[Settings]:
 
 @pytest.fixture(scope="module")
 def receivers() -> Iterator[ChatReceivers]:
-    """Local stand-ins for the chat vendors (tests/chat_receivers.py), one per module."""
+    """Local stand-ins for the chat vendors (testkit/chat_receivers.py), one per module."""
     with ChatReceivers() as running:
         yield running
 

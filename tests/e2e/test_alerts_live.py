@@ -17,8 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from alert_process import AlertProcess
-from chat_receivers import ChatReceivers
 from clickhouse_connect.driver.client import Client
 from test_inventory_slice import poll
 
@@ -26,6 +24,8 @@ from common.settings import PROJECT_ROOT, Settings
 from dashboards.alerting.rules import load_rules
 from dashboards.alerting.store import AlertStore
 from erp_simulator.control import SimulatorControl
+from testkit.alert_process import AlertProcess
+from testkit.chat_receivers import ChatReceivers
 
 pytestmark = pytest.mark.e2e
 

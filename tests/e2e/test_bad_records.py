@@ -19,7 +19,6 @@ from typing import Any
 import pytest
 from clickhouse_connect.driver.client import Client
 from kafka import KafkaConsumer, KafkaProducer
-from support import dead_letters_for
 from test_inventory_slice import (
     FRESHNESS_DEADLINE_SECONDS,
     INITIAL_LOAD_DEADLINE_SECONDS,
@@ -32,6 +31,7 @@ from common.settings import PROJECT_ROOT, Settings
 from erp_simulator.control import SimulatorControl
 from erpbi import stack
 from erpbi.services import by_name
+from testkit.support import dead_letters_for
 
 pytestmark = pytest.mark.e2e
 

@@ -17,8 +17,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from alert_process import AlertProcess
-from chat_receivers import ChatReceivers
 from clickhouse_connect.driver.client import Client
 from prometheus_client.parser import text_string_to_metric_families
 from test_inventory_slice import poll
@@ -27,6 +25,8 @@ from common.settings import Settings
 from erp_simulator.control import SimulatorControl
 from erpbi import stack
 from erpbi.monitoring import prometheus_url, scrape_targets
+from testkit.alert_process import AlertProcess
+from testkit.chat_receivers import ChatReceivers
 
 pytestmark = [pytest.mark.e2e, pytest.mark.drill]
 

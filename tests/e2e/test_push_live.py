@@ -16,15 +16,15 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from chat_receivers import ChatReceivers
 from clickhouse_connect.driver.client import Client
-from support import free_port
 from test_inventory_slice import poll
 
 from common.settings import PROJECT_ROOT, RecipientSettings, Settings
 from dashboards.provision import chart_data
 from dashboards.pushes.schedule import heartbeat_file
 from dashboards.superset_client import SupersetApiError
+from testkit.chat_receivers import ChatReceivers
+from testkit.support import free_port
 
 pytestmark = pytest.mark.e2e
 

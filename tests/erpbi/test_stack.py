@@ -8,11 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support import isolated_settings
 
 from common.settings import PROJECT_ROOT, Settings
 from erpbi import stack
 from erpbi.processes import group_alive
+from testkit.support import isolated_settings
 
 pytestmark = pytest.mark.integration
 SERVICES = ["clickhouse", "kafka", "simulator"]

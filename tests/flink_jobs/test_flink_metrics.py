@@ -18,7 +18,6 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from kafka import TopicPartition
 from kafka.structs import OffsetAndMetadata, OffsetAndTimestamp
-from support import free_port
 
 from common.settings import Settings
 from flink_jobs.metrics import (
@@ -30,6 +29,7 @@ from flink_jobs.metrics import (
     vertex_label,
 )
 from flink_jobs.pipeline_job import job_sql
+from testkit.support import free_port
 
 pytestmark = pytest.mark.unit
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from support import isolated_settings
-
 from flink_jobs import pipeline_job
 from flink_jobs.runtime import PLAN_FILE, latest_checkpoint, plan_fingerprint, restorable
+from testkit.support import isolated_settings
 
 
 def plan_of(run_dir: Path, **sections: dict[str, object]) -> str:

@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 from clickhouse_connect.driver.client import Client
 from flink_support import poll
-from support import dead_letters_for
 from test_fact_streams import outbound
 
 from common.settings import Settings
+from testkit.support import dead_letters_for
 
 pytestmark = pytest.mark.integration
 

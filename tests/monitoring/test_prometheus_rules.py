@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from support import isolated_settings
 
 from common.settings import PROJECT_ROOT
 from dashboards.alerting.relay import ops_rules
 from erpbi.monitoring import alertmanager_config, binary, write_configs
+from testkit.support import isolated_settings
 
 pytestmark = pytest.mark.unit
 RULES = PROJECT_ROOT / "monitoring" / "rules"

@@ -21,11 +21,11 @@ import pytest
 from clickhouse_connect.driver.client import Client
 from clickhouse_targets import InFlight, Target
 from shop_owners import ALICE_SHOPS, BOB_SHOPS, OWNERS, login
-from support import isolated_settings
 
 from common.settings import Settings
 from erpbi import stack
 from erpbi.services import by_name
+from testkit.support import isolated_settings
 from warehouse import serving
 from warehouse.client import connect
 from warehouse.server import ServerConfig, WarehouseServer

@@ -14,11 +14,11 @@ from collections.abc import Iterator
 import pytest
 from clickhouse_connect.driver.client import Client
 from pydantic import SecretStr
-from support import isolated_settings
 
 from common.settings import Settings
 from erpbi import stack
 from erpbi.services import by_name
+from testkit.support import isolated_settings
 from warehouse.client import connect
 
 pytestmark = pytest.mark.integration

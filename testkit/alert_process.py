@@ -13,10 +13,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from chat_receivers import ChatReceivers
-
 from common.settings import PROJECT_ROOT, Settings
 from dashboards.alerting.service import heartbeat_file
+from testkit.chat_receivers import ChatReceivers
 
 START_SECONDS = 60.0
 

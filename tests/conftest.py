@@ -8,7 +8,8 @@ tests/e2e -> e2e, everything else is unit unless marked integration.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -20,12 +21,42 @@ from testkit.support import isolated_settings
 pytest_plugins = ["simulator_fixtures"]
 
 
+# Fixtures that start a real service: a test using one is an integration test.
+SERVICE_FIXTURES = frozenset({"kafka_broker", "clickhouse_server", "secured", "job_settings"})
+_unit_test_running: list[str] = []  # the node id of the unit test being set up or run
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "/tests/e2e/" in str(item.fspath):
             item.add_marker(pytest.mark.e2e)
+        elif SERVICE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            if not any(item.iter_markers("integration")):
+                item.add_marker(pytest.mark.integration)
         elif not any(any(item.iter_markers(name)) for name in ("integration", "e2e")):
             item.add_marker(pytest.mark.unit)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    _unit_test_running[:] = [item.nodeid] if any(item.iter_markers("unit")) else []
+
+
+def _no_service_in_a_unit_test(start: Callable[..., Any]) -> Callable[..., Any]:
+    """`scripts/test.sh -m unit` needs no service: a unit test that starts one fails."""
+
+    def guarded(settings: Settings, service: Any, *args: Any, **kwargs: Any) -> Any:
+        if _unit_test_running:
+            raise RuntimeError(
+                f"{_unit_test_running[0]} is a unit test but starts {service.name}: "
+                "mark it integration"
+            )
+        return start(settings, service, *args, **kwargs)
+
+    return guarded
+
+
+stack.start_service = _no_service_in_a_unit_test(stack.start_service)  # type: ignore[assignment]
 
 
 @pytest.fixture(scope="session")

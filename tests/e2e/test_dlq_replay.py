@@ -28,7 +28,9 @@ from common.settings import PROJECT_ROOT, Settings
 from erp_simulator.control import SimulatorControl
 from flink_jobs.health import records_since
 
-pytestmark = pytest.mark.e2e
+# A drill: it lands documents the ERP does not have, so it runs after the tests that
+# compare the warehouse with the ERP.
+pytestmark = [pytest.mark.e2e, pytest.mark.drill]
 
 QUIET_DAY = "2024-01-15 10:00:00"
 LANDING_SECONDS = 120.0

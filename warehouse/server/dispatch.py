@@ -41,6 +41,7 @@ from warehouse.server.errors import (
     QUERY_WAS_CANCELLED,
     READONLY,
     SYNTAX_ERROR,
+    UNKNOWN_FORMAT,
     ClickHouseError,
 )
 from warehouse.server.external_data import (
@@ -119,6 +120,11 @@ _DROP_QUERY_CACHE = re.compile(r"\s*SYSTEM\s+(DROP|CLEAR)\s+QUERY\s+CACHE\b", re
 _FLUSH_LOGS = re.compile(r"\s*SYSTEM\s+FLUSH\s+LOGS\b", re.IGNORECASE)
 _INSERT_HEAD_SCAN_BYTES = 1 << 20
 _MAX_SQL_BYTES = 64 << 20
+# A query_id goes back in a response header and into the access log: printable ASCII only,
+# so it can neither break the header (latin-1 only) nor add lines (CR LF) to either.
+_HEADER_SAFE = re.compile(r"[\x20-\x7e]+")
+# Bytes of the request that are not UTF-8 (kept as surrogate escapes by the URL decoding).
+_NOT_UTF8 = re.compile("[\udc80-\udcff]")
 
 
 @dataclass
@@ -171,11 +177,16 @@ class QueryDispatcher:
         connection) is released before returning, except for a streamed result: then the
         response's `release` does it once the last chunk is sent.
         """
-        query_id = params.get("query_id") or str(uuid.uuid4())
+        requested_id = params.get("query_id", "")
+        query_id = requested_id if _HEADER_SAFE.fullmatch(requested_id) else str(uuid.uuid4())
         record = RequestRecord(query_id, user_agent=headers.get("User-Agent", ""))
         user = ""
         held = contextlib.ExitStack()
         try:
+            if requested_id and query_id != requested_id:
+                raise ClickHouseError.of(
+                    BAD_ARGUMENTS, "query_id may only hold printable ASCII characters"
+                )
             credentials = credentials_from_request(headers, params)
             try:
                 user = self.users.authenticate(credentials)
@@ -304,9 +315,7 @@ class QueryDispatcher:
         kind = classify(sql)
         record.metric_kind = metrics.statement_kind(kind, record.first_keyword)
         _check_readonly(kind, readonly, method)
-        query_parameters = {
-            key[len("param_") :]: value for key, value in params.items() if key.startswith("param_")
-        }
+        query_parameters = _query_parameters(params)
         database = record.database
         row_filter = self.policy.filter_settings(user, kind, sql, database, query_parameters)
         if into_outfile_start(sql) is not None:  # after the policy: a shop owner is told 497
@@ -318,6 +327,8 @@ class QueryDispatcher:
             or headers.get("X-ClickHouse-Format")
             or DEFAULT_OUTPUT_FORMAT
         )
+        if _NOT_UTF8.search(default_format):  # the engine takes the name as text
+            raise ClickHouseError.of(UNKNOWN_FORMAT, f"Unknown format {default_format}")
 
         def execute() -> EngineResult:
             return self.engine.execute(sql, kind, context, default_format, query_parameters)
@@ -328,7 +339,11 @@ class QueryDispatcher:
             self.server_log.flush()
         cache_policy = CachePolicy.from_settings(cache_controls)
         if kind is not StatementKind.READ:
-            return execute()
+            try:
+                return execute()
+            finally:
+                if kind is StatementKind.WRITE:  # DDL may add a table the row filter must cover
+                    self.policy.catalogue_changed()
         if cache_policy is None or external:
             if not is_select(sql) or _setting(params, session, "wait_end_of_query") in _TRUE_TEXT:
                 return execute()  # SHOW, DESCRIBE...; or the client asked for it whole
@@ -467,7 +482,8 @@ class QueryDispatcher:
 
     def failure(self, error: ClickHouseError, query_id: str = "", user: str = "") -> HttpResponse:
         """ClickHouse's error response: status from the code table, code header, text body."""
-        query_id = query_id or str(uuid.uuid4())
+        if not _HEADER_SAFE.fullmatch(query_id):
+            query_id = str(uuid.uuid4())
         response_headers = self._common_headers(query_id, self.engine.server_timezone)
         response_headers.append(("Content-Type", "text/plain; charset=UTF-8"))
         response_headers.append(("X-ClickHouse-Exception-Code", str(error.code)))
@@ -563,7 +579,24 @@ def content_type_for(format_name: str) -> str:
 def _protocol_revision(params: Mapping[str, str]) -> int:
     """The client's `client_protocol_version` (0, ClickHouse's default, when absent or junk)."""
     text = params.get("client_protocol_version", "0")
-    return int(text) if text.isdigit() else 0
+    return int(text) if text.isascii() and text.isdigit() else 0  # not '²', which isdigit()
+
+
+def _query_parameters(params: Mapping[str, str]) -> dict[str, str]:
+    """The `param_<name>` values, bytes that are not UTF-8 written as `\\xHH` escapes.
+
+    The engine takes parameters as text and reads a value with escapes (as in TSV), so it
+    still gets the bytes the client sent; a name must be UTF-8.
+    """
+    parameters: dict[str, str] = {}
+    for key, value in params.items():
+        if not key.startswith("param_"):
+            continue
+        name = key[len("param_") :]
+        if _NOT_UTF8.search(name):
+            raise ClickHouseError.of(BAD_ARGUMENTS, "A query parameter name is not valid UTF-8")
+        parameters[name] = _NOT_UTF8.sub(lambda byte: f"\\x{ord(byte[0]) - 0xDC00:02X}", value)
+    return parameters
 
 
 def _body_is_insert_data(params: Mapping[str, str]) -> bool:

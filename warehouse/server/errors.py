@@ -15,6 +15,7 @@ UNKNOWN_EXCEPTION = (1002, "UNKNOWN_EXCEPTION")
 BAD_ARGUMENTS = (36, "BAD_ARGUMENTS")
 NOT_IMPLEMENTED = (48, "NOT_IMPLEMENTED")
 SYNTAX_ERROR = (62, "SYNTAX_ERROR")
+UNKNOWN_FORMAT = (73, "UNKNOWN_FORMAT")
 CANNOT_DECOMPRESS = (271, "CANNOT_DECOMPRESS")
 UNKNOWN_COMPRESSION_METHOD = (89, "UNKNOWN_COMPRESSION_METHOD")
 READONLY = (164, "READONLY")
@@ -144,11 +145,15 @@ class ClickHouseError(Exception):
         return http_status_for(self.name)
 
     def body(self, version: str) -> bytes:
-        """The response body, byte-compatible with a ClickHouse server's exception text."""
+        """The response body, byte-compatible with a ClickHouse server's exception text.
+
+        A name the client sent in bytes that are not UTF-8 (kept as surrogate escapes) goes
+        back as those bytes.
+        """
         text = (
             f"Code: {self.code}. DB::Exception: {self.message}. ({self.name}) (version {version})\n"
         )
-        return text.encode()
+        return text.encode("utf-8", "surrogateescape")
 
     def __str__(self) -> str:
         return f"Code: {self.code}. {self.message} ({self.name})"

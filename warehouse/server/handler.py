@@ -15,6 +15,7 @@ import logging
 import re
 import time
 from collections.abc import Iterator, Mapping
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import SplitResult, parse_qsl, urlsplit
@@ -81,6 +82,22 @@ class ClickHouseRequestHandler(BaseHTTPRequestHandler):
         super().setup()
         self.connection.settimeout(self.server.keep_alive_seconds)
 
+    def parse_request(self) -> bool:
+        """As a ClickHouse server: no HTTP/0.9 (`GET /` alone, or version HTTP/0.9)."""
+        if not super().parse_request():
+            return False
+        if self.request_version == "HTTP/0.9":
+            self.send_error(HTTPStatus.BAD_REQUEST, "Bad request syntax (HTTP/0.9 is not served)")
+            return False
+        return True
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """Every answer has a status line and headers (the base class sends an HTTP/0.9
+        request's error as a bare body, which no ClickHouse client can read)."""
+        if self.request_version == "HTTP/0.9":
+            self.request_version = "HTTP/1.0"
+        super().send_error(code, message, explain)
+
     def do_GET(self) -> None:  # noqa: N802 - name fixed by BaseHTTPRequestHandler
         self._handle("GET")
 
@@ -124,9 +141,12 @@ class ClickHouseRequestHandler(BaseHTTPRequestHandler):
             return
         try:
             response = self._route(method, url.path, params, headers, body)
-        except Exception as error:  # a server bug must still answer like ClickHouse, not reset
+        except Exception:  # a server bug must still answer like ClickHouse, not reset
             access_log.exception("unexpected error serving %s %s", method, url.path)
-            failure = ClickHouseError.of(UNKNOWN_EXCEPTION, f"Internal server error: {error!r}")
+            # The details (a Python exception) stay in the server log, not in the answer.
+            failure = ClickHouseError.of(
+                UNKNOWN_EXCEPTION, "Internal server error (the server log has the details)"
+            )
             response = self.server.dispatcher.failure(failure, params.get("query_id", ""))
         finally:
             body.close()

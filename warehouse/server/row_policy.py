@@ -5,7 +5,17 @@ Here the same rule is applied per request: for a shop owner, every table of the 
 database that has a ``shop_id`` column is read through ``additional_table_filters`` =
 ``shop_id IN (<their shops>)``, the shops coming from the ``shop_access`` view (the one
 source of truth, fed by the shop sheet). The engine applies the filter to the table itself,
-so it holds through views, joins and subqueries.
+so it holds through views, joins and subqueries. Views and materialized views with a
+``shop_id`` column are filtered under their own names as well: reading a materialized view
+reads its target table under the view's name, which the target's filter does not reach,
+and a view may read what no filter covers. ``system.tables`` and ``system.columns`` show
+an owner the warehouse database's rows only (as SHOW TABLES does).
+
+Which tables those are is looked up as the admin and kept a few seconds, and looked up
+afresh after every DDL an admin runs through this server (dispatch.py calls
+``catalogue_changed``), so a shop table created while an owner is connected is filtered
+from the owner's next statement on. (A statement whose filter was made before the DDL
+ended and that starts in the engine after it is not re-checked.)
 
 What keeps an owner from lifting it or reading around it: only read statements (and USE)
 are allowed; the filter setting may not be named anywhere in the request, and the settings
@@ -28,7 +38,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from warehouse.access import shop_tables_sql
+from warehouse.access import SHOP_COLUMN
 from warehouse.server.admission import OWNER_LIMITS
 from warehouse.server.ast_dump import MalformedAstDump, parse_ast_dump
 from warehouse.server.errors import ACCESS_DENIED, ClickHouseError
@@ -54,6 +64,8 @@ PINNED_SETTINGS = frozenset({FILTER_SETTING, "database", "dialect", "output_form
                              "allow_introspection_functions", *OWNER_LIMITS})  # fmt: skip
 PINNED_SETTING_PREFIXES = ("format_schema", "format_template")
 ALLOWED_KINDS = frozenset({StatementKind.READ, StatementKind.USE})
+# System tables listing every database's tables: an owner sees the warehouse database's.
+CATALOGUE_TABLES = ("tables", "columns")
 
 
 class AdminQuery(Protocol):
@@ -80,11 +92,18 @@ class ShopRowPolicy:
         self._query = query
         self._cache_seconds = cache_seconds
         self._cache: dict[str, _Cached] = {}
+        self._generation = 0  # DDL seen so far: a lookup older than the last one is not kept
         self._lock = threading.Lock()
         self._reads = ShopOwnerReads(database, self._catalogue_columns)
 
     def restricted(self, user: str) -> bool:
         return user not in self._admins
+
+    def catalogue_changed(self) -> None:
+        """An admin's DDL has run: it may have added a shop table, so look everything up again."""
+        with self._lock:
+            self._generation += 1
+            self._cache.clear()
 
     def check_settings(self, user: str, settings: Mapping[str, str]) -> None:
         """URL settings of a shop owner may not touch the row filter or a pinned setting."""
@@ -123,10 +142,14 @@ class ShopRowPolicy:
             except ReadRefused as refused:
                 raise ClickHouseError.of(ACCESS_DENIED, f"{user}: {refused}") from None
         shops = ", ".join(str(shop) for shop in self._shops(user)) or "NULL"
-        condition = f"shop_id IN ({shops})"
+        condition = f"{SHOP_COLUMN} IN ({shops})"
+        conditions = {f"{self._database}.{table}": condition for table in self._shop_tables()}
+        in_warehouse = f"database = {quote_string(self._database)}"
+        conditions.update(
+            {f"{SYSTEM_DATABASE}.{table}": in_warehouse for table in CATALOGUE_TABLES}
+        )
         filters = ", ".join(
-            f"{quote_string(f'{self._database}.{table}')}: {quote_string(condition)}"
-            for table in self._shop_tables()
+            f"{quote_string(table)}: {quote_string(where)}" for table, where in conditions.items()
         )
         return {FILTER_SETTING: "{" + filters + "}", **OWNER_LIMITS}
 
@@ -183,7 +206,12 @@ class ShopRowPolicy:
         return {table: frozenset(names) for table, names in columns.items()}
 
     def _shop_tables(self) -> list[str]:
-        rows = self._cached("tables", shop_tables_sql(quote_string(self._database)))
+        """Everything of the warehouse database with a shop_id column, whatever its engine."""
+        rows = self._cached(
+            "tables",
+            "SELECT DISTINCT table FROM system.columns WHERE database = "
+            f"{quote_string(self._database)} AND name = '{SHOP_COLUMN}' ORDER BY table",
+        )
         return [row[0] for row in rows]
 
     def _cached(self, key: str, sql: str) -> list[list[str]]:
@@ -192,9 +220,11 @@ class ShopRowPolicy:
             entry = self._cache.get(key)
             if entry is not None and entry.expires > now:
                 return entry.value  # type: ignore[return-value]
+            generation = self._generation
         rows = self._query(sql)
         with self._lock:
-            self._cache[key] = _Cached(rows, now + self._cache_seconds)
+            if generation == self._generation:  # no DDL ran meanwhile: still current
+                self._cache[key] = _Cached(rows, now + self._cache_seconds)
         return rows
 
     @staticmethod

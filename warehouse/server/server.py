@@ -82,12 +82,14 @@ class WarehouseServer:
     ) -> list[list[str]]:
         """Run a lookup for the row policy as the server itself; rows of text fields.
 
-        Rows end at \\n only (splitlines() would also split at U+2028 inside a value).
+        Rows end at \\n only (splitlines() would also split at U+2028 inside a value). Bytes
+        that are not UTF-8 (a name in an owner's statement, as EXPLAIN AST prints it) stay
+        surrogate escapes, as in the request text, and go back to the engine unchanged.
         """
         result = self.engine.execute(
             sql, StatementKind.READ, ExecutionContext(), "TSVRaw", parameters
         )
-        lines = result.body.decode("utf-8").split("\n")
+        lines = result.body.decode("utf-8", "surrogateescape").split("\n")
         if lines[-1] == "":
             lines.pop()  # the newline that ends the last row
         return [line.split("\t") for line in lines]

@@ -1,0 +1,124 @@
+"""The fault drill: the whole stack under a 50,000 orders/hour promotion (the mission's
+peak, about 80,000 Kafka messages a minute), faults over about 15 minutes, then a
+per-key audit of the ERP against the warehouse (see ``testkit/drill.py``).
+
+    .cache/venvs/core/bin/python benchmarks/drill.py                 # the whole drill
+    .cache/venvs/core/bin/python benchmarks/drill.py --minutes 5 --kills 3
+
+Faults, in a seeded random order at seeded random moments: ``--kills`` SIGKILLs spread
+over the connector, the Flink job, the warehouse server, the alert service and Superset
+(each restarted as `erpbi up` would); a Kafka broker restart; the warehouse server down
+for 30 s; a 60 s 429 storm; slow and repeated ERP pages; a row ClickHouse refuses; and 1 %
+of the outbound topic's records malformed throughout. Prints each fault's recovery time
+(until a fresh ERP stock change reaches the warehouse), lost / duplicated / wrong keys per
+stream, the serving layer's disagreements, and dead letters against injected records.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from report_table import print_table
+
+from erp_simulator import SimulatorControl
+from erpbi import stack
+from erpbi.processes import wait_until
+from testkit.drill import Drill, audit_streams
+from testkit.support import exit_through_finally_on_sigterm, isolated_settings
+from warehouse.client import connect
+
+KILLED = ("connector", "flink-pipeline", "clickhouse", "alerter", "superset")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--minutes", type=float, default=15.0, help="how long faults go on")
+    parser.add_argument("--kills", type=int, default=10, help="SIGKILLs among the services")
+    parser.add_argument("--orders-per-hour", type=float, default=50_000)
+    parser.add_argument("--seed", type=int, default=17)
+    args = parser.parse_args()
+    exit_through_finally_on_sigterm()
+    run_dir = Path(tempfile.mkdtemp(prefix="erpbi-drill-")) / "run"
+    # the e2e suite's shop: three days of history, then the promotion on top
+    history = {"sku_count": 1000, "warehouse_count": 2, "backfill_days": 3, "orders_per_hour": 40}
+    settings = isolated_settings(run_dir, simulator=history)
+    print(f"starting a stack in {run_dir} ...", flush=True)
+    stack.up(settings, report=lambda line: None)
+    erp = SimulatorControl(f"http://127.0.0.1:{settings.simulator.port}")
+    warehouse = connect(settings.clickhouse)
+    try:
+        print("waiting for the first load ...", flush=True)
+        loaded = wait_until(lambda: not audit_streams(erp, warehouse)[0].lost, 900, 5.0)
+        if not loaded:
+            print("the first load did not finish within 15 minutes", file=sys.stderr)
+            return 1
+        drill = Drill(settings, erp, warehouse, seed=args.seed)
+        erp.start_promotion(orders_per_hour=args.orders_per_hour)
+        drill.start_malformed(share=0.01)
+        plan = fault_plan(drill, args.kills, random.Random(args.seed))
+        moments = sorted(random.Random(args.seed + 1).uniform(0, args.minutes * 60)
+                         for _ in plan)  # fmt: skip
+        for (name, fault), at in zip(plan, moments, strict=True):
+            wait = at - (time.monotonic() - drill.began)
+            if wait > 0:
+                time.sleep(wait)  # the schedule: faults at random moments
+            result = drill.inject(name, fault)
+            recovered = (
+                "not recovered" if result.recovered_s is None else f"{result.recovered_s:.1f} s"
+            )
+            print(f"  {result.started_s:7.1f} s  {name:<28} recovered in {recovered}", flush=True)
+        print("settling and auditing ...", flush=True)
+        report = drill.settle_and_audit(timeout=900.0)
+    finally:
+        warehouse.close()
+        erp.close()
+        stack.down(settings, report=lambda line: None)
+    rows = [(f"{r.name} at {r.started_s:.0f} s",
+             "not recovered" if r.recovered_s is None else f"recovered in {r.recovered_s:.1f} s")
+            for r in report.faults]  # fmt: skip
+    rows += [(f"audit {a.stream} ({a.erp_keys:,} ERP keys)",
+              f"lost {len(a.lost)} / duplicated {len(a.duplicated)} / wrong {len(a.wrong)}")
+             for a in report.audits]  # fmt: skip
+    rows += [
+        ("serving layer vs DWD", f"{len(report.serving_differ)} shop-days differ"),
+        ("malformed records", f"{report.bad_injected} injected, "
+                              f"{report.bad_dead_lettered} dead-lettered"),
+        ("rows ClickHouse refused", f"{report.rejected_injected} injected, "
+                                    f"{report.rejected_dead_lettered} dead-lettered"),
+        ("settle after the traffic stopped", f"{report.settle_seconds:.0f} s"),
+    ]  # fmt: skip
+    print_table(f"fault drill, {args.minutes:g} min at {args.orders_per_hour:,.0f} orders/h", rows)
+    for audit in report.audits:
+        for kind in ("lost", "duplicated", "wrong"):
+            keys = getattr(audit, kind)
+            if keys:
+                print(f"  {audit.stream} {kind}: {keys[:10]}")
+    return 0 if report.clean and all(r.recovered_s is not None for r in report.faults) else 1
+
+
+def fault_plan(drill: Drill, kills: int, chooser: random.Random) -> list[tuple[str, object]]:
+    """The faults in a seeded random order: ``kills`` SIGKILLs, then the rest."""
+    plan: list[tuple[str, object]] = [
+        (f"SIGKILL {service}", drill.sigkill(service))
+        for service in (KILLED[i % len(KILLED)] for i in range(kills))
+    ]
+    plan += [
+        ("Kafka broker restart", drill.restart_kafka),
+        ("warehouse down 30 s", drill.warehouse_down(30.0)),
+        ("429 storm 60 s", drill.storm(60.0)),
+        ("slow and repeated ERP pages", drill.slow_and_repeated_pages),
+        ("a row ClickHouse refuses", drill.rejected_row),
+    ]
+    chooser.shuffle(plan)
+    return plan
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -60,7 +60,7 @@ def main() -> int:
             print("the first load did not finish within 15 minutes", file=sys.stderr)
             return 1
         drill = Drill(settings, erp, warehouse, seed=args.seed)
-        erp.start_promotion(orders_per_hour=args.orders_per_hour)
+        drill.live_traffic(orders_per_hour=args.orders_per_hour)
         drill.start_malformed(share=0.01)
         plan = fault_plan(drill, args.kills, random.Random(args.seed))
         moments = sorted(random.Random(args.seed + 1).uniform(0, args.minutes * 60)

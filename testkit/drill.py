@@ -96,6 +96,12 @@ class Drill:
         self._bad_thread: threading.Thread | None = None
         self._probe_qty = 700_000
 
+    def live_traffic(self, orders_per_hour: float, base_per_hour: float = 1200) -> None:
+        """The simulated business running at ``base_per_hour``, with a promotion on top
+        (a promotion adds to the running traffic; it does not start it)."""
+        self.erp.start_traffic(orders_per_hour=base_per_hour)
+        self.erp.start_promotion(orders_per_hour=orders_per_hour)
+
     # -- faults ---------------------------------------------------------------------------
 
     def inject(self, name: str, fault: Callable[[], None]) -> FaultResult:

@@ -26,7 +26,7 @@ def test_a_short_fault_drill_loses_duplicates_and_bends_nothing(
 ) -> None:
     assert poll(lambda: caught_up(erp, warehouse), INITIAL_LOAD_DEADLINE_SECONDS), "never caught up"
     drill = Drill(running_stack, erp, warehouse, seed=3)
-    erp.start_promotion(orders_per_hour=10_000)
+    drill.live_traffic(orders_per_hour=10_000)
     drill.start_malformed(share=0.01)
     faults = [
         ("SIGKILL connector", drill.sigkill("connector")),

@@ -148,7 +148,7 @@ def test_bad_documents_and_items_are_dead_lettered(producer: Any, job_settings: 
         auto_offset_reset="earliest", consumer_timeout_ms=1000,
     )  # fmt: skip
     reasons: dict[str, str] = {}
-    positions: dict[str, tuple[str, int]] = {}
+    positions: dict[str, tuple[str, int, int]] = {}
     payloads: dict[str, dict[str, Any]] = {}
 
     def collect() -> bool:
@@ -157,15 +157,17 @@ def test_bad_documents_and_items_are_dead_lettered(producer: Any, job_settings: 
             payload = json.loads(letter["payload"])
             io_id = payload["io_id"]
             reasons[io_id], payloads[io_id] = letter["reason"], payload
-            positions[io_id] = (letter["topic"], letter["offset"])
+            positions[io_id] = (letter["topic"], letter["partition"], letter["offset"])
         return len(reasons) >= 3
 
     assert poll(collect), reasons
     consumer.close()
     # each letter, an item's too, says where its whole record is, so it can be replayed
     topic = job_settings.kafka.topic("ods", "outbound")
-    assert all(where == topic and offset >= 0 for where, offset in positions.values()), positions
-    assert len({offset for _, offset in positions.values()}) == 3, positions
+    assert all(where == topic and offset >= 0 for where, _, offset in positions.values()), (
+        positions
+    )
+    assert len({(p, o) for _, p, o in positions.values()}) == 3, positions  # one record each
     # a document's letter rebuilds it as the job read it: items as a JSON array, not text
     assert payloads["IO-BAD-TS"]["items"][0]["sku_id"] == "FACT-SKU-1", payloads["IO-BAD-TS"]
     assert reasons["IO-BAD-TS"].startswith("malformed modified")

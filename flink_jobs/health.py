@@ -151,7 +151,9 @@ def _count_topic(consumer: KafkaConsumer, topic: str, stream: str, since_ms: int
 def records_since(consumer: KafkaConsumer, topic: str, since_ms: int, limit: int
                   ) -> Iterator[Any]:  # fmt: skip
     """The records of ``topic`` appended since ``since_ms`` (epoch ms), up to ``limit`` per
-    partition, as they are now: what is appended meanwhile is not waited for."""
+    partition, as they are now: what is appended meanwhile is not waited for. Each record
+    once, in offset order per partition: a fetch the client repeats (a batch fetched again
+    after a reconnect, a batch starting before the sought offset) yields nothing twice."""
     partitions = [
         TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())
     ]
@@ -160,22 +162,25 @@ def records_since(consumer: KafkaConsumer, topic: str, since_ms: int, limit: int
     consumer.assign(partitions)
     starts = consumer.offsets_for_times({tp: since_ms for tp in partitions})
     ends = consumer.end_offsets(partitions)
-    remaining = {}
+    next_offset, stop_at = {}, {}
     for tp in partitions:
         start = starts.get(tp)
         if start is None or start.offset >= ends[tp]:
             continue
         consumer.seek(tp, start.offset)
-        remaining[tp] = min(ends[tp] - start.offset, limit)
-    while remaining:
+        next_offset[tp] = start.offset
+        stop_at[tp] = min(ends[tp], start.offset + limit)
+    while next_offset:
         batch = consumer.poll(timeout_ms=_READ_TIMEOUT_MS, max_records=2000)
         if not batch:
             break
         for tp, messages in batch.items():
-            yield from messages[: remaining.get(tp, 0)]
-            remaining[tp] = remaining.get(tp, 0) - len(messages)
-            if remaining[tp] <= 0:
-                remaining.pop(tp, None)
+            for message in messages:
+                if tp in next_offset and next_offset[tp] <= message.offset < stop_at[tp]:
+                    next_offset[tp] = message.offset + 1
+                    yield message
+            if tp in next_offset and next_offset[tp] >= stop_at[tp]:
+                del next_offset[tp]
 
 
 def _count(

@@ -81,20 +81,26 @@ def landed(warehouse: Client, io_ids: list[str]) -> dict[str, tuple[int, int]]:
     return {io_id: (documents.get(io_id, 0), items.get(io_id, 0)) for io_id in io_ids}
 
 
-def sent_since(settings: Settings, since_ms: int, io_ids: set[str]) -> dict[str, int]:
-    """How many records keyed by each of ``io_ids`` the outbound ODS topic got since then
-    (the live sync goes on writing beside them)."""
+def sent_since(settings: Settings, since_ms: int, io_ids: set[str]) -> dict[str, list[str]]:
+    """The records keyed by each of ``io_ids`` the outbound ODS topic got since then, as
+    ``partition:offset@timestamp`` (the live sync goes on writing beside them)."""
     consumer = KafkaConsumer(bootstrap_servers=settings.kafka.bootstrap_servers)
-    counts = dict.fromkeys(io_ids, 0)
+    found: dict[str, list[str]] = {io_id: [] for io_id in io_ids}
     try:
         topic = settings.kafka.topic("ods", "outbound")
         for record in records_since(consumer, topic, since_ms, 1_000_000):
             io_id = json.loads(record.key or b"{}").get("io_id")
-            if io_id in counts:
-                counts[io_id] += 1
+            if io_id in found:
+                found[io_id].append(f"{record.partition}:{record.offset}@{record.timestamp}")
     finally:
         consumer.close()
-    return counts
+    return found
+
+
+def sent_once(settings: Settings, since_ms: int, io_ids: set[str]) -> tuple[bool, str]:
+    """Whether each record was sent exactly once since then, and what was found."""
+    found = sent_since(settings, since_ms, io_ids)
+    return all(len(positions) == 1 for positions in found.values()), f"since {since_ms}: {found}"
 
 
 def test_dead_letters_of_three_kinds_replayed_after_the_fix_land_once(
@@ -138,7 +144,8 @@ def test_dead_letters_of_three_kinds_replayed_after_the_fix_land_once(
         done = erpbi_dlq(settings, "replay", "--stream", "outbound", "--since", since, *fix)
         assert done.returncode == 0, done.stdout + done.stderr
         assert "已重放 1 条记录" in done.stdout, done.stdout
-    assert sent_since(settings, replays_from_ms, set(broken)) == dict.fromkeys(broken, 1)
+    once, found_on_topic = sent_once(settings, replays_from_ms, set(broken))
+    assert once, found_on_topic
     items = len(document["items"])
     assert poll(lambda: landed(warehouse, list(broken)) == {i: (1, items) for i in broken},
                 LANDING_SECONDS), f"landed: {landed(warehouse, list(broken))}"  # fmt: skip
@@ -152,9 +159,8 @@ def test_dead_letters_of_three_kinds_replayed_after_the_fix_land_once(
         again = erpbi_dlq(settings, "replay", "--stream", "outbound", "--since", since, *fix)
         assert again.returncode == 0 and "已重放 0 条记录" in again.stdout, again.stdout
         assert "已重放过" in again.stdout, again.stdout
-    assert sent_since(settings, replays_from_ms, set(broken)) == dict.fromkeys(broken, 1), (
-        "a second replay sent records again"
-    )
+    once, found_on_topic = sent_once(settings, replays_from_ms, set(broken))
+    assert once, f"a second replay sent records again: {found_on_topic}"
     assert landed(warehouse, list(broken)) == {io_id: (1, items) for io_id in broken}
     listed = erpbi_dlq(settings, "list", "--stream", "outbound", "--since", since)
     for letter in found.values():

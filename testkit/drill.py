@@ -1,6 +1,8 @@
 """The fault drill: faults injected one after another into a running stack under live
 traffic, each timed until the data path has recovered, then a per-key audit of the ERP
 against the warehouse (``benchmarks/drill.py`` runs the long one, the e2e suite a short).
+The ERP's quota-bound API carries a few dozen records a second; the load itself comes from
+a feed written straight onto the ODS topics (``testkit/drill_feed.py``), audited per key too.
 
 Recovery of a fault is measured as a user feels it: from the moment it is injected until
 the killed service is ready again and a fresh stock change made in the ERP has reached
@@ -13,7 +15,9 @@ The audit, after the traffic stops and the stack settles, compares every key the
 - **duplicated**: in the warehouse but not in the ERP, or a document with more item rows
   than the ERP's items;
 - **wrong**: in both, with another ``ts`` or amount (stock: ``qty``);
-and the serving layer (the tables the screens read) per shop and day against the DWD.
+and the serving layer (the tables the screens read) per shop and day against the DWD, and
+the numbers screen 7 shows for today (orders, outbound amount, as its charts compute them
+in Superset) against the ERP's documents and the feed's.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -35,13 +39,20 @@ from backfill.dead_letters import read_letters
 from backfill.targets import SERVING
 from backfill.warehouse_side import serving_shops_differ
 from common.settings import Settings
+from dashboards.provision import chart_data
 from erp_simulator import SimulatorControl
 from erpbi import stack
 from erpbi.services import by_name
+from testkit.drill_feed import ERP_ZONE, KafkaFeed
+from testkit.key_audit import StreamAudit, compare, figure
 
 BAD_PREFIX = "DRILL-BAD-"
 REJECTED_PREFIX = "DRILL-REJECTED-"
 PROBE_TIMEOUT = 600.0
+FOREIGN_PREFIXES = ("DRILL-", "DLQ-", "BROKEN-")  # documents the ERP does not have
+# Screen 7's numbers for today, and how each is computed from documents: (orders, amount)
+SCREEN_NUMBERS = {"今日订单数": 0, "战报今日出库金额": 1}
+WAN = Decimal(10_000)  # the amount tile shows 万元
 
 
 @dataclass
@@ -52,19 +63,13 @@ class FaultResult:
 
 
 @dataclass
-class StreamAudit:
-    stream: str
-    erp_keys: int = 0
-    lost: list[str] = field(default_factory=list)
-    duplicated: list[str] = field(default_factory=list)
-    wrong: list[str] = field(default_factory=list)
-
-
-@dataclass
 class DrillReport:
     faults: list[FaultResult] = field(default_factory=list)
     audits: list[StreamAudit] = field(default_factory=list)
     serving_differ: list[str] = field(default_factory=list)  # "stream day shop"
+    screen_differ: list[str] = field(default_factory=list)  # "chart: shows X, expected Y"
+    fed_records: int = 0
+    fed_rate: float = 0.0  # records/s the feed achieved
     bad_injected: int = 0
     bad_dead_lettered: int = 0
     rejected_injected: int = 0
@@ -74,7 +79,8 @@ class DrillReport:
     @property
     def clean(self) -> bool:
         return (not any(a.lost or a.duplicated or a.wrong for a in self.audits)
-                and not self.serving_differ and self.bad_injected == self.bad_dead_lettered
+                and not self.serving_differ and not self.screen_differ
+                and self.bad_injected == self.bad_dead_lettered
                 and self.rejected_injected == self.rejected_dead_lettered)  # fmt: skip
 
 
@@ -95,12 +101,18 @@ class Drill:
         self._bad_paused = threading.Event()  # set while the broker restarts
         self._bad_thread: threading.Thread | None = None
         self._probe_qty = 700_000
+        self.feed: KafkaFeed | None = None
 
     def live_traffic(self, orders_per_hour: float, base_per_hour: float = 1200) -> None:
         """The simulated business running at ``base_per_hour``, with a promotion on top
         (a promotion adds to the running traffic; it does not start it)."""
         self.erp.start_traffic(orders_per_hour=base_per_hour)
         self.erp.start_promotion(orders_per_hour=orders_per_hour)
+
+    def start_feed(self, records_per_second: float) -> None:
+        """The load: ``records_per_second`` straight onto the ODS topics (see drill_feed)."""
+        self.feed = KafkaFeed(self.settings, records_per_second)
+        self.feed.start()
 
     # -- faults ---------------------------------------------------------------------------
 
@@ -121,11 +133,15 @@ class Drill:
 
     def restart_kafka(self) -> None:
         self._bad_paused.set()  # a record sent into the restart may or may not arrive
+        if self.feed is not None:
+            self.feed.pause()
         try:
             stack.down(self.settings, ["kafka"], report=lambda line: None)
             self._start("kafka")
         finally:
             self._bad_paused.clear()
+            if self.feed is not None:
+                self.feed.resume()
 
     def warehouse_down(self, seconds: float) -> Callable[[], None]:
         def down_then_up() -> None:
@@ -260,17 +276,23 @@ class Drill:
         self.stop_malformed()
         self.erp.stop_promotion()
         self.erp.stop_traffic()
+        if self.feed is not None:
+            self.feed.stop()
+            self.report.fed_records, self.report.fed_rate = self.feed.sent, self.feed.achieved_rate
         settle_began = time.monotonic()
         deadline = settle_began + timeout
         while True:
             audits = audit_streams(self.erp, self.warehouse)
-            clean = not any(a.lost or a.duplicated or a.wrong for a in audits)
+            if self.feed is not None:
+                audits += self.feed.audit(self.warehouse)
+            clean = all(audit.clean for audit in audits)
             if clean or time.monotonic() > deadline:
                 break
             time.sleep(5.0)
         self.report.audits = audits
         self.report.settle_seconds = time.monotonic() - settle_began
         self.report.serving_differ = self._serving_differ()
+        self.report.screen_differ = self._screen_differ()
         self.report.bad_dead_lettered = self._letters("outbound", BAD_PREFIX)
         self.report.rejected_dead_lettered = self._letters("sku", REJECTED_PREFIX)
         self._producer.close()
@@ -291,6 +313,51 @@ class Drill:
                     time.sleep(5.0)
                 found += [f"{stream} {day} shop {shop}" for shop in sorted(shops)]
         return found
+
+    def _screen_differ(self) -> list[str]:
+        """Screen 7's numbers for today against the documents: the ERP's, the feed's, and
+        those other tests landed that the ERP does not have (read from the DWD)."""
+        expected = self._today_orders_and_amount()
+        found = []
+        for chart, which in SCREEN_NUMBERS.items():
+            deadline = time.monotonic() + 120  # serving refresh (1 min) and chart cache (10 s)
+            while True:
+                shown = _one_value(self.settings, chart)
+                agree = (shown == expected[0] if which == 0
+                         else abs(Decimal(str(shown)) * WAN - expected[1]) < 1)  # fmt: skip
+                if agree or time.monotonic() > deadline:
+                    break
+                time.sleep(5.0)
+            if not agree:
+                want = expected[0] if which == 0 else f"{expected[1] / WAN:.2f}"
+                found.append(f"{chart}: shows {shown}, expected {want}")
+        return found
+
+    def _today_orders_and_amount(self) -> tuple[int, Decimal]:
+        today = datetime.now(ERP_ZONE).strftime("%Y-%m-%d")
+        orders: set[str] = set()
+        amount = Decimal(0)
+        for document in self.erp.outbound():
+            day = str(document.get("io_date") or document.get("modified") or "")[:10]
+            if document.get("status") == "Confirmed" and day == today:
+                if document.get("o_id") is not None:
+                    orders.add(str(document["o_id"]))
+                amount += Decimal(str(document.get("pay_amount") or 0))
+        if self.feed is not None:
+            fed_orders, fed_amount = self.feed.today_orders(today)
+            orders |= fed_orders
+            amount += fed_amount
+        foreign = " OR ".join(f"startsWith(io_id, '{prefix}')" for prefix in FOREIGN_PREFIXES)
+        for o_id, pay in self.warehouse.query(
+            "SELECT o_id, toString(pay_amount) FROM dwd_sale_out FINAL "
+            "WHERE status = 'Confirmed' AND toDate(ifNull(io_date, modified)) = {d:Date} "
+            f"AND ({foreign}) AND NOT startsWith(io_id, 'DRILL-FEED-')",
+            parameters={"d": today},
+        ).result_rows:  # fmt: skip
+            if o_id is not None:
+                orders.add(str(o_id))
+            amount += Decimal(pay or 0)
+        return len(orders), amount
 
     def _letters(self, stream: str, prefix: str) -> int:
         """Distinct source records among the dead letters naming ``prefix`` since the start."""
@@ -319,18 +386,16 @@ def _audit_inventory(erp: SimulatorControl, warehouse: Client) -> StreamAudit:
     expected = {f"{r['sku_id']}|{r['wms_co_id']}": (int(r["ts"]), int(r["qty"]))
                 for r in erp.inventory()}  # fmt: skip
     rows = warehouse.query(
-        "SELECT concat(sku_id, '|', toString(wms_co_id)), ts, qty FROM dws_inventory FINAL"
+        "SELECT concat(sku_id, '|', toString(wms_co_id)), ts, qty FROM dws_inventory FINAL "
+        "WHERE NOT startsWith(sku_id, 'DRILL-')"  # the feed's stock rows: audited apart
     ).result_rows
     actual = {str(key): (int(ts), int(qty)) for key, ts, qty in rows}
-    return _compare("inventory", expected, actual)
+    return compare("inventory", expected, actual)
 
 
 def _audit_documents(stream: str, documents: list[dict[str, Any]], warehouse: Client,
                      table: str, key: str, amount: str | None, item_table: str
                      ) -> StreamAudit:  # fmt: skip
-    def figure(value: Any) -> str:
-        return str(Decimal(str(value)).normalize()) if value is not None else ""
-
     expected = {str(d[key]): (int(d["ts"]), figure(d.get(amount)) if amount else "",
                               len(d.get("items") or []))
                 for d in documents}  # fmt: skip
@@ -346,18 +411,13 @@ def _audit_documents(stream: str, documents: list[dict[str, Any]], warehouse: Cl
     )
     actual = {str(k): (int(ts), figure(a) if amount else "", int(items.get(str(k), 0)))
               for k, ts, a in rows}  # fmt: skip
-    audit = _compare(stream, {k: v[:2] for k, v in expected.items()},
+    audit = compare(stream, {k: v[:2] for k, v in expected.items()},
                      {k: v[:2] for k, v in actual.items()})  # fmt: skip
     audit.duplicated += [f"{k} ({actual[k][2]} item rows, ERP {v[2]})" for k, v in expected.items()
                          if k in actual and actual[k][2] > v[2]]  # fmt: skip
     return audit
 
 
-def _compare(stream: str, expected: dict[str, Any], actual: dict[str, Any]) -> StreamAudit:
-    return StreamAudit(
-        stream=stream,
-        erp_keys=len(expected),
-        lost=sorted(set(expected) - set(actual)),
-        duplicated=sorted(set(actual) - set(expected)),
-        wrong=sorted(k for k in set(expected) & set(actual) if expected[k] != actual[k]),
-    )
+def _one_value(settings: Settings, chart: str) -> Any:
+    (row,) = chart_data(settings, chart)
+    return next(iter(row.values())) or 0

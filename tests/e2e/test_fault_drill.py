@@ -1,11 +1,13 @@
 """The short fault drill on the whole stack (benchmarks/drill.py runs the long one).
 
-Under live ERP traffic, with 1 % of the outbound topic's records malformed throughout:
+Under live ERP traffic and a feed straight onto the ODS topics, with 1 % of the traffic
+malformed throughout:
 the connector and the Flink job are SIGKILLed and restarted, the warehouse server is
 down for 10 s, and ClickHouse refuses a row. After each fault a fresh ERP stock change
 reaches the warehouse again; after the traffic stops, every key of the ERP is in the
-warehouse once with its latest version and amount (0 lost / 0 duplicated / 0 wrong), the
-serving layer agrees with the DWD, and every malformed record has its dead letter.
+warehouse once with its latest version and amount (0 lost / 0 duplicated / 0 wrong), and so
+is every key the feed sent; the serving layer agrees with the DWD, screen 7's numbers with
+the documents, and every malformed record has its dead letter.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ def test_a_short_fault_drill_loses_duplicates_and_bends_nothing(
     assert poll(lambda: caught_up(erp, warehouse), INITIAL_LOAD_DEADLINE_SECONDS), "never caught up"
     drill = Drill(running_stack, erp, warehouse, seed=3)
     drill.live_traffic(orders_per_hour=10_000)
+    drill.start_feed(records_per_second=200)
     drill.start_malformed(share=0.01)
     faults = [
         ("SIGKILL connector", drill.sigkill("connector")),
@@ -41,7 +44,9 @@ def test_a_short_fault_drill_loses_duplicates_and_bends_nothing(
                 for a in report.audits if a.lost or a.duplicated or a.wrong]  # fmt: skip
     assert not problems, "\n".join(problems)
     assert all(a.erp_keys > 0 for a in report.audits), report.audits
+    assert {a.stream for a in report.audits} >= {"fed stock", "fed outbound"}
     assert not report.serving_differ, report.serving_differ
+    assert not report.screen_differ, report.screen_differ
     assert report.bad_injected >= 4  # one of each kind, then 1 % of the traffic
     assert report.bad_dead_lettered == report.bad_injected
     assert report.rejected_dead_lettered == report.rejected_injected == 1

@@ -72,8 +72,7 @@ def main() -> int:
         drill.start_feed(args.records_per_second)
         drill.start_malformed(share=0.01)
         plan = fault_plan(drill, args.kills, random.Random(args.seed))
-        moments = sorted(random.Random(args.seed + 1).uniform(0, args.minutes * 60)
-                         for _ in plan)  # fmt: skip
+        moments = fault_moments(len(plan), args.minutes * 60, random.Random(args.seed + 1))
         for (name, fault), at in zip(plan, moments, strict=True):
             wait = at - (time.monotonic() - drill.began)
             if wait > 0:
@@ -83,6 +82,9 @@ def main() -> int:
                 "not recovered" if result.recovered_s is None else f"{result.recovered_s:.1f} s"
             )
             print(f"  {result.started_s:7.1f} s  {name:<28} recovered in {recovered}", flush=True)
+        rest = args.minutes * 60 - (time.monotonic() - drill.began)
+        if rest > 0:
+            time.sleep(rest)  # the load goes on for the whole drill, after the last fault too
         print("settling and auditing ...", flush=True)
         report = drill.settle_and_audit(timeout=900.0)
     finally:
@@ -122,6 +124,12 @@ def main() -> int:
             if keys:
                 print(f"  {audit.stream} {kind}: {keys[:10]}")
     return 0 if report.clean and all(r.recovered_s is not None for r in report.faults) else 1
+
+
+def fault_moments(count: int, seconds: float, chooser: random.Random) -> list[float]:
+    """``count`` seeded random moments within ``seconds``, in order (one generator for all:
+    a generator made per draw gave every fault the same moment, so they ran back to back)."""
+    return sorted(chooser.uniform(0, seconds) for _ in range(count))
 
 
 def fault_plan(drill: Drill, kills: int, chooser: random.Random) -> list[tuple[str, object]]:

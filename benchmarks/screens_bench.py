@@ -17,7 +17,7 @@ By default it starts its own stack (nine days of ERP history, as the e2e suite) 
 until the screens have data; ``--running`` measures the stack `erpbi up` started instead.
 
 Usage: .cache/venvs/core/bin/python benchmarks/screens_bench.py [--running] [--users 30]
-       [--rounds 5] [--loads 3]
+       [--rounds 5] [--loads 3] [--sections render,users,forced,walls]
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ from warehouse.client import connect  # noqa: E402
 
 LOAD_SCREENS = ("inventory-overview", "promotion-live")  # screens 1 and 7
 BROWSER_PARALLEL_REQUESTS = 6  # Chromium's connections per host over HTTP/1.1
+SECTIONS = ("render", "users", "forced", "walls")
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -153,14 +154,16 @@ def logged_in_users(settings: Settings, users: int) -> list[Session]:
 
 
 def concurrent_users(settings: Settings, requests: list[dict[str, str]], users: int,
-                     rounds: int, force: bool) -> list[float]:  # fmt: skip
+                     rounds: int, force: bool) -> list[list[float]]:  # fmt: skip
+    """Seconds per load, by round: ``[round][user]``."""
     clients = logged_in_users(settings, users)
 
     def user(client: Session) -> list[float]:
         return [load_once(client, requests, force) for _ in range(rounds)]
 
     with ThreadPoolExecutor(users) as pool:
-        return [seconds for times in pool.map(user, clients) for seconds in times]
+        by_user = list(pool.map(user, clients))
+    return [list(loads) for loads in zip(*by_user, strict=True)]
 
 
 def walls(settings: Settings, requests: list[dict[str, str]], users: int, interval: float,
@@ -197,7 +200,12 @@ def main() -> int:
                         help="seconds between a wall's reloads (section 3)")  # fmt: skip
     parser.add_argument("--wall-minutes", type=float, default=2.0,
                         help="how long the walls run per screen (section 3)")  # fmt: skip
+    parser.add_argument("--sections", default=",".join(SECTIONS),
+                        help="what to measure, comma-separated: " + ",".join(SECTIONS))  # fmt: skip
     args = parser.parse_args()
+    sections = set(args.sections.split(","))
+    if not sections or not sections <= set(SECTIONS):
+        parser.error(f"--sections takes some of {', '.join(SECTIONS)}")
     exit_through_finally_on_sigterm()
     own_stack = not args.running
     if own_stack:
@@ -214,13 +222,15 @@ def main() -> int:
         if not wait_until(lambda: screens_have_data(settings), timeout=900, interval=2.0):
             print("the screens never had data within 15 minutes", file=sys.stderr)
             return 1
-        renders = render_times(settings, args.loads)
-        captured = captured_requests(settings)
+        renders = render_times(settings, args.loads) if "render" in sections else {}
+        captured = captured_requests(settings) if sections - {"render"} else {}
         loads = {(slug, force): concurrent_users(settings, captured[slug], args.users,
                                                  args.rounds, force)
-                 for slug in LOAD_SCREENS for force in (False, True)}  # fmt: skip
+                 for slug in LOAD_SCREENS for force in (False, True)
+                 if ("forced" if force else "users") in sections}  # fmt: skip
         on_walls = {slug: walls(settings, captured[slug], args.users, args.interval,
-                                args.wall_minutes) for slug in LOAD_SCREENS}  # fmt: skip
+                                args.wall_minutes)
+                    for slug in LOAD_SCREENS if "walls" in sections}  # fmt: skip
     finally:
         if own_stack:
             stack.down(settings, report=lambda line: None)
@@ -232,11 +242,14 @@ def main() -> int:
         print(f"{slug:<22}{times[0]:>8.2f}{warm:>13.2f}")
     print(f"\n2. {args.users} users x {args.rounds} loads, replaying the browser's chart-data "
           "requests: time until the screen's last chart answered (s)")  # fmt: skip
-    print(f"{'screen':<22}{'requests':>9}{'mode':>10}{'p50':>8}{'p95':>8}{'max':>8}")
-    for (slug, force), times in loads.items():
+    print(f"{'screen':<22}{'requests':>9}{'mode':>10}{'p50':>8}{'p95':>8}{'max':>8}"
+          f"{'round 1 p50':>13}{'round 1 max':>13}")  # fmt: skip
+    for (slug, force), by_round in loads.items():
         mode = "forced" if force else "captured"
+        times = [seconds for loads_of_round in by_round for seconds in loads_of_round]
         print(f"{slug:<22}{len(captured[slug]):>9}{mode:>10}{percentile(times, 0.5):>8.2f}"
-              f"{percentile(times, 0.95):>8.2f}{max(times):>8.2f}")  # fmt: skip
+              f"{percentile(times, 0.95):>8.2f}{max(times):>8.2f}"
+              f"{percentile(by_round[0], 0.5):>13.2f}{max(by_round[0]):>13.2f}")  # fmt: skip
     print(
         f"\n3. {args.users} walls reloading every {args.interval:.0f} s from random starts, "
         f"{args.wall_minutes:g} min per screen: time until the last chart answered (s)"

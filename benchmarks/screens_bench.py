@@ -235,12 +235,27 @@ def main() -> int:
         if own_stack:
             stack.down(settings, report=lambda line: None)
     print(f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}")
+    if renders:
+        print_render_times(renders)
+    if loads:
+        print_concurrent_users(loads, captured, args.users, args.rounds)
+    if on_walls:
+        print_walls(on_walls, args.users, args.interval, args.wall_minutes)
+    return 0
+
+
+def print_render_times(renders: dict[str, list[float]]) -> None:
     print("\n1. time until every chart of a screen has rendered, one Chromium (s)")
     print(f"{'screen':<22}{'first':>8}{'warm median':>13}")
     for slug, times in renders.items():
         warm = statistics.median(times[1:]) if len(times) > 1 else times[0]
         print(f"{slug:<22}{times[0]:>8.2f}{warm:>13.2f}")
-    print(f"\n2. {args.users} users x {args.rounds} loads, replaying the browser's chart-data "
+
+
+def print_concurrent_users(loads: dict[tuple[str, bool], list[list[float]]],
+                           captured: dict[str, list[dict[str, str]]], users: int,
+                           rounds: int) -> None:  # fmt: skip
+    print(f"\n2. {users} users x {rounds} loads, replaying the browser's chart-data "
           "requests: time until the screen's last chart answered (s)")  # fmt: skip
     print(f"{'screen':<22}{'requests':>9}{'mode':>10}{'p50':>8}{'p95':>8}{'max':>8}"
           f"{'round 1 p50':>13}{'round 1 max':>13}")  # fmt: skip
@@ -250,15 +265,18 @@ def main() -> int:
         print(f"{slug:<22}{len(captured[slug]):>9}{mode:>10}{percentile(times, 0.5):>8.2f}"
               f"{percentile(times, 0.95):>8.2f}{max(times):>8.2f}"
               f"{percentile(by_round[0], 0.5):>13.2f}{max(by_round[0]):>13.2f}")  # fmt: skip
+
+
+def print_walls(on_walls: dict[str, list[float]], users: int, interval: float,
+                minutes: float) -> None:  # fmt: skip
     print(
-        f"\n3. {args.users} walls reloading every {args.interval:.0f} s from random starts, "
-        f"{args.wall_minutes:g} min per screen: time until the last chart answered (s)"
+        f"\n3. {users} walls reloading every {interval:.0f} s from random starts, "
+        f"{minutes:g} min per screen: time until the last chart answered (s)"
     )
     print(f"{'screen':<22}{'loads':>9}{'p50':>8}{'p95':>8}{'max':>8}")
     for slug, times in on_walls.items():
         print(f"{slug:<22}{len(times):>9}{percentile(times, 0.5):>8.2f}"
               f"{percentile(times, 0.95):>8.2f}{max(times):>8.2f}")  # fmt: skip
-    return 0
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -26,6 +26,10 @@ from pydantic_settings import (
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 LOOPBACK = "127.0.0.1"
+PROFILES_DIR = Path(__file__).resolve().parent / "profiles"
+PROFILES = ("single", "cluster")  # common/profiles/<name>.yaml
+MAX_KAFKA_BROKERS = 3
+MAX_TASKMANAGERS = 4
 
 
 class _Section(BaseModel):
@@ -61,16 +65,44 @@ class PathsSettings(_Section):
 
 
 class KafkaSettings(_Section):
+    """The brokers (KRaft: each node is broker and controller). Node ``n`` (from 1) listens
+    on ``port + (n - 1) * port_step`` and its controller on ``controller_port`` likewise."""
+
     host: str = LOOPBACK
     port: int = 19092
     controller_port: int = 19093
+    port_step: int = Field(default=100, ge=1)
+    brokers: int = Field(default=1, ge=1, le=MAX_KAFKA_BROKERS)
+    # Copies of each partition, and how many must have a write before it is acknowledged
+    # (producers send acks=all): 3 and 2 lose nothing and keep writing with one broker down.
+    replication_factor: int = Field(default=1, ge=1)
+    min_insync_replicas: int = Field(default=1, ge=1)
     heap_mb: int = 512
     topic_prefix: str = "erp"
     partitions: int = 2
 
+    @model_validator(mode="after")
+    def _replicas_fit(self) -> KafkaSettings:
+        if not self.min_insync_replicas <= self.replication_factor <= self.brokers:
+            raise ValueError(
+                f"kafka: need min_insync_replicas ({self.min_insync_replicas}) <= "
+                f"replication_factor ({self.replication_factor}) <= brokers ({self.brokers})"
+            )
+        return self
+
+    @property
+    def nodes(self) -> range:
+        return range(1, self.brokers + 1)
+
+    def broker_port(self, node: int) -> int:
+        return self.port + (node - 1) * self.port_step
+
+    def node_controller_port(self, node: int) -> int:
+        return self.controller_port + (node - 1) * self.port_step
+
     @property
     def bootstrap_servers(self) -> str:
-        return f"{self.host}:{self.port}"
+        return ",".join(f"{self.host}:{self.broker_port(node)}" for node in self.nodes)
 
     def topic(self, layer: str, stream: str) -> str:
         """Topic naming: ``<prefix>.<layer>.<stream>``, e.g. ``erp.ods.inventory``."""
@@ -128,9 +160,20 @@ class ClickHouseSettings(_Section):
 
 
 class FlinkSettings(_Section):
+    """``local``: the job on a MiniCluster inside its own process. ``cluster``: submitted to
+    the standalone session cluster's JobManager at ``jobmanager_address``; ``erpbi up``
+    starts that cluster (a JobManager, ``taskmanagers`` TaskManagers) when
+    ``start_cluster`` is set (the cluster profile), the compose file runs its own."""
+
     mode: Literal["local", "cluster"] = "local"
     rest_port: int = 18081
     jobmanager_address: str = f"{LOOPBACK}:18081"
+    start_cluster: bool = False
+    jobmanager_rpc_port: int = 16123
+    jobmanager_memory_mb: int = Field(default=768, ge=512)
+    taskmanagers: int = Field(default=2, ge=1, le=MAX_TASKMANAGERS)
+    taskmanager_slots: int = Field(default=2, ge=1)
+    taskmanager_memory_mb: int = Field(default=1536, ge=1024)
     parallelism: int = 1
     jvm_heap_mb: int = 1024
     checkpoint_interval_ms: int = 5000
@@ -150,6 +193,14 @@ class FlinkSettings(_Section):
     # `erpbi status` counts dead letters appended this recently; rows ClickHouse refused in
     # that window mark the pipeline degraded.
     status_dead_letter_window_minutes: int = Field(default=60, ge=1)
+
+
+    @property
+    def rest_url(self) -> str:
+        """Flink's REST API: the MiniCluster on loopback, or the cluster's JobManager."""
+        if self.mode == "cluster":
+            return f"http://{self.jobmanager_address}"
+        return f"http://{LOOPBACK}:{self.rest_port}"
 
 
 LOOPBACK_HOSTS = frozenset({LOOPBACK, "localhost", "::1"})
@@ -341,6 +392,9 @@ class Settings(BaseSettings):
         extra="forbid",
     )
 
+    # A named set of defaults (common/profiles/<profile>.yaml) under the YAML file and the
+    # environment: "cluster" runs the same stack on a Flink cluster and a 3-broker Kafka.
+    profile: Literal["single", "cluster"] = "single"
     paths: PathsSettings = Field(default_factory=PathsSettings)
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     clickhouse: ClickHouseSettings = Field(default_factory=ClickHouseSettings)
@@ -352,6 +406,17 @@ class Settings(BaseSettings):
     push: PushSettings = Field(default_factory=PushSettings)
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
     backfill: BackfillSettings = Field(default_factory=BackfillSettings)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _own_run_dir_per_profile(cls, data: Any) -> Any:
+        """A profile other than the default keeps its data and logs apart (``.run/cluster``):
+        a 3-broker Kafka cannot start on the log of a single broker, nor the reverse."""
+        if isinstance(data, dict) and data.get("profile", "single") != "single":
+            paths = dict(data.get("paths") or {})
+            paths.setdefault("run_dir", PROJECT_ROOT / ".run" / str(data["profile"]))
+            data = {**data, "paths": paths}
+        return data
 
     @classmethod
     def settings_customise_sources(
@@ -366,6 +431,8 @@ class Settings(BaseSettings):
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         if yaml_path is not None:
             sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=yaml_path))
+        profile = chosen_profile(init_settings, sources[1:])
+        sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=profile_file(profile)))
         return tuple(sources)
 
     def masked_dump(self) -> dict[str, Any]:
@@ -450,6 +517,23 @@ def _revealed(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     return value
+
+
+def profile_file(name: str) -> Path:
+    if name not in PROFILES:
+        raise ValueError(f"unknown settings profile {name!r}; known: {', '.join(PROFILES)}")
+    return PROFILES_DIR / f"{name}.yaml"
+
+
+def chosen_profile(
+    init_settings: PydanticBaseSettingsSource, sources: list[PydanticBaseSettingsSource]
+) -> str:
+    """The ``profile`` given by the caller, else by the environment or the YAML file."""
+    for source in (init_settings, *sources):
+        value = source().get("profile")
+        if value:
+            return str(value)
+    return "single"
 
 
 NO_CONFIG_FILE = "-"  # ERPBI_CONFIG of a service: every setting it gets is in its environment

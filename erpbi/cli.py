@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import threading
 import time
@@ -21,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from common.settings import Settings, load_settings
+from common.settings import PROFILES, Settings, load_settings
 from erpbi import stack
 from erpbi.services import SERVICES
 from flink_jobs.health import PipelineHealth, pipeline_health
@@ -37,12 +38,21 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument(
+        "--profile", choices=PROFILES,
+        help="settings profile for this command (default: the last `up --profile`, else single)",
+    )  # fmt: skip
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     up = commands.add_parser(
         "up", help="start the stack (or the named services) and wait until ready"
     )
     up.add_argument("services", nargs="*", choices=[[]] + SERVICE_NAMES, metavar="SERVICE")
+    up.add_argument(
+        "--profile", choices=PROFILES, dest="up_profile",
+        help="settings profile (common/profiles): cluster = Flink session cluster + 3 Kafka "
+        "brokers; later commands use it until another `up --profile`",
+    )  # fmt: skip
     down = commands.add_parser("down", help="stop the stack (or the named services)")
     down.add_argument("services", nargs="*", choices=[[]] + SERVICE_NAMES, metavar="SERVICE")
     status = commands.add_parser("status", help="health of every service")
@@ -140,7 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("kafka").setLevel(logging.WARNING)
-    settings = load_settings()
+    settings = settings_for(args)
     handler = COMMANDS[args.command]
     try:
         return handler(settings, args)
@@ -149,6 +159,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+
+
+def settings_for(args: argparse.Namespace) -> Settings:
+    """The settings of this command's profile: named on the command line (``up`` remembers
+    it in the default run folder), else set by ERPBI_PROFILE or erpbi.yaml, else the one
+    the last ``erpbi up --profile`` named."""
+    default = load_settings()
+    marker = default.paths.run_dir / "profile"
+    named = getattr(args, "up_profile", None) or args.profile
+    if named:
+        if args.command == "up":
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.write_text(named + "\n", encoding="utf-8")
+        return load_settings(profile=named)
+    if default.profile == "single" and "ERPBI_PROFILE" not in os.environ and marker.exists():
+        remembered = marker.read_text(encoding="utf-8").strip()
+        if remembered in PROFILES and remembered != "single":
+            return load_settings(profile=remembered)
+    return default
 
 
 def _up(settings: Settings, args: argparse.Namespace) -> int:
@@ -169,11 +198,11 @@ def _status(settings: Settings, args: argparse.Namespace) -> int:
         print(json.dumps({"services": [row.__dict__ for row in rows],
                           "pipeline": health.as_dict() if health else None}, indent=2))  # fmt: skip
     else:
-        print(f"{'service':<16} {'state':<9} {'pid':>7} {'rss MiB':>8}  address")
+        print(f"{'service':<19} {'state':<9} {'pid':>7} {'rss MiB':>8}  address")
         for row in rows:
             state = "ready" if row.ready else ("starting" if row.running else "stopped")
             pid = str(row.pid) if row.pid else "-"
-            print(f"{row.name:<16} {state:<9} {pid:>7} {row.rss_mb:8.0f}  {row.listens}")
+            print(f"{row.name:<19} {state:<9} {pid:>7} {row.rss_mb:8.0f}  {row.listens}")
         if health is not None:
             print(format_pipeline_health(health))
         if health is not None and ready.get("clickhouse"):

@@ -1,29 +1,27 @@
 """``erpbi jobs deploy|status|cancel`` for the Flink jobs.
 
-Local mode runs each job on a MiniCluster inside a supervised process (see
-``erpbi.services``). Cluster mode (the compose stack) submits the same Python
-job with ``flink run -py`` to the JobManager at ``flink.jobmanager_address``.
+Both modes start the same supervised process (``flink-pipeline``, see ``erpbi.services``):
+in local mode it runs the job on a MiniCluster inside itself; in cluster mode (the cluster
+profile, the compose stack) it submits the job to the JobManager at
+``flink.jobmanager_address`` at ``flink.parallelism``, then keeps it submitted
+(``flink_jobs.keeper``).
 """
 
 from __future__ import annotations
 
 import json
-import subprocess
 import urllib.request
 from typing import Any
 
-from common.settings import PROJECT_ROOT, Settings
+from common.settings import Settings
 from erpbi import stack
 from erpbi.services import by_name
 
 JOB_SERVICES = ("flink-pipeline",)
-JOB_MODULES = {"flink-pipeline": "flink_jobs/pipeline_job.py"}
 
 
 def rest_base(settings: Settings) -> str:
-    if settings.flink.mode == "cluster":
-        return f"http://{settings.flink.jobmanager_address}"
-    return f"http://127.0.0.1:{settings.flink.rest_port}"
+    return settings.flink.rest_url
 
 
 def list_jobs(settings: Settings) -> list[dict[str, Any]]:
@@ -35,16 +33,7 @@ def list_jobs(settings: Settings) -> list[dict[str, Any]]:
 
 
 def deploy(settings: Settings) -> None:
-    if settings.flink.mode == "local":
-        stack.up(settings, JOB_SERVICES)
-        return
-    flink_bin = settings.paths.cache_dir / "venvs" / "flink" / "bin" / "flink"
-    for service in JOB_SERVICES:
-        command = [
-            str(flink_bin), "run", "-d", "-m", settings.flink.jobmanager_address,
-            "-py", str(PROJECT_ROOT / JOB_MODULES[service]), "-pyfs", str(PROJECT_ROOT),
-        ]  # fmt: skip
-        subprocess.run(command, check=True)
+    stack.up(settings, JOB_SERVICES)
 
 
 def cancel(settings: Settings) -> None:
@@ -54,9 +43,8 @@ def cancel(settings: Settings) -> None:
                 f"{rest_base(settings)}/jobs/{job['jid']}?mode=cancel", method="PATCH"
             )
             urllib.request.urlopen(request, timeout=10).close()
-    if settings.flink.mode == "local":
-        for service in JOB_SERVICES:
-            stack.process_for(settings, by_name(service)).stop()
+    for service in JOB_SERVICES:
+        stack.process_for(settings, by_name(service)).stop()
 
 
 def run_action(settings: Settings, action: str) -> int:

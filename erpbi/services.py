@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from common.settings import PROJECT_ROOT, Settings
+from common.settings import MAX_KAFKA_BROKERS, MAX_TASKMANAGERS, PROJECT_ROOT, Settings
 from common.streams import DIMENSION_STREAMS, ODS_STREAMS
-from erpbi import kafka_service
+from erpbi import flink_cluster, kafka_service
+from erpbi.processes import wait_until
 
 ReadyCheck = Callable[[Settings], bool]
 Hook = Callable[[Settings], None]
@@ -102,6 +103,32 @@ def _create_topics(settings: Settings) -> None:
     kafka_service.ensure_topics(settings, ods + dlq, compacted=dimensions)
 
 
+def _kafka_node(node: int) -> Service:
+    """Node ``node`` of the KRaft quorum; the last one to start creates the topics."""
+
+    def create_topics_once_all_run(settings: Settings) -> None:
+        if node == settings.kafka.brokers:
+            if not wait_until(lambda: kafka_service.all_serving(settings), 120.0, 0.5):
+                from erpbi.stack import ServiceStartError
+
+                raise ServiceStartError(
+                    f"not every Kafka node serves yet ({settings.kafka.bootstrap_servers}); "
+                    "see the kafka*.log files"
+                )
+            _create_topics(settings)
+
+    return Service(
+        name=kafka_service.service_name(node),
+        description=f"Apache Kafka broker and KRaft controller, node {node}",
+        command=lambda s: kafka_service.server_command(s, node),
+        prepare=lambda s: kafka_service.format_storage(s, node),
+        ready=lambda s: kafka_service.is_ready(s, node),
+        listens=lambda s: f"kafka://{s.kafka.host}:{s.kafka.broker_port(node)}",
+        after_ready=create_topics_once_all_run,
+        enabled=lambda s: node <= s.kafka.brokers,
+    )
+
+
 # --- ERP simulator, connectors, Flink ------------------------------------------------------
 
 
@@ -117,9 +144,25 @@ def _simulator_command(settings: Settings) -> list[str]:
     return command
 
 
+def _taskmanager(index: int) -> Service:
+    return Service(
+        name=flink_cluster.taskmanager_name(index),
+        description=f"Flink TaskManager {index} of the standalone session cluster",
+        command=lambda s: flink_cluster.taskmanager_command(s, index),
+        prepare=flink_cluster.write_config,
+        env=flink_cluster.process_env,
+        ready=lambda s: flink_cluster.taskmanager_ready(s, index),
+        listens=lambda s: f"{s.flink.taskmanager_slots} slots -> {s.flink.jobmanager_address}",
+        start_timeout=120.0,
+        enabled=lambda s: (
+            s.flink.mode == "cluster" and s.flink.start_cluster and index <= s.flink.taskmanagers
+        ),
+    )
+
+
 def _flink_job_ready(settings: Settings) -> bool:
     """Ready when a job runs with every task deployed (not merely submitted)."""
-    url = f"http://127.0.0.1:{settings.flink.rest_port}/jobs/overview"
+    url = f"{settings.flink.rest_url}/jobs/overview"
     try:
         with urllib.request.urlopen(url, timeout=2.0) as response:
             jobs = json.load(response).get("jobs", [])
@@ -302,15 +345,7 @@ SERVICES: tuple[Service, ...] = (
         listens=lambda s: s.clickhouse.url,
         after_ready=_migrate,
     ),
-    Service(
-        name="kafka",
-        description="Apache Kafka broker (KRaft, single node)",
-        command=kafka_service.server_command,
-        prepare=kafka_service.format_storage,
-        ready=kafka_service.is_ready,
-        listens=lambda s: f"kafka://{s.kafka.bootstrap_servers}",
-        after_ready=_create_topics,
-    ),
+    *(_kafka_node(node) for node in range(1, MAX_KAFKA_BROKERS + 1)),
     Service(
         name="simulator",
         description="Jushuitan ERP simulator (open API envelope, quotas, control API)",
@@ -321,12 +356,28 @@ SERVICES: tuple[Service, ...] = (
         secrets=("jushuitan.app_secret",),
     ),
     Service(
+        name="flink-jobmanager",
+        description="Flink JobManager of the standalone session cluster (cluster profile)",
+        command=flink_cluster.jobmanager_command,
+        prepare=flink_cluster.write_config,
+        env=flink_cluster.process_env,
+        ready=flink_cluster.jobmanager_ready,
+        listens=lambda s: f"{s.flink.rest_url} (Flink REST)",
+        start_timeout=120.0,
+        enabled=lambda s: s.flink.mode == "cluster" and s.flink.start_cluster,
+    ),
+    *(_taskmanager(index) for index in range(1, MAX_TASKMANAGERS + 1)),
+    Service(
         name="flink-pipeline",
         description="Flink pipeline: clean, dedupe, widen every stream -> ClickHouse",
         command=lambda s: [_python(s, "flink"), "-m", "flink_jobs.pipeline_job"],
         env=_flink_env,
         ready=_flink_job_ready,
-        listens=lambda s: f"http://127.0.0.1:{s.flink.rest_port} (Flink REST)",
+        listens=lambda s: (
+            f"{s.flink.rest_url} (Flink REST)"
+            if s.flink.mode == "local"
+            else f"submitted to {s.flink.jobmanager_address}, parallelism {s.flink.parallelism}"
+        ),
         start_timeout=180.0,
         secrets=("clickhouse.password",),
     ),

@@ -53,7 +53,7 @@ def start_service(settings: Settings, service: Service, report: Report) -> float
     if process.is_running() and service.ready(settings):
         if service.after_ready is not None:
             service.after_ready(settings)
-        report(f"  {service.name:<16} already running   {service.listens(settings)}")
+        report(f"  {service.name:<19} already running   {service.listens(settings)}")
         return 0.0
     if service.prepare is not None:
         service.prepare(settings)
@@ -70,7 +70,7 @@ def start_service(settings: Settings, service: Service, report: Report) -> float
     if service.after_ready is not None:
         service.after_ready(settings)
     elapsed = time.monotonic() - began
-    report(f"  {service.name:<16} ready in {elapsed:5.1f}s  {service.listens(settings)}")
+    report(f"  {service.name:<19} ready in {elapsed:5.1f}s  {service.listens(settings)}")
     return elapsed
 
 
@@ -88,7 +88,7 @@ def up(settings: Settings, names: Iterable[str] | None = None, report: Report = 
 def down(settings: Settings, names: Iterable[str] | None = None, report: Report = print) -> None:
     for service in reversed(selected(settings, names)):
         if process_for(settings, service).stop():
-            report(f"  {service.name:<16} stopped")
+            report(f"  {service.name:<19} stopped")
 
 
 def status(settings: Settings) -> list[ServiceStatus]:

@@ -88,9 +88,7 @@ KAFKA_FAMILIES: FamilySpecs = {
 
 def rest_base(settings: Settings) -> str:
     """Flink's REST address: the MiniCluster on loopback, or the cluster's JobManager."""
-    if settings.flink.mode == "cluster":
-        return f"http://{settings.flink.jobmanager_address}"
-    return f"http://127.0.0.1:{settings.flink.rest_port}"
+    return settings.flink.rest_url
 
 
 def pipeline_group_id(settings: Settings) -> str:

@@ -21,7 +21,7 @@ import logging
 from typing import Any
 
 from common.settings import Settings, load_settings
-from flink_jobs import dimensions_sql, inventory_sql
+from flink_jobs import dimensions_sql, inventory_sql, keeper
 from flink_jobs import sql_builder as build_sql
 from flink_jobs.kafka_tables import (
     dead_letter_sink,
@@ -29,7 +29,7 @@ from flink_jobs.kafka_tables import (
     kafka_source,
     landing_sink,
 )
-from flink_jobs.runtime import build_environment, plan_fingerprint
+from flink_jobs.runtime import build_environment, plan_fingerprint, prepare_job_process
 from flink_jobs.specs import FACT_STREAMS, INVENTORY, StreamSpec
 
 JOB_NAME = "erpbi-pipeline"
@@ -116,15 +116,22 @@ def build(settings: Settings, restore: bool = True) -> Any:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--fresh", action="store_true", help="ignore retained checkpoints")
+    parser.add_argument(
+        "--submit-only", action="store_true",
+        help="build and submit the job, then exit (how `flink run` runs this module)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = load_settings()
+    if settings.flink.mode == "cluster" and not args.submit_only:
+        prepare_job_process(settings)  # the temp folder `flink run` locks its ports in
+        keeper.keep_submitted(settings, JOB_NAME, lambda: keeper.submit_with_cli(settings))
+        return
     statements = build(settings, restore=not args.fresh)
     LOG.info("submitting %s", JOB_NAME)
     result = statements.execute()
     if settings.flink.mode == "local":
         result.wait()  # the MiniCluster lives in this process: keep it until the job ends
-
 
 if __name__ == "__main__":
     main()

@@ -51,6 +51,20 @@ def job_process_env(settings: Settings) -> dict[str, str]:
     }
 
 
+def flink_home(settings: Settings) -> Path:
+    """The Flink distribution inside the PyFlink package (bin/, lib/, plugins/)."""
+    site = settings.paths.cache_dir / "venvs" / "flink" / "lib"
+    found = sorted(site.glob("python3*/site-packages/pyflink"))
+    if not found:
+        raise FileNotFoundError(f"PyFlink is not installed under {site}: run scripts/bootstrap.sh")
+    return found[-1]
+
+
+def cluster_conf_dir(settings: Settings) -> Path:
+    """The conf folder of the standalone cluster `erpbi up` runs (erpbi.flink_cluster)."""
+    return settings.paths.run_dir / "config" / "flink-cluster"
+
+
 def flink_tmp_dir(settings: Settings) -> Path:
     return settings.paths.run_dir / "tmp" / "flink"
 
@@ -155,6 +169,24 @@ def restorable(root: Path, checkpoint: Path | None, plan: str | None) -> Path | 
     return None
 
 
+# What the standalone cluster's own config.yaml decides (erpbi.flink_cluster): its
+# processes' memory, temp folders and REST endpoint. The job keeps the rest, including its
+# jars (shipped with the submission), checkpoint folder and the checkpoint it restores.
+CLUSTER_OWNED = (
+    "rest.bind-address",
+    "taskmanager.memory.process.size",
+    "taskmanager.memory.managed.size",
+    "python.executable",
+    "io.tmp.dirs",
+)
+
+
+def cluster_submission(settings: Settings) -> dict[str, str]:
+    """Submit to the session cluster's JobManager instead of starting a MiniCluster."""
+    host, _, port = settings.flink.jobmanager_address.rpartition(":")
+    return {"execution.target": "remote", "rest.address": host, "rest.port": port}
+
+
 def build_environment(
     settings: Settings, job_name: str, restore: bool = True, plan: str | None = None
 ) -> tuple[StreamExecutionEnvironment, StreamTableEnvironment]:
@@ -164,10 +196,11 @@ def build_environment(
     from pyflink.table import StreamTableEnvironment
 
     flink = settings.flink
-    prepare_job_process(settings)
+    if flink.mode == "local":  # in cluster mode the keeper did, before `flink run` began
+        prepare_job_process(settings)
     root = checkpoint_root(settings, job_name)
     root.mkdir(parents=True, exist_ok=True)
-    restore_from = latest_checkpoint(root) if restore and flink.mode == "local" else None
+    restore_from = latest_checkpoint(root) if restore else None
     restore_from = restorable(root, restore_from, plan)
     prune_old_jobs(root, restore_from)
     if plan is not None:
@@ -176,11 +209,7 @@ def build_environment(
     config = Configuration()
     values = {
         "pipeline.name": job_name,
-        "pipeline.jars": (
-            ";".join(jar.as_uri() for jar in connector_jars(settings))
-            if flink.mode == "local"
-            else ""
-        ),
+        "pipeline.jars": ";".join(jar.as_uri() for jar in connector_jars(settings)),
         "python.executable": sys.executable,
         "python.client.executable": sys.executable,
         "python.fn-execution.bundle.time": "100",
@@ -219,21 +248,9 @@ def build_environment(
         values["execution.state-recovery.path"] = restore_from.as_uri()
         values["execution.state-recovery.ignore-unclaimed-state"] = "true"
     if flink.mode == "cluster":
-        # The cluster has the connector jars in its lib folder, its own REST endpoint
-        # and restart handling: keep only what belongs to the job itself.
-        for local_only in (
-            "pipeline.jars",
-            "rest.address",
-            "rest.bind-address",
-            "rest.port",
-            "taskmanager.memory.process.size",
-            "execution.state-recovery.path",
-            "execution.checkpointing.dir",
-            "python.executable",
-            "python.client.executable",
-            "io.tmp.dirs",
-        ):
-            values.pop(local_only, None)
+        values |= cluster_submission(settings)
+        for cluster_owned in CLUSTER_OWNED:
+            values.pop(cluster_owned, None)
     for key, value in values.items():
         config.set_string(key, value)
     env = StreamExecutionEnvironment.get_execution_environment(config)

@@ -124,12 +124,20 @@ class Drill:
         self.report.faults.append(result)
         return result
 
-    def sigkill(self, service: str) -> Callable[[], None]:
+    def sigkill(self, service: str, restart: bool = True) -> Callable[[], None]:
+        """SIGKILL the service's process group, then start it again (unless ``restart`` is
+        off: the data path must then recover without it, see :meth:`started`)."""
+
         def kill_and_restart() -> None:
             stack.process_for(self.settings, by_name(service)).kill()
-            self._start(service)
+            if restart:
+                self._start(service)
 
         return kill_and_restart
+
+    def started(self, service: str) -> Callable[[], None]:
+        """Start a service killed earlier (``sigkill(..., restart=False)``)."""
+        return lambda: self._start(service)
 
     def restart_kafka(self) -> None:
         self._bad_paused.set()  # a record sent into the restart may or may not arrive
@@ -270,9 +278,9 @@ class Drill:
             time.sleep(0.5)
         return None
 
-    def settle_and_audit(self, timeout: float) -> DrillReport:
+    def settle_and_audit(self, timeout: float, screens: bool = True) -> DrillReport:
         """Stop the traffic, wait until the warehouse agrees with the ERP (or ``timeout``),
-        and fill the report's audit."""
+        and fill the report's audit (screen 7's numbers too, if ``screens``: Superset runs)."""
         self.stop_malformed()
         self.erp.stop_promotion()
         self.erp.stop_traffic()
@@ -292,7 +300,7 @@ class Drill:
         self.report.audits = audits
         self.report.settle_seconds = time.monotonic() - settle_began
         self.report.serving_differ = self._serving_differ()
-        self.report.screen_differ = self._screen_differ()
+        self.report.screen_differ = self._screen_differ() if screens else []
         self.report.bad_dead_lettered = self._letters("outbound", BAD_PREFIX)
         self.report.rejected_dead_lettered = self._letters("sku", REJECTED_PREFIX)
         self._producer.close()

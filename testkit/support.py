@@ -17,7 +17,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def isolated_settings(run_dir: Path, **sections: dict[str, object]) -> Settings:
+def isolated_settings(
+    run_dir: Path, profile: str = "single", **sections: dict[str, object]
+) -> Settings:
     """Settings for an isolated stack: every port free, every folder under ``run_dir``."""
     base = load_settings()
     rest_port = free_port()
@@ -28,6 +30,7 @@ def isolated_settings(run_dir: Path, **sections: dict[str, object]) -> Settings:
         "flink": {
             "rest_port": rest_port,
             "jobmanager_address": f"127.0.0.1:{rest_port}",
+            "jobmanager_rpc_port": free_port(),
             "checkpoint_interval_ms": 2000,
         },
         "superset": {"port": free_port()},
@@ -54,7 +57,7 @@ def isolated_settings(run_dir: Path, **sections: dict[str, object]) -> Settings:
     }
     for name, values in sections.items():
         overrides.setdefault(name, {}).update(values)
-    return Settings(**overrides)  # type: ignore[arg-type]
+    return Settings(profile=profile, **overrides)  # type: ignore[arg-type]
 
 
 def exit_through_finally_on_sigterm() -> None:

@@ -8,8 +8,15 @@
    latency = time the row reached ClickHouse (_loaded_at) - time Kafka appended the
    record (_kafka_at); p50/p95/p99 are printed.
 
+Each setup runs on its own fresh stack, one after the other on this machine:
+  local       the MiniCluster inside the job's process, 1 Kafka broker (the default)
+  cluster-p1  the cluster profile (Flink JobManager + 2 TaskManagers, 3 Kafka brokers with
+              replication 3, min.insync 2) at parallelism 1
+  cluster-p2  the same at parallelism 2 (the profile's own)
+and the memory of every process of its stack is read at the end of its latency run.
+
 Usage: .cache/venvs/core/bin/python benchmarks/pipeline_bench.py [--backlog 200000]
-       [--rate 1333] [--seconds 60]
+       [--rate 1333] [--seconds 60] [--setups local,cluster-p1,cluster-p2]
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 from kafka import KafkaProducer  # noqa: E402
 
 from common.settings import Settings, load_settings  # noqa: E402
-from erpbi import stack  # noqa: E402
+from erpbi import jobs, stack  # noqa: E402
 from erpbi.services import by_name  # noqa: E402
 from testkit.support import exit_through_finally_on_sigterm, isolated_settings  # noqa: E402
 from warehouse.client import connect  # noqa: E402
@@ -79,10 +86,10 @@ def measure_backlog(
     deadline = time.monotonic() + 1800
     while count(settings, f"SELECT count() FROM ({rows_sql})") < total_rows:
         if time.monotonic() > deadline:
-            stack.process_for(settings, job).stop()
+            jobs.cancel(settings)
             return label, float("nan")
         time.sleep(1)
-    stack.process_for(settings, job).stop()
+    jobs.cancel(settings)  # on a cluster, stopping the submitter would leave the job running
     low, high = int(total_rows * 0.1), int(total_rows * 0.9)
     client = connect(settings.clickhouse)
     try:
@@ -158,6 +165,41 @@ def steady_latency(settings: Settings, rate: int, seconds: int) -> dict[str, flo
     return {"rate": achieved, "p50": p50, "p95": p95, "p99": p99, "max": worst}
 
 
+SETUPS = {  # name -> (profile, Flink parallelism)
+    "local": ("single", 1),
+    "cluster-p1": ("cluster", 1),
+    "cluster-p2": ("cluster", 2),
+}
+
+
+def run_setup(name: str, args: argparse.Namespace) -> dict[str, object]:
+    """One setup on a fresh stack: throughput, latency, then each process's memory."""
+    profile, parallelism = SETUPS[name]
+    workdir = Path(tempfile.mkdtemp(prefix=f"erpbi-pipeline-bench-{name}-"))
+    # The job as a user runs it (settings.yaml / ERPBI_FLINK__*), not the tests' 2 s checkpoints.
+    flink = load_settings().flink
+    settings = isolated_settings(workdir / "run", profile=profile, flink={
+        "checkpoint_interval_ms": flink.checkpoint_interval_ms,
+        "flush_interval_ms": flink.flush_interval_ms,
+        "parallelism": parallelism,
+    })  # fmt: skip
+    data_path = [s.name for s in stack.selected(settings, None)
+                 if s.name == "clickhouse" or s.name.startswith(("kafka", "flink-"))
+                 and s.name != "flink-pipeline"]  # fmt: skip
+    try:
+        print(f"[{name}] starting {', '.join(data_path)}", file=sys.stderr, flush=True)
+        stack.up(settings, data_path, report=lambda line: None)
+        throughput = backlog_throughput(settings, args.backlog)
+        print(f"[{name}] throughput {throughput}", file=sys.stderr, flush=True)
+        latency = steady_latency(settings, args.rate, args.seconds)
+        memory = {row.name: row.rss_mb for row in stack.status(settings) if row.running}
+    finally:
+        stack.down(settings, report=lambda line: None)
+        shutil.rmtree(workdir, ignore_errors=True)
+    return {"settings": settings, "throughput": throughput, "latency": latency,
+            "memory": memory}  # fmt: skip
+
+
 def main() -> int:
     exit_through_finally_on_sigterm()  # stops the stack on the way out
     parser = argparse.ArgumentParser(
@@ -166,36 +208,43 @@ def main() -> int:
     parser.add_argument("--backlog", type=int, default=200_000)
     parser.add_argument("--rate", type=int, default=1333)
     parser.add_argument("--seconds", type=int, default=60)
+    parser.add_argument("--setups", default="local", help=f"comma-separated: {', '.join(SETUPS)}")
     args = parser.parse_args()
-    workdir = Path(tempfile.mkdtemp(prefix="erpbi-pipeline-bench-"))
-    # The job as a user runs it (settings.yaml / ERPBI_FLINK__*), not the tests' 2 s checkpoints.
-    flink = load_settings().flink
-    settings = isolated_settings(workdir / "run", flink={
-        "checkpoint_interval_ms": flink.checkpoint_interval_ms,
-        "flush_interval_ms": flink.flush_interval_ms,
-    })  # fmt: skip
-    try:
-        stack.up(settings, ["clickhouse", "kafka"], report=lambda line: None)
-        throughput = backlog_throughput(settings, args.backlog)
-        latency = steady_latency(settings, args.rate, args.seconds)
-    finally:
-        stack.down(settings, report=lambda line: None)
-        shutil.rmtree(workdir, ignore_errors=True)
-    flink = settings.flink
-    print(f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, "
-          f"Python {platform.python_version()}, Flink parallelism {flink.parallelism}, "
-          f"state {flink.state_backend}, flush every {flink.flush_interval_ms} ms, "
-          f"checkpoint every {flink.checkpoint_interval_ms} ms")  # fmt: skip
-    print("\n| sustained throughput, Kafka -> Flink -> ClickHouse | Kafka records/s "
-          "| rows landed/s |\n|---|---:|---:|")  # fmt: skip
-    for (label, rate), rows_per_record in zip(throughput, (1, 3), strict=True):
-        print(f"| {label} | {rate / rows_per_record:,.0f} | {rate:,.0f} |")
-    print(f"\n| latency at {latency['rate']:,.0f} records/s for {args.seconds} s after a 15 s "
-          "warm-up (Kafka append -> in ClickHouse) | ms |\n|---|---:|")  # fmt: skip
-    for name in ("p50", "p95", "p99", "max"):
-        print(f"| {name} | {latency[name]:,.0f} |")
-    return 0
+    names = [name.strip() for name in args.setups.split(",") if name.strip()]
+    unknown = [name for name in names if name not in SETUPS]
+    if unknown:
+        parser.error(f"unknown setups {unknown}; known: {', '.join(SETUPS)}")
+    results = {name: run_setup(name, args) for name in names}
 
+    flink = load_settings().flink
+    print(f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, "
+          f"Python {platform.python_version()}, state {flink.state_backend}, "
+          f"flush every {flink.flush_interval_ms} ms, "
+          f"checkpoint every {flink.checkpoint_interval_ms} ms")  # fmt: skip
+    header = " | ".join(names)
+    print(f"\n| sustained throughput, Kafka -> Flink -> ClickHouse (rows landed/s) | {header} |")
+    print("|---|" + "---:|" * len(names))
+    labels = [label for label, _ in results[names[0]]["throughput"]]  # type: ignore[attr-defined]
+    for index, label in enumerate(labels):
+        rates = [results[name]["throughput"][index][1] for name in names]  # type: ignore[index]
+        print(f"| {label} | " + " | ".join(f"{rate:,.0f}" for rate in rates) + " |")
+    print(f"\n| latency at {args.rate:,} records/s for {args.seconds} s after a 15 s warm-up "
+          f"(Kafka append -> in ClickHouse), ms | {header} |")  # fmt: skip
+    print("|---|" + "---:|" * len(names))
+    for stat in ("rate", "p50", "p95", "p99", "max"):
+        values = [results[name]["latency"][stat] for name in names]  # type: ignore[index]
+        label = "achieved records/s" if stat == "rate" else stat
+        print(f"| {label} | " + " | ".join(f"{value:,.0f}" for value in values) + " |")
+    processes = sorted({p for name in names for p in results[name]["memory"]})  # type: ignore[attr-defined]
+    print(f"\n| resident memory at the end of the latency run, MiB | {header} |")
+    print("|---|" + "---:|" * len(names))
+    for process in processes:
+        cells = [results[name]["memory"].get(process) for name in names]  # type: ignore[attr-defined]
+        print(f"| {process} | " + " | ".join("-" if c is None else f"{c:,.0f}" for c in cells)
+              + " |")  # fmt: skip
+    totals = [sum(results[name]["memory"].values()) for name in names]  # type: ignore[attr-defined]
+    print("| **total** | " + " | ".join(f"**{total:,.0f}**" for total in totals) + " |")
+    return 0
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -77,6 +77,9 @@ class KafkaSettings(_Section):
     # (producers send acks=all): 3 and 2 lose nothing and keep writing with one broker down.
     replication_factor: int = Field(default=1, ge=1)
     min_insync_replicas: int = Field(default=1, ge=1)
+    # Brokers that run elsewhere ("kafka-1:9092,kafka-2:9092", the compose network, other
+    # machines): every client connects there. Empty: this machine's nodes above.
+    bootstrap: str = ""
     heap_mb: int = 512
     topic_prefix: str = "erp"
     partitions: int = 2
@@ -102,6 +105,8 @@ class KafkaSettings(_Section):
 
     @property
     def bootstrap_servers(self) -> str:
+        if self.bootstrap:
+            return self.bootstrap
         return ",".join(f"{self.host}:{self.broker_port(node)}" for node in self.nodes)
 
     def topic(self, layer: str, stream: str) -> str:

@@ -11,7 +11,7 @@ RUN mvn -q -B -f /opt/erpbi/flink_jobs/clickhouse-sink/pom.xml package -Derpbi.b
     && cp /tmp/sink-build/erpbi-flink-clickhouse-sink.jar /opt/flink/lib/ && rm -rf /tmp/sink-build
 COPY . /opt/erpbi
 RUN pip3 install --break-system-packages --no-deps -e /opt/erpbi \
-    && mkdir -p /var/lib/flink/checkpoints && chown -R flink:flink /var/lib/flink
+    && mkdir -p /var/lib/erpbi/data/flink/checkpoints && chown -R flink:flink /var/lib/erpbi
 # The image's own unprivileged user (its entrypoint runs Flink as it).
 USER flink
 WORKDIR /opt/erpbi

@@ -25,6 +25,7 @@ import logging
 import os
 import re
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -120,7 +121,7 @@ SUBMITTED = re.compile(r"JobID ([0-9a-f]{32})")
 
 
 def submit_command(settings: Settings, module: str = "flink_jobs.pipeline_job") -> list[str]:
-    python = str(settings.paths.venv_python("flink"))
+    python = sys.executable  # the Flink virtualenv's (erpbi up), or the image's (compose)
     return [
         str(flink_home(settings) / "bin" / "flink"), "run", "--detached",
         "--jobmanager", settings.flink.jobmanager_address,
@@ -136,8 +137,8 @@ def submit_with_cli(settings: Settings, timeout: float = 600.0) -> str:
     env = dict(os.environ)
     env["FLINK_CONF_DIR"] = str(conf if conf.exists() else flink_home(settings) / "conf")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
-    venv_bin = str(settings.paths.venv_python("flink").parent)
-    env["PATH"] = os.pathsep.join([venv_bin, env.get("PATH", "/usr/bin:/bin")])
+    python_bin = os.path.dirname(sys.executable)  # `python` for the scripts flink calls
+    env["PATH"] = os.pathsep.join([python_bin, env.get("PATH", "/usr/bin:/bin")])
     finished = subprocess.run(
         submit_command(settings), env=env, cwd=PROJECT_ROOT, text=True,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout,

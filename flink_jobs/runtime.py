@@ -52,7 +52,10 @@ def job_process_env(settings: Settings) -> dict[str, str]:
 
 
 def flink_home(settings: Settings) -> Path:
-    """The Flink distribution inside the PyFlink package (bin/, lib/, plugins/)."""
+    """The Flink distribution: the one ``FLINK_HOME`` names (Flink's own images), else the
+    one inside the PyFlink package of the Flink virtualenv (bin/, lib/, conf/)."""
+    if os.environ.get("FLINK_HOME"):
+        return Path(os.environ["FLINK_HOME"])
     site = settings.paths.cache_dir / "venvs" / "flink" / "lib"
     found = sorted(site.glob("python3*/site-packages/pyflink"))
     if not found:

@@ -40,7 +40,7 @@ def _erpbi_env(service: dict[str, Any]) -> dict[str, str]:
     env = service.get("environment") or {}
     # ERPBI_<SECTION>__<FIELD>; Superset's own ERPBI_SUPERSET_<NAME> are not settings
     return {k: _resolve_defaults(str(v)) for k, v in env.items()
-            if k.startswith("ERPBI_") and "__" in k}  # fmt: skip
+            if k.startswith("ERPBI_") and ("__" in k or k == "ERPBI_PROFILE")}  # fmt: skip
 
 
 def _field_exists(path: list[str]) -> bool:
@@ -60,7 +60,8 @@ def _field_exists(path: list[str]) -> bool:
 def test_compose_has_the_whole_stack(compose: dict[str, Any]) -> None:
     services = set(compose["services"])
     assert {
-        "kafka", "clickhouse", "flink-jobmanager", "flink-taskmanager", "flink-jobs",
+        "kafka-1", "kafka-2", "kafka-3", "clickhouse", "flink-jobmanager",
+        "flink-taskmanager-1", "flink-taskmanager-2", "flink-jobs",
         "superset", "superset-db", "simulator", "connector", "migrate", "alerter", "pusher",
     } <= services  # fmt: skip
 
@@ -79,8 +80,9 @@ def test_project_services_settings_validate(
     for variable, value in env.items():
         monkeypatch.setenv(variable, value)
     settings = Settings()
-    assert settings.kafka.bootstrap_servers == "kafka:9092"
-    assert settings.flink.mode == "cluster"
+    assert settings.kafka.bootstrap_servers == "kafka-1:9092,kafka-2:9092,kafka-3:9092"
+    assert settings.profile == "cluster" and settings.flink.mode == "cluster"
+    assert not settings.flink.start_cluster  # the compose file runs its own
     assert settings.jushuitan.app_secret.get_secret_value() == "set-JUSHUITAN_APP_SECRET"
 
 
@@ -136,7 +138,8 @@ def test_addresses_agree_with_published_ports(compose: dict[str, Any]) -> None:
     services = compose["services"]
     env = _erpbi_env(services["connector"])
     expectations = {
-        "kafka": int(env["ERPBI_KAFKA__PORT"]),
+        **{host: int(port) for host, _, port in
+           (a.partition(":") for a in env["ERPBI_KAFKA__BOOTSTRAP"].split(","))},  # fmt: skip
         "clickhouse": int(env["ERPBI_CLICKHOUSE__PORT"]),
         "superset": int(env["ERPBI_SUPERSET__PORT"]),
         "simulator": int(env["ERPBI_SIMULATOR__PORT"]),
@@ -145,7 +148,6 @@ def test_addresses_agree_with_published_ports(compose: dict[str, Any]) -> None:
     for service, port in expectations.items():
         assert port in _container_ports(services[service]), (service, port)
     assert env["ERPBI_JUSHUITAN__BASE_URL"].endswith(f":{expectations['simulator']}")
-    assert env["ERPBI_KAFKA__HOST"] == "kafka"
     assert env["ERPBI_CLICKHOUSE__HOST"] == "clickhouse"
 
 
@@ -158,14 +160,61 @@ def test_secrets_come_from_the_environment_not_the_file(compose: dict[str, Any])
     assert REQUIRED.search(uri), "Superset's metadata database password is written in the file"
 
 
-def test_cluster_task_manager_runs_state_and_gc_like_the_local_job(
-    compose: dict[str, Any],
+def _settings_of(service: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Settings:
+    for variable, value in _erpbi_env(service).items():
+        monkeypatch.setenv(variable, value)
+    monkeypatch.setenv("ERPBI_CONFIG", "-")
+    return Settings()
+
+
+def test_the_kafka_brokers_are_the_cluster_profiles(compose: dict[str, Any]) -> None:
+    """Each broker's KAFKA_* variable (the image's spelling of a server property) equals
+    what `erpbi up --profile cluster` writes for its own nodes."""
+    from erpbi.kafka_service import broker_properties
+
+    profile = Settings(profile="cluster")  # type: ignore[call-arg]
+    brokers = sorted(name for name in compose["services"] if name.startswith("kafka-"))
+    assert len(brokers) == profile.kafka.brokers
+    shared = (
+        "num.partitions", "default.replication.factor", "min.insync.replicas",
+        "unclean.leader.election.enable", "offsets.topic.replication.factor",
+        "transaction.state.log.replication.factor", "transaction.state.log.min.isr",
+    )  # fmt: skip
+    for node, name in enumerate(brokers, start=1):
+        env = compose["services"][name]["environment"]
+        expected = broker_properties(profile, node)
+        assert env["KAFKA_NODE_ID"] == str(node)
+        for key in shared:
+            assert env[f"KAFKA_{key.upper().replace('.', '_')}"] == expected[key], (name, key)
+        voters = env["KAFKA_CONTROLLER_QUORUM_VOTERS"].split(",")
+        assert [voter.split("@")[0] for voter in voters] == [str(n) for n in profile.kafka.nodes]
+
+
+def test_the_flink_cluster_is_the_cluster_profiles(
+    compose: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """RocksDB's native memory and the parallel collector are task-manager settings a job
-    cannot set for itself; without them the cluster would run at the old, slower figures."""
-    properties = yaml.safe_load(
-        compose["services"]["flink-taskmanager"]["environment"]["FLINK_PROPERTIES"]
-    )
-    defaults = Settings().flink
-    assert properties["taskmanager.memory.managed.size"] == f"{defaults.state_memory_mb}m"
-    assert "-XX:+UseParallelGC" in properties["env.java.opts.taskmanager"]
+    """TaskManagers, slots, memory, GC, heartbeats and slot spreading as the profile's own
+    cluster (erpbi.flink_cluster); the job at the profile's parallelism. RocksDB's memory
+    and the parallel collector are TaskManager settings a job cannot set for itself."""
+    from erpbi.flink_cluster import cluster_config
+
+    services = compose["services"]
+    profile = _settings_of(services["flink-jobs"], monkeypatch)
+    assert profile.flink.parallelism == 2
+    config = cluster_config(profile)
+    managers = sorted(name for name in services if name.startswith("flink-taskmanager-"))
+    assert len(managers) == profile.flink.taskmanagers
+    jobmanager = yaml.safe_load(services["flink-jobmanager"]["environment"]["FLINK_PROPERTIES"])
+    for key in ("taskmanager.load-balance.mode", "heartbeat.interval", "heartbeat.timeout",
+                "jobmanager.memory.process.size"):  # fmt: skip
+        assert jobmanager[key] == config[key], key
+    for name in managers:
+        properties = yaml.safe_load(services[name]["environment"]["FLINK_PROPERTIES"])
+        for key in ("taskmanager.numberOfTaskSlots", "taskmanager.memory.process.size",
+                    "taskmanager.memory.managed.size", "env.java.opts.taskmanager",
+                    "heartbeat.interval", "heartbeat.timeout"):  # fmt: skip
+            assert properties[key] == config[key], (name, key)
+    # the keeper restores what the TaskManagers checkpointed: one volume, at the settings' path
+    checkpoints = f"{profile.paths.data_dir}/flink/checkpoints"
+    for name in ("flink-jobmanager", *managers, "flink-jobs"):
+        assert f"flink-checkpoints:{checkpoints}" in services[name]["volumes"], name

@@ -30,6 +30,7 @@ PROFILES_DIR = Path(__file__).resolve().parent / "profiles"
 PROFILES = ("single", "cluster")  # common/profiles/<name>.yaml
 MAX_KAFKA_BROKERS = 3
 MAX_TASKMANAGERS = 4
+MAX_WAREHOUSE_REPLICAS = 2
 
 
 class _Section(BaseModel):
@@ -114,9 +115,28 @@ class KafkaSettings(_Section):
         return f"{self.topic_prefix}.{layer}.{stream}"
 
 
+def _host_port(entry: str, default_port: int) -> tuple[str, int]:
+    host, _, port = entry.strip().rpartition(":")
+    if not host:  # no port given
+        return entry.strip(), default_port
+    return host, int(port)
+
+
 class ClickHouseSettings(_Section):
+    """The warehouse. ``host:port`` is the first server clients try; ``replicas`` servers
+    run on this machine (``erpbi up``), the n-th on ``port + (n - 1) * port_step``, each
+    copying from the others what landed there (warehouse/server/peer_sync.py);
+    ``more_hosts`` ("host:port", ...) name servers that run elsewhere. Every client uses the
+    first of ``endpoints`` that answers and moves to the next when it stops answering."""
+
     host: str = LOOPBACK
     port: int = 18123
+    replicas: int = Field(default=1, ge=1, le=MAX_WAREHOUSE_REPLICAS)
+    port_step: int = Field(default=100, ge=1)
+    more_hosts: list[str] = Field(default_factory=list)
+    # Migrations create Replicated* engines (a real ClickHouse cluster with Keeper, as in
+    # docker-compose.yml); the serving tables stay local, each replica refreshes its own.
+    replicated: bool = False
     database: str = "erp"
     user: str = "default"
     password: SecretStr = SecretStr("")
@@ -136,6 +156,20 @@ class ClickHouseSettings(_Section):
     def url(self) -> str:
         scheme = "https" if self.secure else "http"
         return f"{scheme}://{self.host}:{self.port}"
+
+    def replica_port(self, replica: int) -> int:
+        """Port of the n-th single-machine server (1-based)."""
+        return self.port + (replica - 1) * self.port_step
+
+    @property
+    def endpoints(self) -> list[tuple[str, int]]:
+        """Every warehouse server, in the order clients try them."""
+        local = [(self.host, self.replica_port(n)) for n in range(1, self.replicas + 1)]
+        return local + [_host_port(entry, self.port) for entry in self.more_hosts]
+
+    def urls(self) -> list[str]:
+        scheme = "https" if self.secure else "http"
+        return [f"{scheme}://{host}:{port}" for host, port in self.endpoints]
 
     def dashboard_query_settings(self) -> dict[str, str]:
         """ClickHouse settings every dashboard query carries (the query cache, if on)."""

@@ -35,11 +35,18 @@ def scrape_targets(settings: Settings) -> dict[str, tuple[str, str]]:
     """job -> (host:port, metrics path): every service that exposes metrics."""
     m = settings.monitoring
     loopback = "127.0.0.1"
+    ch = settings.clickhouse
+    # the cluster profile's second warehouse server has its own series (and scrape alert)
+    more_warehouses = {
+        f"warehouse-{n}": (f"{ch.host}:{ch.replica_port(n)}", "/metrics")
+        for n in range(2, ch.replicas + 1)
+    }
     return {
         "connector": (f"{loopback}:{m.connector_port}", "/metrics"),
         "pipeline": (f"{loopback}:{m.flink_port}", "/metrics"),
         "recorder": (f"{loopback}:{m.recorder_port}", "/metrics"),
-        "warehouse": (f"{settings.clickhouse.host}:{settings.clickhouse.port}", "/metrics"),
+        "warehouse": (f"{ch.host}:{ch.port}", "/metrics"),
+        **more_warehouses,
         "superset": (f"{settings.superset.host}:{settings.superset.port}", "/metrics"),
         "alerter": (f"{loopback}:{m.alerter_port}", "/metrics"),
         "pusher": (f"{loopback}:{m.pusher_port}", "/metrics"),

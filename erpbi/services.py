@@ -15,7 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from common.settings import MAX_KAFKA_BROKERS, MAX_TASKMANAGERS, PROJECT_ROOT, Settings
+from common.settings import (
+    MAX_KAFKA_BROKERS,
+    MAX_TASKMANAGERS,
+    MAX_WAREHOUSE_REPLICAS,
+    PROJECT_ROOT,
+    ClickHouseSettings,
+    Settings,
+)
 from common.streams import DIMENSION_STREAMS, ODS_STREAMS
 from erpbi import flink_cluster, kafka_service
 from erpbi.processes import wait_until
@@ -56,15 +63,53 @@ def _python(settings: Settings, venv: str) -> str:
 # --- ClickHouse (single-machine: chDB behind ClickHouse's HTTP interface) -------------------
 
 
-def _clickhouse_command(settings: Settings) -> list[str]:
+def _clickhouse_command(settings: Settings, replica: int = 1) -> list[str]:
     ch = settings.clickhouse
+    peers = [
+        f"--peer=http://{ch.host}:{ch.replica_port(other)}"
+        for other in range(1, ch.replicas + 1)
+        if other != replica
+    ]
     return [
         _python(settings, "core"), "-m", "warehouse.server",
-        "--host", ch.host, "--port", str(ch.port),
-        "--data-path", str(settings.paths.data_dir / "clickhouse"),
+        "--host", ch.host, "--port", str(ch.replica_port(replica)),
+        "--data-path", str(settings.paths.data_dir / _warehouse_name(replica)),
         "--database", ch.database, "--user", ch.user,
         "--shop-owners-file", str(_write_shop_owners(settings)),
+        *peers,
     ]  # fmt: skip
+
+
+def _warehouse_name(replica: int) -> str:
+    """Service name, and data folder name, of the n-th single-machine server."""
+    return "clickhouse" if replica == 1 else f"clickhouse-{replica}"
+
+
+def _only_replica(settings: Settings, replica: int) -> ClickHouseSettings:
+    """The settings of one server alone (no failover): to migrate or probe that one."""
+    ch = settings.clickhouse
+    return ch.model_copy(update={"port": ch.replica_port(replica), "replicas": 1, "more_hosts": []})
+
+
+def _warehouse_replica(replica: int) -> Service:
+    """The n-th single-machine server; with two, each copies from the other (peer_sync.py)."""
+
+    def migrate(settings: Settings) -> None:
+        from warehouse.migrate import migrate
+
+        migrate(_only_replica(settings, replica))
+
+    return Service(
+        name=_warehouse_name(replica),
+        description="ClickHouse engine (chDB) behind ClickHouse's HTTP interface"
+        + (f", replica {replica}" if replica > 1 else ""),
+        command=lambda s: _clickhouse_command(s, replica),
+        env=_clickhouse_env,
+        ready=lambda s: http_ok(f"{_only_replica(s, replica).url}/ping"),
+        listens=lambda s: _only_replica(s, replica).url,
+        after_ready=migrate,
+        enabled=lambda s: replica <= s.clickhouse.replicas,
+    )
 
 
 def _write_shop_owners(settings: Settings) -> Path:
@@ -82,12 +127,6 @@ def _write_shop_owners(settings: Settings) -> Path:
 
 def _clickhouse_env(settings: Settings) -> dict[str, str]:
     return {"WAREHOUSE_SERVER_PASSWORD": settings.clickhouse.password.get_secret_value()}
-
-
-def _migrate(settings: Settings) -> None:
-    from warehouse.migrate import migrate
-
-    migrate(settings.clickhouse)
 
 
 # --- Kafka ---------------------------------------------------------------------------------
@@ -336,15 +375,7 @@ def _superset_provision(settings: Settings) -> None:
 
 
 SERVICES: tuple[Service, ...] = (
-    Service(
-        name="clickhouse",
-        description="ClickHouse engine (chDB) behind ClickHouse's HTTP interface",
-        command=_clickhouse_command,
-        env=_clickhouse_env,
-        ready=lambda s: http_ok(f"{s.clickhouse.url}/ping"),
-        listens=lambda s: s.clickhouse.url,
-        after_ready=_migrate,
-    ),
+    *(_warehouse_replica(replica) for replica in range(1, MAX_WAREHOUSE_REPLICAS + 1)),
     *(_kafka_node(node) for node in range(1, MAX_KAFKA_BROKERS + 1)),
     Service(
         name="simulator",

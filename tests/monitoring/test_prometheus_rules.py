@@ -66,7 +66,7 @@ def test_every_prometheus_alert_is_a_rule_of_the_alert_service_in_chinese() -> N
     rules = ops_rules(RULES, ["feishu"])
     assert {"stream_freshness", "api_throttling", "api_errors", "kafka_lag_growing",
             "flink_checkpoint_failures", "flink_job_down", "warehouse_slow",
-            "service_down"} <= set(rules)  # fmt: skip
+            "service_down", "warehouse_peer_copy_stalled"} <= set(rules)  # fmt: skip
     for rule in rules.values():
         assert any("\u4e00" <= ch <= "\u9fff" for ch in rule.title), rule.name
         assert rule.screen == "ops-monitor"

@@ -53,6 +53,14 @@ def parse_args(argv: list[str] | None = None) -> ServerConfig:
         default=DEFAULT_QUERY_CACHE_MB,
         help="memory for results of reads sent with use_query_cache=1 (default %(default)s)",
     )
+    parser.add_argument(
+        "--peer",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="another server fed by the same writers: copy from it what landed there, "
+        "before serving and then continuously (repeatable)",
+    )
     args = parser.parse_args(argv)
     return ServerConfig(
         data_path=args.data_path,
@@ -67,6 +75,7 @@ def parse_args(argv: list[str] | None = None) -> ServerConfig:
         heavy_statements=args.heavy_statements,
         query_cache_bytes=args.query_cache_mb << 20,
         shop_owners=_shop_owners(args.shop_owners_file),
+        peers=tuple(args.peer),
     )
 
 

@@ -43,6 +43,9 @@ class ServerConfig:
     heavy_statements: int = field(default_factory=default_slots)
     query_cache_bytes: int = DEFAULT_QUERY_CACHE_MB << 20
     display_name: str = field(default_factory=socket.gethostname)
+    # Other servers fed by the same writers (base URLs, same admin login): this one copies
+    # from them what landed there, first before it serves, then continuously (peer_sync.py).
+    peers: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.engine_connections < 1:

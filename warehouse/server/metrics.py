@@ -19,6 +19,9 @@ their own, so nothing else in the process leaks into the scrape.
   not included); a streamed result holds its request until the last chunk is sent.
 - `erpbi_warehouse_query_cache_requests_total{result}`: the query cache's own hit and miss
   counts (query_cache.py), one per read sent with use_query_cache=1.
+- `erpbi_warehouse_peer_rows_copied_total{peer}`, `erpbi_warehouse_peer_copied_up_to_seconds
+  {peer}`: with a peer (the cluster profile's second server, peer_sync.py), the rows copied
+  from it and the moment up to which what landed there is here too.
 
 Label children are bound once, so the dispatcher's per-statement cost is a dict lookup
 and a lock-protected add.
@@ -84,6 +87,19 @@ QUERY_CACHE_REQUESTS = Counter(
     "erpbi_warehouse_query_cache_requests_total",
     "Reads sent with use_query_cache=1, by result (hit/miss).",
     ["result"],
+    registry=REGISTRY,
+)
+# Two single-machine servers (peer_sync.py): what each copies from the other.
+PEER_ROWS_COPIED = Counter(
+    "erpbi_warehouse_peer_rows_copied_total",
+    "Rows copied from another warehouse server that landed there, by peer URL.",
+    ["peer"],
+    registry=REGISTRY,
+)
+PEER_COPIED_UP_TO = Gauge(
+    "erpbi_warehouse_peer_copied_up_to_seconds",
+    "Unix time up to which rows that landed on the peer are here (stops while it is down).",
+    ["peer"],
     registry=REGISTRY,
 )
 

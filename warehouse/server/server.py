@@ -21,6 +21,7 @@ from warehouse.server.dispatch import QueryDispatcher
 from warehouse.server.engine import ChdbEngine, ExecutionContext
 from warehouse.server.handler import WarehouseHttpServer
 from warehouse.server.heavy_statements import HeavyStatements
+from warehouse.server.peer_sync import PeerSync
 from warehouse.server.query_cache import sized_by_body
 from warehouse.server.query_log import (
     ServerLog,
@@ -50,6 +51,10 @@ class WarehouseServer:
             for statement in setup_statements():
                 self.engine.execute(statement, StatementKind.WRITE, ExecutionContext())
             self.server_log = ServerLog(self._write_log_rows)
+            self.peer_sync = PeerSync(
+                self.engine, config.database, config.peers, config.user, config.password
+            )
+            self.peer_sync.catch_up()  # before the port is bound: clients see whole data
             dispatcher = QueryDispatcher(
                 engine=self.engine,
                 users=UserDirectory({**config.shop_owners, config.user: config.password}),
@@ -123,6 +128,8 @@ class WarehouseServer:
             self.config.database,
         )
         self.server_log.start()
+        if self.config.peers:
+            self.peer_sync.start()
         self._httpd.serve_forever(poll_interval=0.2)
 
     def stop(self) -> None:
@@ -135,6 +142,7 @@ class WarehouseServer:
         self._httpd.server_close()
         if self._thread is not None:
             self._thread.join(timeout=10)
+        self.peer_sync.stop()
         self.server_log.stop()  # writes what is left, while the engine is still open
         self.engine.close()
         log.info("stopped; chDB session closed")

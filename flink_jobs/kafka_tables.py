@@ -100,6 +100,7 @@ def landing_sink(settings: Settings, stream_by_table: dict[str, str], name: str 
     clickhouse, flink = settings.clickhouse, settings.flink
     streams = ",".join(f"{table}={stream}" for table, stream in sorted(stream_by_table.items()))
     password = clickhouse.password.get_secret_value().replace("'", "''")
+    urls = ",".join(clickhouse.urls())  # every warehouse server; the sink fails over in order
     return f"""
 CREATE TABLE {name} (
   target_table STRING,
@@ -108,7 +109,7 @@ CREATE TABLE {name} (
   payload STRING
 ) WITH (
   'connector' = 'erpbi-clickhouse',
-  'url' = '{clickhouse.url}',
+  'url' = '{urls}',
   'database' = '{clickhouse.database}',
   'username' = '{clickhouse.user}',
   'password' = '{password}',

@@ -24,7 +24,10 @@ public final class ClickHouseSinkFactory implements DynamicTableSinkFactory {
     static final List<String> COLUMNS = List.of("target_table", "row_key", "row_version", "payload");
 
     public static final ConfigOption<String> URL = ConfigOptions.key("url").stringType()
-            .noDefaultValue().withDescription("ClickHouse HTTP endpoint, e.g. http://127.0.0.1:8123");
+            .noDefaultValue().withDescription("ClickHouse HTTP endpoints, comma-separated, preferred first,"
+                    + " e.g. http://127.0.0.1:8123,http://10.0.0.2:8123: the sink writes to the last that"
+                    + " answered, moves to the next when it does not answer and goes back to the first"
+                    + " when that answers again (tried at most every 30 s)");
     public static final ConfigOption<String> DATABASE = ConfigOptions.key("database").stringType()
             .defaultValue("default");
     public static final ConfigOption<String> USERNAME = ConfigOptions.key("username").stringType()

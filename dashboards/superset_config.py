@@ -82,6 +82,36 @@ def _warehouse_logins() -> dict[str, str]:
     return _logins_read["logins"]  # type: ignore[return-value]
 
 
+# ---------------------------------------------------------------------------
+# Several warehouse servers: every connection goes to the first that answers
+# ---------------------------------------------------------------------------
+_WAREHOUSE_URLS = [
+    url for url in os.environ.get("ERPBI_SUPERSET_WAREHOUSE_URLS", "").split(",") if url
+]
+_warehouse_down_until: dict[str, float] = {}  # a server that did not answer is skipped 2 s
+
+
+def _answering_warehouse() -> str:
+    """Base URL of the first warehouse server answering /ping (a loopback round trip per
+    connection); the first configured one when none answers (its error is the one shown)."""
+    import time
+
+    if len(_WAREHOUSE_URLS) < 2:
+        return _WAREHOUSE_URLS[0] if _WAREHOUSE_URLS else ""
+    import requests
+
+    for url in _WAREHOUSE_URLS:
+        if _warehouse_down_until.get(url, 0.0) > time.monotonic():
+            continue
+        try:
+            if requests.get(f"{url}/ping", timeout=1).ok:
+                return url
+        except requests.RequestException:
+            pass
+        _warehouse_down_until[url] = time.monotonic() + 2.0
+    return _WAREHOUSE_URLS[0]
+
+
 def _viewer_shops() -> str:
     """The viewer's shops, as SQL list items, read from the shop sheet (``shop_access``)
     now, under the viewer's own warehouse login; ``NULL`` (no rows) when there is none or
@@ -93,7 +123,7 @@ def _viewer_shops() -> str:
 
     username = get_username() or ""
     password = _warehouse_logins().get(username)
-    url = os.environ.get("ERPBI_SUPERSET_WAREHOUSE_URL", "")
+    url = _answering_warehouse()
     if not (password and url):
         return "NULL"
     try:
@@ -210,10 +240,18 @@ def FLASK_APP_MUTATOR(app):  # type: ignore[no-untyped-def]  # noqa: N802, ANN00
 
 def DB_CONNECTION_MUTATOR(uri, params, username, security_manager, source):  # type: ignore[no-untyped-def]  # noqa: N802, ANN001, ANN201
     """Superset calls this for every connection it opens to run a query; ``username``
-    is the viewer. A viewer with a warehouse login of that name connects as it."""
+    is the viewer. A viewer with a warehouse login of that name connects as it; with
+    several warehouse servers, the connection goes to the first that answers."""
+    if not uri.drivername.startswith("clickhouse"):
+        return uri, params
     password = _warehouse_logins().get(username or "")
-    if password and uri.drivername.startswith("clickhouse"):
+    if password:
         uri = uri.set(username=username, password=password)
+    if len(_WAREHOUSE_URLS) > 1:
+        from urllib.parse import urlsplit
+
+        server = urlsplit(_answering_warehouse())
+        uri = uri.set(host=server.hostname, port=server.port)
     return uri, params
 
 

@@ -92,7 +92,8 @@ def superset_env(settings: Settings, inherit: bool = True) -> dict[str, str]:
             "ERPBI_SUPERSET_ADMIN_PASSWORD": superset.admin_password.get_secret_value(),
             # a path, not the secrets: owners' queries run under their warehouse login
             "ERPBI_SUPERSET_WAREHOUSE_LOGINS": str(settings.paths.shop_owner_logins),
-            "ERPBI_SUPERSET_WAREHOUSE_URL": settings.clickhouse.url,
+            # every warehouse server, in the order to try them (no secrets)
+            "ERPBI_SUPERSET_WAREHOUSE_URLS": ",".join(settings.clickhouse.urls()),
             "ERPBI_SUPERSET_WAREHOUSE_DATABASE": settings.clickhouse.database,
             # the chart answers the workers share for a few seconds: scratch, not data
             "ERPBI_SUPERSET_RESPONSE_CACHE_DIR": str(

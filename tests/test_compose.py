@@ -2,12 +2,15 @@
 it parses, every ERPBI_* variable names a real settings field and validates, the
 addresses the project's services are given match the ports the others listen on, only
 Superset and the push pictures are published, every secret is required (no fallback)
-and reaches only the services that use it, and the images run as an unprivileged user
-without the run and cache folders."""
+and reaches only the services that use it, the images run as an unprivileged user
+without the run and cache folders, and the warehouse is two ClickHouse replicas on one
+Keeper that every client fails over between and the migrations build replicated."""
 
 from __future__ import annotations
 
 import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -60,7 +63,8 @@ def _field_exists(path: list[str]) -> bool:
 def test_compose_has_the_whole_stack(compose: dict[str, Any]) -> None:
     services = set(compose["services"])
     assert {
-        "kafka-1", "kafka-2", "kafka-3", "clickhouse", "flink-jobmanager",
+        "kafka-1", "kafka-2", "kafka-3", "clickhouse", "clickhouse-2", "clickhouse-keeper",
+        "flink-jobmanager",
         "flink-taskmanager-1", "flink-taskmanager-2", "flink-jobs",
         "superset", "superset-db", "simulator", "connector", "migrate", "alerter", "pusher",
     } <= services  # fmt: skip
@@ -120,8 +124,8 @@ def test_each_secret_reaches_only_the_services_that_use_it(compose: dict[str, An
     assert holders["SUPERSET_SECRET_KEY"] == {"superset"}
     assert holders["SUPERSET_DB_PASSWORD"] == {"superset", "superset-db"}
     assert holders["CLICKHOUSE_PASSWORD"] == {
-        "clickhouse", "migrate", "flink-jobs", "forecaster", "alerter", "pusher", "monitor",
-        "reconciler",
+        "clickhouse", "clickhouse-2", "migrate", "flink-jobs", "forecaster", "alerter", "pusher",
+        "monitor", "reconciler",
     }  # fmt: skip
 
 
@@ -218,3 +222,133 @@ def test_the_flink_cluster_is_the_cluster_profiles(
     checkpoints = f"{profile.paths.data_dir}/flink/checkpoints"
     for name in ("flink-jobmanager", *managers, "flink-jobs"):
         assert f"flink-checkpoints:{checkpoints}" in services[name]["volumes"], name
+
+
+# --- the warehouse: 2 ClickHouse replicas and a Keeper ----------------------------------
+
+SERVER_IMAGE = "clickhouse/clickhouse-server"
+KEEPER_IMAGE = "clickhouse/clickhouse-keeper"
+
+
+def _image(service: dict[str, Any]) -> tuple[str, str]:
+    name, _, tag = str(service.get("image", "")).partition(":")
+    return name, tag
+
+
+def _warehouse_servers(compose: dict[str, Any]) -> list[str]:
+    return sorted(n for n, s in compose["services"].items() if _image(s)[0] == SERVER_IMAGE)
+
+
+def _mounted_config(service: dict[str, Any], directory: str) -> list[ET.Element]:
+    """The XML files a service mounts under ``directory`` (read from this repository)."""
+    roots = []
+    for volume in service.get("volumes", []):
+        source, _, rest = str(volume).partition(":")
+        target = rest.split(":")[0]
+        if source.startswith("./") and target.startswith(directory):
+            roots.append(ET.parse(PROJECT_ROOT / Path(source)).getroot())
+    return roots
+
+
+def _config_value(roots: list[ET.Element], path: str) -> ET.Element:
+    """The element at ``path`` in the one mounted file that has it (ClickHouse merges them;
+    a path set twice would depend on the merge order)."""
+    found = [element for root in roots for element in root.findall(path)]
+    assert len(found) == 1, (path, len(found))
+    return found[0]
+
+
+def test_the_warehouse_is_two_replicas_and_a_keeper(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    servers = _warehouse_servers(compose)
+    assert servers == ["clickhouse", "clickhouse-2"]
+    keepers = [name for name, service in services.items() if _image(service)[0] == KEEPER_IMAGE]
+    assert keepers == ["clickhouse-keeper"]
+    tags = {_image(services[name])[1] for name in [*servers, *keepers]}
+    assert len(tags) == 1 and tags != {""}, f"one ClickHouse version for all: {tags}"
+    for name in servers:
+        assert services[name]["depends_on"]["clickhouse-keeper"] == {"condition": "service_healthy"}
+        assert services[name]["environment"] == services["clickhouse"]["environment"], name
+    data = [next(v for v in services[n]["volumes"] if str(v).endswith(":/var/lib/clickhouse"))
+            for n in servers]  # fmt: skip
+    assert len(set(data)) == len(servers), "each replica its own data volume"
+
+
+def test_each_replica_names_itself_and_the_keeper(compose: dict[str, Any]) -> None:
+    """Distinct replica macros (Keeper refuses a second replica of one name), one shard, the
+    keeper service at its client port, and an interserver address the other can reach."""
+    services = compose["services"]
+    keeper = _mounted_config(services["clickhouse-keeper"], "/etc/clickhouse-keeper/")
+    keeper_port = int(_config_value(keeper, "keeper_server/tcp_port").text or "")
+    raft = _config_value(keeper, "keeper_server/raft_configuration")
+    assert [server.findtext("hostname") for server in raft] == ["clickhouse-keeper"]
+    assert keeper_port in _container_ports(services["clickhouse-keeper"])
+    shards, replicas = set(), []
+    servers = _warehouse_servers(compose)
+    for name in servers:
+        config = _mounted_config(services[name], "/etc/clickhouse-server/config.d/")
+        nodes = _config_value(config, "zookeeper").findall("node")
+        assert [(node.findtext("host"), int(node.findtext("port") or 0)) for node in nodes] == [
+            ("clickhouse-keeper", keeper_port)
+        ], name
+        macros = _config_value(config, "macros")
+        shards.add(macros.findtext("shard"))
+        replicas.append(macros.findtext("replica"))
+        assert macros.findtext("replica") == name
+        assert _config_value(config, "interserver_http_host").text == name
+        cluster = _config_value(config, "remote_servers/erpbi")
+        hosts = [replica.findtext("host") for replica in cluster.iter("replica")]
+        assert sorted(hosts) == servers, name
+    assert len(shards) == 1 and len(set(replicas)) == len(servers)
+
+
+def test_every_warehouse_client_fails_over_to_the_other_replica(
+    compose: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    services = compose["services"]
+    servers = _warehouse_servers(compose)
+    clients = [name for name, service in services.items()
+               if "ERPBI_CLICKHOUSE__HOST" in _erpbi_env(service)]  # fmt: skip
+    assert {"migrate", "flink-jobs", "forecaster", "alerter", "pusher", "monitor",
+            "reconciler", "superset"} <= set(clients)  # fmt: skip
+    for name in clients:
+        assert "ERPBI_CLICKHOUSE__MORE_HOSTS" in _erpbi_env(services[name]), name
+        with monkeypatch.context() as scoped:
+            settings = _settings_of(services[name], scoped).clickhouse
+        assert sorted(host for host, _ in settings.endpoints) == servers, name
+        for host, port in settings.endpoints:
+            assert port in _container_ports(services[host]), (name, host, port)
+    # Superset's own connections (the charts) fail over the same way, in the same order
+    with monkeypatch.context() as scoped:
+        urls = _settings_of(services["superset"], scoped).clickhouse.urls()
+    assert services["superset"]["environment"]["ERPBI_SUPERSET_WAREHOUSE_URLS"] == ",".join(urls)
+
+
+def test_migrations_build_both_replicas_replicated(
+    compose: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One `erpbi warehouse migrate` runs every statement on every replica (lockstep, see
+    warehouse/migrate.py), after both answer; every service that waits for the migrations
+    waits for that run."""
+    from warehouse.migrate import servers as migration_servers
+
+    services = compose["services"]
+    migrate = services["migrate"]
+    assert migrate["command"] == ["erpbi", "warehouse", "migrate"]
+    settings = _settings_of(migrate, monkeypatch).clickhouse
+    assert settings.replicated
+    targets = [(server.host, server.port) for server in migration_servers(settings)]
+    assert sorted(host for host, _ in targets) == _warehouse_servers(compose)
+    assert all(len(server.endpoints) == 1 for server in migration_servers(settings))
+    for name in _warehouse_servers(compose):
+        assert migrate["depends_on"][name] == {"condition": "service_healthy"}
+    migrators = [name for name, service in services.items()
+                 if service.get("command") == migrate["command"]]  # fmt: skip
+    assert migrators == ["migrate"]
+    waiting = [name for name, service in services.items()
+               if "migrate" in (service.get("depends_on") or {})]  # fmt: skip
+    assert {"flink-jobs", "forecaster", "alerter", "pusher", "monitor"} <= set(waiting)
+    for name in waiting:
+        assert services[name]["depends_on"]["migrate"] == {
+            "condition": "service_completed_successfully"
+        }, name

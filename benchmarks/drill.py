@@ -9,6 +9,7 @@ each key remembered and audited like the ERP's.
 
     .cache/venvs/core/bin/python benchmarks/drill.py                 # the whole drill
     .cache/venvs/core/bin/python benchmarks/drill.py --minutes 5 --kills 3
+    .cache/venvs/core/bin/python benchmarks/drill.py --profile cluster --minutes 10 --kills 8
 
 Faults, in a seeded random order at seeded random moments: ``--kills`` SIGKILLs spread
 over the connector, the Flink job, the warehouse server, the alert service and Superset
@@ -38,7 +39,14 @@ from testkit.drill import SCREEN_NUMBERS, Drill, audit_streams
 from testkit.support import exit_through_finally_on_sigterm, isolated_settings
 from warehouse.client import connect
 
-KILLED = ("connector", "flink-pipeline", "clickhouse", "alerter", "superset")
+# SIGKILLed in turn; each is restarted as `erpbi up` would
+KILLED = {
+    "single": ("connector", "flink-pipeline", "clickhouse", "alerter", "superset"),
+    # the cluster profile: a TaskManager, the JobManager (the keeper resubmits the job), a
+    # broker, either warehouse server (the clients move to the other; it catches up)
+    "cluster": ("flink-taskmanager-1", "clickhouse", "kafka-2", "flink-jobmanager",
+                "clickhouse-2", "connector", "flink-taskmanager-2", "superset"),
+}  # fmt: skip
 
 
 def main() -> int:
@@ -51,12 +59,15 @@ def main() -> int:
     parser.add_argument("--records-per-second", type=float, default=1_333,
                         help="the load written straight onto the ODS topics")  # fmt: skip
     parser.add_argument("--seed", type=int, default=17)
+    parser.add_argument("--profile", choices=sorted(KILLED), default="single",
+                        help="the stack to drill: the single-machine default or the cluster "
+                        "profile (Flink cluster, 3 brokers, 2 warehouse servers)")  # fmt: skip
     args = parser.parse_args()
     exit_through_finally_on_sigterm()
     run_dir = Path(tempfile.mkdtemp(prefix="erpbi-drill-")) / "run"
     # the e2e suite's shop: three days of history, then the promotion on top
     history = {"sku_count": 1000, "warehouse_count": 2, "backfill_days": 3, "orders_per_hour": 40}
-    settings = isolated_settings(run_dir, simulator=history)
+    settings = isolated_settings(run_dir, profile=args.profile, simulator=history)
     print(f"starting a stack in {run_dir} ...", flush=True)
     stack.up(settings, report=lambda line: None)
     erp = SimulatorControl(f"http://127.0.0.1:{settings.simulator.port}")
@@ -71,7 +82,7 @@ def main() -> int:
         drill.live_traffic(orders_per_hour=args.orders_per_hour)
         drill.start_feed(args.records_per_second)
         drill.start_malformed(share=0.01)
-        plan = fault_plan(drill, args.kills, random.Random(args.seed))
+        plan = fault_plan(drill, KILLED[args.profile], args.kills, random.Random(args.seed))
         moments = fault_moments(len(plan), args.minutes * 60, random.Random(args.seed + 1))
         for (name, fault), at in zip(plan, moments, strict=True):
             wait = at - (time.monotonic() - drill.began)
@@ -114,7 +125,8 @@ def main() -> int:
         ("settle after the traffic stopped", f"{report.settle_seconds:.0f} s"),
     ]  # fmt: skip
     print_table(
-        f"fault drill, {args.minutes:g} min: {args.records_per_second:,.0f} records/s "
+        f"fault drill ({args.profile}), {args.minutes:g} min: "
+        f"{args.records_per_second:,.0f} records/s "
         f"onto Kafka and {args.orders_per_hour:,.0f} orders/h in the ERP",
         rows,
     )
@@ -132,11 +144,13 @@ def fault_moments(count: int, seconds: float, chooser: random.Random) -> list[fl
     return sorted(chooser.uniform(0, seconds) for _ in range(count))
 
 
-def fault_plan(drill: Drill, kills: int, chooser: random.Random) -> list[tuple[str, object]]:
+def fault_plan(
+    drill: Drill, killed: tuple[str, ...], kills: int, chooser: random.Random
+) -> list[tuple[str, object]]:
     """The faults in a seeded random order: ``kills`` SIGKILLs, then the rest."""
     plan: list[tuple[str, object]] = [
         (f"SIGKILL {service}", drill.sigkill(service))
-        for service in (KILLED[i % len(KILLED)] for i in range(kills))
+        for service in (killed[i % len(killed)] for i in range(kills))
     ]
     plan += [
         ("Kafka broker restart", drill.restart_kafka),

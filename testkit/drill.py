@@ -43,7 +43,7 @@ from dashboards.provision import chart_data
 from erp_simulator import SimulatorControl
 from erpbi import stack
 from erpbi.services import by_name
-from testkit.drill_feed import ERP_ZONE, KafkaFeed
+from testkit.drill_feed import ERP_ZONE, FEED_PREFIX, KafkaFeed
 from testkit.key_audit import StreamAudit, compare, figure
 
 BAD_PREFIX = "DRILL-BAD-"
@@ -109,9 +109,10 @@ class Drill:
         self.erp.start_traffic(orders_per_hour=base_per_hour)
         self.erp.start_promotion(orders_per_hour=orders_per_hour)
 
-    def start_feed(self, records_per_second: float) -> None:
-        """The load: ``records_per_second`` straight onto the ODS topics (see drill_feed)."""
-        self.feed = KafkaFeed(self.settings, records_per_second)
+    def start_feed(self, records_per_second: float, prefix: str = FEED_PREFIX) -> None:
+        """The load: ``records_per_second`` straight onto the ODS topics (see drill_feed);
+        a later drill on the same stack gives its feed a ``prefix`` of its own."""
+        self.feed = KafkaFeed(self.settings, records_per_second, prefix=prefix)
         self.feed.start()
 
     # -- faults ---------------------------------------------------------------------------
@@ -359,8 +360,8 @@ class Drill:
         for o_id, pay in self.warehouse.query(
             "SELECT o_id, toString(pay_amount) FROM dwd_sale_out FINAL "
             "WHERE status = 'Confirmed' AND toDate(ifNull(io_date, modified)) = {d:Date} "
-            f"AND ({foreign}) AND NOT startsWith(io_id, 'DRILL-FEED-')",
-            parameters={"d": today},
+            f"AND ({foreign}) AND NOT startsWith(io_id, {{own:String}})",
+            parameters={"d": today, "own": self.feed.prefix if self.feed else "\x00"},
         ).result_rows:  # fmt: skip
             if o_id is not None:
                 orders.add(str(o_id))

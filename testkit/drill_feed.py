@@ -51,8 +51,12 @@ class FedDocument:
 class KafkaFeed:
     """``rate`` records/s onto the inventory and outbound ODS topics until :meth:`stop`."""
 
-    def __init__(self, settings: Settings, rate: float, seed: int = 11) -> None:
-        self.settings, self.rate = settings, rate
+    def __init__(
+        self, settings: Settings, rate: float, seed: int = 11, prefix: str = FEED_PREFIX
+    ) -> None:
+        # a second feed on the same stack takes another prefix (neither a prefix of the
+        # other): each audits only its own keys
+        self.settings, self.rate, self.prefix = settings, rate, prefix
         self.random = random.Random(seed)
         self.stock: dict[str, tuple[int, int]] = {}  # "sku|wms" -> (ts, qty)
         self.documents: dict[str, FedDocument] = {}
@@ -142,10 +146,10 @@ class KafkaFeed:
         self.sent += 1
 
     def _send_stock(self) -> None:
-        sku = f"{FEED_PREFIX}SKU-{self.random.randrange(_STOCK_KEYS):05d}"
+        sku = f"{self.prefix}SKU-{self.random.randrange(_STOCK_KEYS):05d}"
         qty = self.random.randint(1, 900)
         row = {"sku_id": sku, "wms_co_id": FEED_WAREHOUSE, "qty": qty, "order_lock": 0,
-               "ts": self._ts, "modified": _now(), "i_id": f"{FEED_PREFIX}I"}  # fmt: skip
+               "ts": self._ts, "modified": _now(), "i_id": f"{self.prefix}I"}  # fmt: skip
         self.stock[f"{sku}|{FEED_WAREHOUSE}"] = (self._ts, qty)
         key = {"sku_id": sku, "wms_co_id": FEED_WAREHOUSE}
         self._send(self.settings.kafka.topic("ods", "inventory"), _json(key), _json(row))
@@ -156,21 +160,21 @@ class KafkaFeed:
             n = int(io_id.rsplit("-", 1)[1])
         else:
             n = len(self.documents)
-            io_id = f"{FEED_PREFIX}IO-{n:08d}"
+            io_id = f"{self.prefix}IO-{n:08d}"
             self._recent.append(io_id)
         now = _now()
         items = 1 + n % 3  # a document keeps its items through its versions
         price = Decimal(self.random.randint(990, 29_900)) / 100
         lines = [{"ioi_id": f"{io_id}-{k}", "qty": 1 + k,
-                  "sku_id": f"{FEED_PREFIX}SKU-{(n + k) % _STOCK_KEYS:05d}",
+                  "sku_id": f"{self.prefix}SKU-{(n + k) % _STOCK_KEYS:05d}",
                   "sale_price": str(price), "sale_amount": str(price * (1 + k))}
                  for k in range(items)]  # fmt: skip
         amount = sum((price * (1 + k) for k in range(items)), Decimal(0))
-        document = {"io_id": io_id, "o_id": f"{FEED_PREFIX}O-{n}", "shop_id": 1 + n % 12,
+        document = {"io_id": io_id, "o_id": f"{self.prefix}O-{n}", "shop_id": 1 + n % 12,
                     "status": "Confirmed", "created": now, "modified": now, "io_date": now,
                     "pay_amount": str(amount), "wms_co_id": FEED_WAREHOUSE, "ts": self._ts,
                     "items": lines}  # fmt: skip
-        self.documents[io_id] = FedDocument(self._ts, f"{FEED_PREFIX}O-{n}", now[:10], amount,
+        self.documents[io_id] = FedDocument(self._ts, f"{self.prefix}O-{n}", now[:10], amount,
                                             items)  # fmt: skip
         self._send(self.settings.kafka.topic("ods", "outbound"), _json({"io_id": io_id}),
                    _json(document))  # fmt: skip
@@ -194,16 +198,16 @@ class KafkaFeed:
         """Every fed key against the warehouse (FINAL), as the ERP audit does."""
         rows = warehouse.query(
             "SELECT concat(sku_id, '|', toString(wms_co_id)), ts, qty FROM dws_inventory FINAL "
-            f"WHERE sku_id LIKE '{FEED_PREFIX}%'"
+            f"WHERE sku_id LIKE '{self.prefix}%'"
         ).result_rows
         stock = compare("fed stock", self.stock, {str(k): (int(ts), int(q)) for k, ts, q in rows})
         rows = warehouse.query(
             "SELECT io_id, ts, toString(pay_amount) FROM dwd_sale_out FINAL "
-            f"WHERE io_id LIKE '{FEED_PREFIX}%'"
+            f"WHERE io_id LIKE '{self.prefix}%'"
         ).result_rows
         items = dict(warehouse.query(
             "SELECT io_id, count() FROM dwd_sale_out_item FINAL "
-            f"WHERE io_id LIKE '{FEED_PREFIX}%' GROUP BY io_id").result_rows)  # fmt: skip
+            f"WHERE io_id LIKE '{self.prefix}%' GROUP BY io_id").result_rows)  # fmt: skip
         expected = {k: (d.ts, figure(d.pay_amount)) for k, d in self.documents.items()}
         actual = {str(k): (int(ts), figure(a)) for k, ts, a in rows}
         documents = compare("fed outbound", expected, actual)

@@ -167,6 +167,11 @@ class ClickHouseSettings(_Section):
         local = [(self.host, self.replica_port(n)) for n in range(1, self.replicas + 1)]
         return local + [_host_port(entry, self.port) for entry in self.more_hosts]
 
+    def alone(self, host: str, port: int) -> ClickHouseSettings:
+        """These settings for one server only (no failover): to migrate or probe that one."""
+        return self.model_copy(update={"host": host, "port": port, "replicas": 1,
+                                       "more_hosts": []})  # fmt: skip
+
     def urls(self) -> list[str]:
         scheme = "https" if self.secure else "http"
         return [f"{scheme}://{host}:{port}" for host, port in self.endpoints]

@@ -88,7 +88,7 @@ def _warehouse_name(replica: int) -> str:
 def _only_replica(settings: Settings, replica: int) -> ClickHouseSettings:
     """The settings of one server alone (no failover): to migrate or probe that one."""
     ch = settings.clickhouse
-    return ch.model_copy(update={"port": ch.replica_port(replica), "replicas": 1, "more_hosts": []})
+    return ch.alone(ch.host, ch.replica_port(replica))
 
 
 def _warehouse_replica(replica: int) -> Service:

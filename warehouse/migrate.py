@@ -62,10 +62,7 @@ def servers(settings: ClickHouseSettings) -> list[ClickHouseSettings]:
     a migration must reach every one)."""
     if len(settings.endpoints) == 1:
         return [settings]
-    return [
-        settings.model_copy(update={"host": host, "port": port, "replicas": 1, "more_hosts": []})
-        for host, port in settings.endpoints
-    ]
+    return [settings.alone(host, port) for host, port in settings.endpoints]
 
 
 @dataclass

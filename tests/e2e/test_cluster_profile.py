@@ -189,8 +189,7 @@ class ScreenReader:
 
 def _fact_counts(settings: Settings, replica: int) -> dict[str, int]:
     ch = settings.clickhouse
-    alone = ch.model_copy(update={"port": ch.replica_port(replica), "replicas": 1})
-    client = connect(alone)
+    client = connect(ch.alone(ch.host, ch.replica_port(replica)))
     try:
         return {
             table: int(client.command(f"SELECT count() FROM {table} FINAL"))
